@@ -1,0 +1,207 @@
+"""The ``hubtools`` command line: each command a few lines over the library.
+
+Results go to stdout (a short report, or JSON with ``--json``); progress and errors go to
+stderr. A hubtools error prints one line with what to do and exits 1 (2 when the input is
+not usable at all); never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from . import __version__
+from .config import configure_logging
+from .errors import HubtoolsError
+
+app = typer.Typer(
+    name="hubtools",
+    help="Build fine-tuning datasets you can trust: read any SFT, chat or preference format, "
+         "validate it with nothing lost, convert it, and (soon) check and publish it.\n\n"
+         "Start with `hubtools inspect FILE`, then `hubtools validate FILE --out DIR`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PathArg = Annotated[str, typer.Argument(help="A .jsonl/.json/.csv/.parquet/.txt file (optionally "
+                                              ".gz), a directory of them, or a Hub dataset id.")]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", "-f", help="Read as this format instead of detecting it (see `hubtools formats`).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a report.")]
+MaxCharsOpt = Annotated[Optional[int], typer.Option(
+    "--max-chars", help="Quarantine records with a text longer than this (default 1,000,000).")]
+
+
+@contextlib.contextmanager
+def _errors():
+    """Turn a hubtools error into one line on stderr and its exit code."""
+    try:
+        yield
+    except HubtoolsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _progress_enabled(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty()
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what hubtools does to stderr.")] = False,
+) -> None:
+    configure_logging(10 if verbose else None)
+    if version:
+        typer.echo(f"hubtools {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def formats(as_json: JsonOpt = False) -> None:
+    """List the formats hubtools reads and writes, with the kind each becomes.
+
+    Example: hubtools formats
+    """
+    from .formats import FORMATS
+
+    rows = [{"format": f.name, "kind": f.kind.value, "description": f.description} for f in FORMATS.values()]
+    if as_json:
+        _print_json(rows)
+        return
+    width = max(len(r["format"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['format']:<{width}}  {r['kind']:<10}  {r['description']}")
+
+
+@app.command()
+def inspect(path: PathArg, format: FormatOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a dataset's format, kind, record counts, fields and two sample records.
+
+    Example: hubtools inspect ../shared/corpus/llama_factory/dpo_en_demo.json
+    """
+    from .load import load
+
+    with _errors():
+        result = load(path, format=format, progress=_progress_enabled(as_json))
+    data = {**result.summary(), "fields": result.fields, "samples": result.samples,
+            "detection": result.detection.to_dict()}
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(f"{result.source.name}: {result.format} ({result.kind.value}), "
+               f"detection confidence {result.detection.confidence:.0%}")
+    typer.echo(f"records: {result.total} = {result.valid} valid + {result.quarantined} quarantined")
+    for code, n in result.by_code.items():
+        typer.echo(f"  {code}: {n}")
+    typer.echo(f"fields: {', '.join(result.fields)}")
+    for i, sample in enumerate(result.samples):
+        text = json.dumps(sample, ensure_ascii=False)
+        typer.echo(f"sample {i}: {text[:400]}{'…' if len(text) > 400 else ''}")
+
+
+@app.command()
+def validate(
+    path: PathArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for valid.*, quarantine.jsonl and summary.json.")],
+    format: FormatOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any record was quarantined.")] = False,
+    max_chars: MaxCharsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a dataset: write the valid records, the quarantine with reasons, and a summary.
+
+    Writes DIR/valid.<ext> in the input's own format and container, DIR/quarantine.jsonl (one
+    line per bad record: index, code, reason, raw) and DIR/summary.json. The index is 0-based
+    among the non-blank records of the input. Exit 0 when it ran, 1 with --strict when
+    anything was quarantined, 2 when the input is not usable.
+
+    Example: hubtools validate data.jsonl --out checked/
+    """
+    from .convert import validate_to_dir
+
+    with _errors():
+        summary = validate_to_dir(path, out, format=format, max_chars=max_chars,
+                               progress=_progress_enabled(as_json))
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"{summary['format']} ({summary['kind']}): {summary['total']} records = "
+                   f"{summary['valid']} valid + {summary['quarantined']} quarantined")
+        for code, n in summary["by_code"].items():
+            typer.echo(f"  {code}: {n}")
+        typer.echo(f"wrote {summary['files']['valid']}, {summary['files']['quarantine']}, "
+                   f"{summary['files']['summary']}")
+    if strict and summary["quarantined"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def convert(
+    src: PathArg,
+    out: Annotated[Path, typer.Argument(help="Output file; its extension picks the container "
+                                             "(.jsonl, .json, .csv, .parquet, .txt).")],
+    to: Annotated[str, typer.Option("--to", "-t", help="Output format: alpaca, sharegpt, openai, dpo, "
+                                                       "trl, kto, text, ... (see `hubtools formats`).")],
+    format: FormatOpt = None,
+    max_chars: MaxCharsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert a dataset to another format; records the target cannot hold are quarantined.
+
+    The quarantine goes beside OUT as <name>.quarantine.jsonl. For LLaMA-Factory formats
+    (alpaca, sharegpt, openai, dpo, sharegpt_preference, kto, text) the matching entry is
+    added to dataset_info.json beside OUT, so the file loads in LLaMA-Factory as it is.
+
+    Example: hubtools convert alpaca.json chat.jsonl --to sharegpt
+    """
+    from .convert import convert as run_convert, quarantine_path
+
+    with _errors():
+        loaded, result = run_convert(src, out, to=to, format=format, max_chars=max_chars,
+                                     progress=_progress_enabled(as_json))
+    data = {"from": loaded.format, "to": result.format, "kind": loaded.kind.value,
+            "total": loaded.total, "written": result.written, "quarantined": result.quarantined,
+            "out": str(result.path),
+            "quarantine": str(quarantine_path(result.path)) if result.quarantined else None}
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(f"{data['from']} -> {data['to']}: {data['total']} records = {data['written']} written "
+               f"+ {data['quarantined']} quarantined")
+    typer.echo(f"wrote {data['out']}" + (f" and {data['quarantine']}" if data["quarantine"] else ""))
+
+
+@app.command(name="app")
+def run_app(
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on (default: 7860 or the next free one).")] = 7860,
+    share: Annotated[bool, typer.Option(help="Ask Gradio for a public link (needs internet).")] = False,
+) -> None:
+    """Open the hubtools web app: upload a dataset, see its format, counts and quarantine.
+
+    Example: hubtools app --port 7860
+    """
+    from .app import create_app
+
+    create_app().queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, share=share)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Every hubtools error and problem code, in one place.
+
+A problem with one record is an :class:`Issue` (a code, the record's index, a message and a
+fix hint); problems with the whole input or with options are exceptions that subclass
+:class:`HubtoolsError` and the nearest builtin, so callers can catch them broadly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+__all__ = [
+    "ErrorCode",
+    "Issue",
+    "HubtoolsError",
+    "InputUnusableError",
+    "DatasetFileNotFound",
+    "UnknownFormatError",
+    "ConversionError",
+]
+
+
+class ErrorCode(str, Enum):
+    """Stable codes for record-level problems; they appear in quarantine files and summaries."""
+
+    # reading (E0xx)
+    INVALID_JSON = "E001"
+    TRUNCATED = "E002"
+    INVALID_UTF8 = "E003"
+    NOT_AN_OBJECT = "E004"
+    # format (E1xx)
+    FORMAT_MISMATCH = "E101"
+    MISSING_FIELD = "E102"
+    WRONG_TYPE = "E103"
+    MISSING_ROLE = "E104"
+    UNKNOWN_ROLE = "E105"
+    BAD_TOOL_CALL = "E106"
+    UNPAIRED_TRANSCRIPT = "E107"
+    NO_PREFERENCE = "E108"
+    # content (E2xx)
+    EMPTY_TEXT = "E201"
+    TOO_LONG = "E202"
+    ROLE_ORDER = "E203"
+    NO_PROMPT = "E204"
+    SAME_REPLIES = "E205"
+    INVALID_TEXT = "E206"
+    # conversion (E3xx): the target format cannot hold the record
+    CANNOT_CONVERT = "E301"
+
+    @property
+    def slug(self) -> str:
+        """The lower-case name, e.g. ``missing_field``."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with one record."""
+
+    code: ErrorCode
+    message: str
+    index: int | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f" record {self.index}" if self.index is not None else ""
+        fix = f". Fix: {self.hint}" if self.hint else ""
+        return f"{self.code.value}{where}: {self.message}{fix}"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["code"] = self.code.slug
+        return data
+
+
+class HubtoolsError(Exception):
+    """Base class of every error hubtools raises on purpose; ``hint`` says what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}. {self.hint}" if self.hint else self.message
+
+
+# ---- input --------------------------------------------------------------------------------
+
+
+class InputUnusableError(HubtoolsError, ValueError):
+    """Raised when an input is not a dataset at all: empty, binary, or nothing parses."""
+
+    exit_code = 2
+
+
+class DatasetFileNotFound(InputUnusableError, FileNotFoundError):
+    """Raised when a path does not exist and does not look like a Hub dataset id either."""
+
+
+class UnknownFormatError(InputUnusableError):
+    """Raised when no known format matches the records, or ``--format`` names an unknown one."""
+
+
+# ---- records ------------------------------------------------------------------------------
+
+
+class ConversionError(HubtoolsError, ValueError):
+    """Raised by a format for one record it cannot read or write; becomes a quarantine row."""
+
+    def __init__(self, code: ErrorCode, message: str, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.code = code
+
+    def to_issue(self, index: int | None = None) -> Issue:
+        return Issue(self.code, self.message, index=index, hint=self.hint)

@@ -1,0 +1,147 @@
+"""Instruction formats: Alpaca (with LLaMA-Factory's system/history), alpaca_eval outputs,
+and Self-Instruct seed tasks. All read as ``sft``.
+
+The Alpaca ``input`` is joined to the instruction with one newline (LLaMA-Factory's rule) and
+also kept as an extra, so writing Alpaca again splits the two exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ErrorCode
+from ..records import Kind, message
+from .base import Format, fail, only_roles, optional_str, require_str, split_turns, user_content
+
+__all__ = ["Alpaca", "AlpacaEvalOutputs", "SelfInstruct"]
+
+
+def _split_user(content: str, extra: dict) -> tuple[str, str]:
+    """Recover (instruction, input) from a joined user turn and the kept ``input`` extra."""
+    input_text = extra.pop("input", None)
+    if isinstance(input_text, str) and input_text and content.endswith("\n" + input_text):
+        return content[: -len(input_text) - 1], input_text
+    return content, ""
+
+
+def _single_turn(record: dict, target: str) -> tuple[str | None, str, str]:
+    """(system, user, assistant) of a one-exchange sft record, or CANNOT_CONVERT."""
+    system, turns = split_turns(record["messages"])
+    only_roles(turns, {"user", "assistant"}, target)
+    if len(turns) != 2 or [m["role"] for m in turns] != ["user", "assistant"]:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} holds one user turn and one reply, "
+                   f"this record has {len(turns)} turns", "convert to sharegpt or openai instead")
+    return system, turns[0]["content"], turns[1]["content"]
+
+
+class Alpaca(Format):
+    name = "alpaca"
+    kind = Kind.SFT
+    description = "Alpaca instruction/input/output, with LLaMA-Factory's system and history"
+    required = frozenset({"instruction", "output"})
+    hints = frozenset({"instruction", "output", "input"})
+    owned = frozenset({"instruction", "input", "output", "system", "history"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        instruction = require_str(record, "instruction")
+        input_text = optional_str(record, "input")
+        output = require_str(record, "output")
+        system = optional_str(record, "system")
+        messages = [message("system", system)] if system else []
+        history = record.get("history") or []
+        if not isinstance(history, list):
+            raise fail(ErrorCode.WRONG_TYPE, "'history' is not a list of [query, response] pairs")
+        for i, pair in enumerate(history):
+            if (not isinstance(pair, list) or len(pair) != 2
+                    or not all(isinstance(x, str) for x in pair)):
+                raise fail(ErrorCode.WRONG_TYPE, f"history[{i}] is not a [query, response] pair of texts")
+            messages += [message("user", pair[0]), message("assistant", pair[1])]
+        messages += [message("user", user_content(instruction, input_text)),
+                     message("assistant", output)]
+        out: dict[str, Any] = {"messages": messages, "tools": None}
+        if input_text:
+            out["_extra"] = {"input": input_text}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        if record.get("tools"):
+            raise fail(ErrorCode.CANNOT_CONVERT, "alpaca cannot hold tool definitions",
+                       "convert to sharegpt or openai instead")
+        system, turns = split_turns(record["messages"])
+        only_roles(turns, {"user", "assistant"}, "alpaca")
+        roles = [m["role"] for m in turns]
+        if len(turns) < 2 or len(turns) % 2 or roles != ["user", "assistant"] * (len(turns) // 2):
+            raise fail(ErrorCode.CANNOT_CONVERT,
+                       "alpaca holds alternating user/assistant turns ending with a reply",
+                       "convert to sharegpt or openai instead")
+        instruction, input_text = _split_user(turns[-2]["content"], extra)
+        out: dict[str, Any] = {"instruction": instruction, "input": input_text,
+                               "output": turns[-1]["content"]}
+        if system is not None:
+            out["system"] = system
+        if len(turns) > 2:
+            out["history"] = [[turns[i]["content"], turns[i + 1]["content"]]
+                              for i in range(0, len(turns) - 2, 2)]
+        return out
+
+
+class AlpacaEvalOutputs(Format):
+    name = "alpaca_eval"
+    kind = Kind.SFT
+    description = "alpaca_eval model outputs: instruction, output, generator"
+    required = frozenset({"instruction", "output", "generator"})
+    hints = frozenset({"generator"})
+    owned = frozenset({"instruction", "output"})
+
+    def accepts(self, record: dict) -> bool:
+        return "input" not in record
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        return {"messages": [message("user", require_str(record, "instruction")),
+                             message("assistant", require_str(record, "output"))], "tools": None}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        system, user, reply = _single_turn(record, self.name)
+        if system is not None:
+            raise fail(ErrorCode.CANNOT_CONVERT, "alpaca_eval cannot hold a system prompt",
+                       "convert to alpaca instead")
+        instruction, input_text = _split_user(user, extra)
+        return {"instruction": user_content(instruction, input_text), "output": reply}
+
+
+class SelfInstruct(Format):
+    name = "self_instruct"
+    kind = Kind.SFT
+    description = "Self-Instruct seed tasks: instruction with instances of input/output"
+    required = frozenset({"instruction", "instances"})
+    hints = frozenset({"instances"})
+    owned = frozenset({"instruction", "instances"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        instruction = require_str(record, "instruction")
+        instances = record["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise fail(ErrorCode.WRONG_TYPE, "'instances' is not a non-empty list")
+        if len(instances) != 1:
+            raise fail(ErrorCode.WRONG_TYPE,
+                       f"the task has {len(instances)} instances; hubtools reads one example a record",
+                       "split the instances into one record each")
+        instance = instances[0]
+        if not isinstance(instance, dict):
+            raise fail(ErrorCode.WRONG_TYPE, "instances[0] is not an object")
+        input_text = optional_str(instance, "input")
+        out: dict[str, Any] = {"messages": [
+            message("user", user_content(instruction, input_text)),
+            message("assistant", require_str(instance, "output", where="instances[0]."))],
+            "tools": None}
+        if input_text:
+            out["_extra"] = {"input": input_text}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        system, user, reply = _single_turn(record, self.name)
+        if system is not None:
+            raise fail(ErrorCode.CANNOT_CONVERT, "self_instruct cannot hold a system prompt",
+                       "convert to alpaca instead")
+        instruction, input_text = _split_user(user, extra)
+        return {"instruction": instruction, "instances": [{"input": input_text, "output": reply}]}

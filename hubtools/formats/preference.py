@@ -1,0 +1,252 @@
+"""Preference (pairwise) formats, all read as ``preference``:
+
+* ``dpo``: flat prompt/chosen/rejected strings (also ``question`` or ``instruction``+``input``);
+* ``trl``: TRL's conversational prompt/chosen/rejected message lists (implicit prompt too);
+* ``sharegpt_preference``: LLaMA-Factory's ranking data (``conversations`` + chosen/rejected turns);
+* ``hh_rlhf``: Anthropic HH transcripts, split into a shared prompt and the two replies;
+* ``alpaca_eval_pairwise``: judge annotations, ``preference`` 1 or 2 selects the chosen output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ErrorCode
+from ..records import Kind, message
+from .base import (Format, dump_messages, fail, only_roles, optional_str, parse_messages,
+                   require_str, split_turns, user_content)
+from .chat import tools_to_canonical
+
+__all__ = ["FlatDPO", "TRLPreference", "ShareGPTPreference", "HHRLHF", "AlpacaEvalPairwise"]
+
+_PROMPT_KEYS = ("prompt", "question", "instruction")
+
+
+def _scores(record: dict) -> dict[str, float | None]:
+    out = {}
+    for key in ("score_chosen", "score_rejected"):
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise fail(ErrorCode.WRONG_TYPE, f"{key!r} is {type(value).__name__}, not a number")
+        out[key] = None if value is None else float(value)
+    return out
+
+
+def _put_scores(out: dict, record: dict) -> dict:
+    for key in ("score_chosen", "score_rejected"):
+        if record.get(key) is not None:
+            out[key] = record[key]
+    return out
+
+
+def _single_reply(messages: list[dict], side: str, target: str) -> str:
+    only_roles(messages, {"assistant"}, target)
+    if len(messages) != 1:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} holds a one-turn {side} reply, "
+                   f"this one has {len(messages)} turns", "convert to trl instead")
+    return messages[0]["content"]
+
+
+def _single_prompt(prompt: list[dict], target: str, *, system_ok: bool) -> tuple[str | None, str]:
+    system, turns = split_turns(prompt)
+    if system is not None and not system_ok:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} cannot hold a system prompt",
+                   "convert to trl or dpo instead")
+    only_roles(turns, {"user"}, target)
+    if len(turns) != 1:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} holds a one-turn prompt, "
+                   f"this one has {len(turns)} turns", "convert to trl or sharegpt_preference instead")
+    return system, turns[0]["content"]
+
+
+def _split_prompt(chosen: list[dict], rejected: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Split two full conversations into (shared prompt ending on a user turn, chosen, rejected)."""
+    n = 0
+    while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
+        n += 1
+    while n > 0 and chosen[n - 1]["role"] != "user":
+        n -= 1
+    if n == 0:
+        raise fail(ErrorCode.UNPAIRED_TRANSCRIPT, "chosen and rejected do not share a prompt",
+                   "both sides must start with the same user turns")
+    return chosen[:n], chosen[n:], rejected[n:]
+
+
+class FlatDPO(Format):
+    name = "dpo"
+    kind = Kind.PREFERENCE
+    description = "flat DPO: prompt, chosen, rejected strings (optional system)"
+    required = frozenset({"chosen", "rejected"})
+    hints = frozenset({"chosen", "rejected"})
+    owned = frozenset({*_PROMPT_KEYS, "input", "system", "chosen", "rejected",
+                       "score_chosen", "score_rejected"})
+
+    def accepts(self, record: dict) -> bool:
+        return (isinstance(record["chosen"], str) and isinstance(record["rejected"], str)
+                and any(k in record for k in _PROMPT_KEYS))
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        key = next(k for k in _PROMPT_KEYS if k in record)
+        input_text = optional_str(record, "input") if key == "instruction" else None
+        system = optional_str(record, "system")
+        prompt = [message("system", system)] if system else []
+        prompt.append(message("user", user_content(require_str(record, key), input_text)))
+        out: dict[str, Any] = {
+            "prompt": prompt,
+            "chosen": [message("assistant", require_str(record, "chosen"))],
+            "rejected": [message("assistant", require_str(record, "rejected"))],
+            **_scores(record), "tools": None,
+        }
+        if input_text:
+            out["_extra"] = {"input": input_text}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        extra.pop("input", None)  # already joined into the prompt
+        system, prompt = _single_prompt(record["prompt"], self.name, system_ok=True)
+        out: dict[str, Any] = {"prompt": prompt}
+        if system is not None:
+            out["system"] = system
+        out["chosen"] = _single_reply(record["chosen"], "chosen", self.name)
+        out["rejected"] = _single_reply(record["rejected"], "rejected", self.name)
+        return _put_scores(out, record)
+
+
+class TRLPreference(Format):
+    name = "trl"
+    kind = Kind.PREFERENCE
+    description = "TRL conversational preference: prompt/chosen/rejected message lists"
+    required = frozenset({"chosen", "rejected"})
+    hints = frozenset({"chosen", "rejected"})
+    owned = frozenset({"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "tools"})
+
+    def accepts(self, record: dict) -> bool:
+        return isinstance(record["chosen"], list) and "conversations" not in record
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        chosen, _ = parse_messages(record["chosen"], field="chosen")
+        rejected, _ = parse_messages(record["rejected"], field="rejected")
+        prompt = record.get("prompt")
+        if prompt is None:
+            prompt, chosen, rejected = _split_prompt(chosen, rejected)
+        elif isinstance(prompt, str):
+            prompt = [message("user", prompt)]
+        else:
+            prompt, _ = parse_messages(prompt, field="prompt")
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected, **_scores(record),
+                "tools": tools_to_canonical(record)}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        out: dict[str, Any] = {side: dump_messages(record[side], "openai")
+                               for side in ("prompt", "chosen", "rejected")}
+        if record.get("tools"):
+            out["tools"] = record["tools"]
+        return _put_scores(out, record)
+
+
+class ShareGPTPreference(Format):
+    name = "sharegpt_preference"
+    kind = Kind.PREFERENCE
+    description = "LLaMA-Factory ranking data: conversations plus chosen and rejected turns"
+    required = frozenset({"conversations", "chosen", "rejected"})
+    hints = frozenset({"conversations", "chosen", "rejected"})
+    owned = frozenset({"conversations", "chosen", "rejected", "system", "tools"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        prompt, _ = parse_messages(record["conversations"], field="conversations")
+        system = optional_str(record, "system")
+        if system and not (prompt and prompt[0]["role"] == "system"):
+            prompt = [message("system", system), *prompt]
+        chosen, _ = parse_messages(record["chosen"], field="chosen")
+        rejected, _ = parse_messages(record["rejected"], field="rejected")
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected,
+                "score_chosen": None, "score_rejected": None, "tools": tools_to_canonical(record)}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        out: dict[str, Any] = {"conversations": dump_messages(record["prompt"], "sharegpt")}
+        for side in ("chosen", "rejected"):
+            turns = dump_messages(record[side], "sharegpt")
+            out[side] = turns[0] if len(turns) == 1 else turns
+        if record.get("tools"):
+            out["tools"] = record["tools"]
+        return out
+
+
+_HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
+_HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+_HH_NAMES = {v: k for k, v in _HH_ROLES.items()}
+
+
+def _parse_transcript(text: str, side: str) -> list[dict]:
+    parts = _HH_TURN.split(text)
+    if parts[0].strip() or len(parts) < 3:
+        raise fail(ErrorCode.WRONG_TYPE, f"{side!r} is not a '\\n\\nHuman: … \\n\\nAssistant: …' transcript")
+    return [message(_HH_ROLES[parts[i]], parts[i + 1]) for i in range(1, len(parts), 2)]
+
+
+def _render_transcript(messages: list[dict]) -> str:
+    only_roles(messages, {"user", "assistant"}, "hh_rlhf")
+    return "".join(f"\n\n{_HH_NAMES[m['role']]}: {m['content']}" for m in messages)
+
+
+class HHRLHF(Format):
+    name = "hh_rlhf"
+    kind = Kind.PREFERENCE
+    description = "Anthropic HH-RLHF transcripts: chosen/rejected '\\n\\nHuman: … \\n\\nAssistant: …'"
+    required = frozenset({"chosen", "rejected"})
+    hints = frozenset()
+    owned = frozenset({"chosen", "rejected"})
+
+    def accepts(self, record: dict) -> bool:
+        chosen = record["chosen"]
+        return (isinstance(chosen, str) and not any(k in record for k in _PROMPT_KEYS)
+                and "Human:" in chosen)
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        chosen = _parse_transcript(require_str(record, "chosen"), "chosen")
+        rejected = _parse_transcript(require_str(record, "rejected"), "rejected")
+        prompt, chosen, rejected = _split_prompt(chosen, rejected)
+        return {"prompt": prompt, "chosen": chosen, "rejected": rejected,
+                "score_chosen": None, "score_rejected": None, "tools": None}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        return {side: _render_transcript(record["prompt"] + record[side])
+                for side in ("chosen", "rejected")}
+
+
+class AlpacaEvalPairwise(Format):
+    name = "alpaca_eval_pairwise"
+    kind = Kind.PREFERENCE
+    description = "alpaca_eval judge annotations: output_1/output_2 with preference 1 or 2"
+    required = frozenset({"instruction", "output_1", "output_2", "preference"})
+    hints = frozenset({"output_1", "output_2", "preference"})
+    owned = frozenset({"instruction", "output_1", "output_2", "preference"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        preference = record["preference"]
+        if isinstance(preference, bool) or preference not in (1, 2):
+            raise fail(ErrorCode.NO_PREFERENCE,
+                       f"preference is {preference!r}: the judge preferred neither output (a tie)",
+                       "ties carry no chosen/rejected signal; keep them out of preference data")
+        first, second = require_str(record, "output_1"), require_str(record, "output_2")
+        chosen, rejected = (first, second) if preference == 1 else (second, first)
+        out: dict[str, Any] = {
+            "prompt": [message("user", require_str(record, "instruction"))],
+            "chosen": [message("assistant", chosen)],
+            "rejected": [message("assistant", rejected)],
+            "score_chosen": None, "score_rejected": None, "tools": None,
+        }
+        if preference == 2:
+            # keep the original order so generator_1/generator_2 stay true on write
+            out["_extra"] = {"preference": 2}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        _, prompt = _single_prompt(record["prompt"], self.name, system_ok=False)
+        chosen = _single_reply(record["chosen"], "chosen", self.name)
+        rejected = _single_reply(record["rejected"], "rejected", self.name)
+        preference = extra.pop("preference", 1)
+        first, second = (chosen, rejected) if preference != 2 else (rejected, chosen)
+        return {"instruction": prompt, "output_1": first, "output_2": second,
+                "preference": 2 if preference == 2 else 1}

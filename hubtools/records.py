@@ -1,0 +1,136 @@
+"""The canonical record: four kinds of example, as plain dicts and as Arrow features.
+
+Inside hubtools every example is one of these shapes (the conversational shapes TRL and the
+Hub's chat templates use). Wire formats convert into them on read and out of them on write.
+
+Every record also carries:
+
+* ``hubtools_index``: its 0-based position among the non-blank records of the input;
+* ``hubtools_extra``: a JSON object (as a string) of the wire fields the canonical shape does
+  not name, so a round trip loses nothing.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from datasets import Features, List, Value
+
+__all__ = [
+    "Kind",
+    "INDEX",
+    "EXTRA",
+    "MESSAGE_KEYS",
+    "message",
+    "features_for",
+    "schema_for",
+    "text_fields",
+    "dump_extra",
+    "load_extra",
+]
+
+INDEX = "hubtools_index"
+EXTRA = "hubtools_extra"
+
+
+class Kind(str, Enum):
+    """The four canonical shapes."""
+
+    SFT = "sft"
+    PREFERENCE = "preference"
+    UNPAIRED = "unpaired"
+    TEXT = "text"
+
+
+#: Keys of a canonical message; all but role and content are optional (None when absent).
+MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
+
+_MESSAGE = {
+    "role": Value("string"),
+    "content": Value("string"),
+    "name": Value("string"),
+    # JSON string of an OpenAI-style list: [{"type": "function", "function": {name, arguments}}]
+    "tool_calls": Value("string"),
+    "tool_call_id": Value("string"),
+}
+_MESSAGES = List(_MESSAGE)
+
+_FEATURES: dict[Kind, dict[str, Any]] = {
+    Kind.SFT: {"messages": _MESSAGES, "tools": Value("string")},
+    Kind.PREFERENCE: {
+        "prompt": _MESSAGES,
+        "chosen": _MESSAGES,
+        "rejected": _MESSAGES,
+        "score_chosen": Value("float64"),
+        "score_rejected": Value("float64"),
+        "tools": Value("string"),
+    },
+    Kind.UNPAIRED: {"prompt": _MESSAGES, "completion": _MESSAGES, "label": Value("bool")},
+    Kind.TEXT: {"text": Value("string")},
+}
+
+
+def message(
+    role: str,
+    content: str,
+    *,
+    name: str | None = None,
+    tool_calls: str | None = None,
+    tool_call_id: str | None = None,
+) -> dict[str, Any]:
+    """Return a canonical message dict with every key present.
+
+    >>> message("user", "hi")["role"]
+    'user'
+    """
+    return {
+        "role": role,
+        "content": content,
+        "name": name,
+        "tool_calls": tool_calls,
+        "tool_call_id": tool_call_id,
+    }
+
+
+def features_for(kind: Kind | str) -> Features:
+    """Return the ``datasets.Features`` of a canonical dataset of this kind."""
+    kind = Kind(kind)
+    return Features({INDEX: Value("int64"), **_FEATURES[kind], EXTRA: Value("string")})
+
+
+_SCHEMAS: dict[Kind, pa.Schema] = {}
+
+
+def schema_for(kind: Kind | str) -> pa.Schema:
+    """Return the Arrow schema matching :func:`features_for` (cached)."""
+    kind = Kind(kind)
+    if kind not in _SCHEMAS:
+        _SCHEMAS[kind] = features_for(kind).arrow_schema
+    return _SCHEMAS[kind]
+
+
+def text_fields(record: dict[str, Any], kind: Kind | str) -> list[tuple[str, str]]:
+    """Return ``(where, text)`` for every text in a canonical record, e.g. ``("chosen[0]", ...)``."""
+    kind = Kind(kind)
+    if kind is Kind.TEXT:
+        return [("text", record["text"])]
+    out = []
+    for column in ("messages", "prompt", "chosen", "rejected", "completion"):
+        for i, msg in enumerate(record.get(column) or ()):
+            out.append((f"{column}[{i}]", msg.get("content")))
+    return out
+
+
+def dump_extra(extra: dict[str, Any]) -> str | None:
+    """Serialise the fields a format does not name; None when there are none."""
+    if not extra:
+        return None
+    return orjson.dumps(extra).decode()
+
+
+def load_extra(value: str | None) -> dict[str, Any]:
+    """Inverse of :func:`dump_extra`."""
+    return orjson.loads(value) if value else {}
