@@ -175,7 +175,7 @@ def quarantine_path(out: Path) -> Path:
 
 
 _OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                "assistant_tag": "assistant", "system_tag": "system"}
+                "assistant_tag": "assistant"}
 
 
 #: LLaMA-Factory column name -> our wire key, per format; optional ones only when written.
@@ -192,7 +192,8 @@ _LF_COLUMNS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
 }
 _LF_EXTRA: dict[str, dict[str, Any]] = {
     "sharegpt": {"formatting": "sharegpt"},
-    "openai": {"formatting": "sharegpt", "tags": {**_OPENAI_TAGS, "observation_tag": "tool"}},
+    "openai": {"formatting": "sharegpt",
+               "tags": {**_OPENAI_TAGS, "system_tag": "system", "observation_tag": "tool"}},
     "dpo": {"ranking": True},
     "sharegpt_preference": {"ranking": True, "formatting": "sharegpt"},
     "kto": {"formatting": "sharegpt", "tags": _OPENAI_TAGS},

@@ -42,12 +42,13 @@ _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "
                ".parquet": "parquet", ".txt": "txt"}
 _HUB_ID = re.compile(r"^(?:hf://datasets/)?[\w.-]+/[\w.-]+(?::[\w.-]+)?$")
 _BOM = b"\xef\xbb\xbf"
-#: CSV columns whose cells hold JSON (lists, objects, booleans, numbers) rather than text.
-_CSV_JSON_COLUMNS = frozenset({
-    "conversations", "messages", "chosen", "rejected", "prompt", "completion", "history",
-    "turns", "instances", "choices", "label", "preference", "score_chosen", "score_rejected",
-    "is_classification", "question_id", "reference", "tools",
+#: CSV columns that are always text: never decoded.
+_CSV_TEXT_COLUMNS = frozenset({
+    "instruction", "input", "output", "text", "system", "output_1", "output_2",
+    "system_prompt", "prompt_template", "question",
 })
+#: CSV columns that are text in flat formats and message lists in others.
+_CSV_MESSAGE_COLUMNS = frozenset({"prompt", "chosen", "rejected", "completion"})
 _BATCH = 10_000
 
 
@@ -286,17 +287,42 @@ def _has_surrogates(value: Any) -> bool:
     return False
 
 
-def _decode_csv_cell(key: str, cell: Any) -> Any:
-    if key not in _CSV_JSON_COLUMNS or not isinstance(cell, str):
-        return cell
-    stripped = cell.strip()
-    if not stripped:
-        return cell
+def _json_or_none(cell: str) -> tuple[bool, Any]:
     try:
-        value = orjson.loads(stripped)
+        value = orjson.loads(cell)
     except orjson.JSONDecodeError:
-        return cell
-    return cell if isinstance(value, str) else value
+        return False, None
+    return not isinstance(value, str), value
+
+
+def _decode_csv_column(name: str, cells: list[str]) -> list[Any]:
+    """Decode one CSV column: JSON cells back to lists, objects, numbers and booleans.
+
+    CSV has no types, so a column is decoded only when every non-empty cell is JSON that is
+    not a string (then empty cells are null). Text columns are never decoded; columns that
+    are text or message lists depending on the format decode only cells holding messages.
+    """
+    if name in _CSV_TEXT_COLUMNS:
+        return cells
+    if name in _CSV_MESSAGE_COLUMNS:
+        out = []
+        for cell in cells:
+            ok, value = _json_or_none(cell.strip()) if cell.lstrip()[:1] in ("[", "{") else (False, None)
+            is_messages = ok and (isinstance(value, dict) or (
+                isinstance(value, list) and all(isinstance(m, dict) for m in value)))
+            out.append(value if is_messages else cell)
+        return out
+    decoded = []
+    for cell in cells:
+        stripped = cell.strip()
+        if not stripped:
+            decoded.append(None)
+            continue
+        ok, value = _json_or_none(stripped)
+        if not ok:
+            return cells
+        decoded.append(value)
+    return decoded
 
 
 def _read_csv(source: Source) -> Iterator[RawItem]:
@@ -312,8 +338,10 @@ def _read_csv(source: Source) -> Iterator[RawItem]:
             compression="gzip" if source.compressed else None,
         )
         for chunk in chunks:
-            for row in chunk.to_dict(orient="records"):
-                value = {k: _decode_csv_cell(k, v) for k, v in row.items()}
+            columns = {name: _decode_csv_column(name, chunk[name].tolist()) for name in chunk.columns}
+            for row in zip(*columns.values()):
+                # as in Arrow containers, an empty non-text cell means the key was absent
+                value = {k: v for k, v in zip(columns, row) if v is not None}
                 item = RawItem(index, value, None)
                 if _has_surrogates(value):
                     item.issue = Issue(ErrorCode.INVALID_UTF8, "the row is not valid UTF-8",
@@ -331,7 +359,8 @@ def _iter_arrow_rows(batches: Iterable[Any]) -> Iterator[RawItem]:
     index = 0
     for batch in batches:
         for row in batch.to_pylist():
-            yield RawItem(index, row, None)
+            # Arrow gives every row every column; a null there means the key was absent
+            yield RawItem(index, {k: v for k, v in row.items() if v is not None}, None)
             index += 1
 
 
@@ -457,7 +486,11 @@ def _write_parquet(path: Path, records: Iterable[Any]) -> int:
     import pyarrow.parquet as pq
 
     rows = list(records)
-    table = pa.Table.from_pylist(rows)
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    # from_pylist would keep only the first row's keys; build every column instead
+    table = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
     with atomic_write(path) as fh:
         pq.write_table(table, fh)
     return len(rows)
