@@ -255,7 +255,8 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             tail = text[pos:]
-            code = ErrorCode.TRUNCATED if exc.pos >= len(text.rstrip()) else ErrorCode.INVALID_JSON
+            cut = exc.pos >= len(text.rstrip()) or not text.rstrip().endswith("]")
+            code = ErrorCode.TRUNCATED if cut else ErrorCode.INVALID_JSON
             message = ("the file ends in the middle of this record" if code is ErrorCode.TRUNCATED
                        else f"not valid JSON ({exc.msg} at char {exc.pos})")
             raw = tail if len(tail) <= 100_000 else tail[:100_000] + "…"

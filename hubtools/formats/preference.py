@@ -53,10 +53,10 @@ def _single_prompt(prompt: list[dict], target: str, *, system_ok: bool) -> tuple
     if system is not None and not system_ok:
         raise fail(ErrorCode.CANNOT_CONVERT, f"{target} cannot hold a system prompt",
                    "convert to trl or dpo instead")
-    only_roles(turns, {"user"}, target)
     if len(turns) != 1:
         raise fail(ErrorCode.CANNOT_CONVERT, f"{target} holds a one-turn prompt, "
                    f"this one has {len(turns)} turns", "convert to trl or sharegpt_preference instead")
+    only_roles(turns, {"user"}, target)
     return system, turns[0]["content"]
 
 

@@ -1,0 +1,132 @@
+"""Conversions between formats: lossless where the target can hold the data, quarantined where not."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import hubtools
+from hubtools.convert import convert, llama_factory_entry, write
+from hubtools.errors import UnknownFormatError
+from hubtools.load import canonical_dataset
+from hubtools.records import message
+
+from .conftest import CORPUS
+
+
+def test_alpaca_to_sharegpt_to_openai_and_back_gives_the_original_records(tmp_path):
+    original = json.loads((CORPUS / "llama_factory/alpaca_en_demo.json").read_text())
+    convert(CORPUS / "llama_factory/alpaca_en_demo.json", tmp_path / "a.jsonl", to="sharegpt")
+    convert(tmp_path / "a.jsonl", tmp_path / "b.json", to="openai")
+    _, result = convert(tmp_path / "b.json", tmp_path / "c.json", to="alpaca")
+    assert result.written == len(original) and result.quarantined == 0
+    assert json.loads((tmp_path / "c.json").read_text()) == original
+
+
+def test_sharegpt_output_keeps_the_alpaca_input_split(tmp_path):
+    convert(CORPUS / "llama_factory/alpaca_en_demo.json", tmp_path / "a.jsonl", to="sharegpt")
+    rows = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    with_input = next(r for r in rows if "input" in r)
+    user = with_input["conversations"][0]["value"]
+    assert user.endswith("\n" + with_input["input"])
+
+
+def test_tool_calls_into_alpaca_are_quarantined_with_a_reason(tmp_path):
+    loaded, result = convert(CORPUS / "llama_factory/glaive_toolcall_en_demo.json",
+                             tmp_path / "tools.json", to="alpaca")
+    assert result.written + result.quarantined == loaded.total == 300
+    assert result.quarantined > 0
+    reasons = {row.reason for row in result.quarantine}
+    assert any("tool" in reason for reason in reasons)
+    assert {row.code for row in result.quarantine} == {"cannot_convert"}
+    rows = [json.loads(line) for line in (tmp_path / "tools.quarantine.jsonl").read_text().splitlines()]
+    assert len(rows) == result.quarantined
+    assert all(set(row) >= {"index", "code", "reason", "raw"} for row in rows)
+    written = json.loads((tmp_path / "tools.json").read_text())
+    assert all("function_call" not in json.dumps(r) for r in written)
+
+
+def test_multi_turn_pairs_into_flat_dpo_are_quarantined(tmp_path):
+    loaded, result = convert(CORPUS / "llama_factory/dpo_en_demo.json", tmp_path / "flat.jsonl", to="dpo")
+    multi = [r for r in loaded.dataset.to_list()
+             if sum(m["role"] == "user" for m in r["prompt"]) > 1]
+    assert multi, "the corpus file has multi-turn prompts"
+    assert result.quarantined == len(multi)
+    assert result.written == loaded.valid - len(multi)
+    assert all("one-turn prompt" in row.reason for row in result.quarantine)
+
+
+def test_hh_rlhf_converts_to_trl_and_back_to_identical_transcripts(tmp_path):
+    src = CORPUS / "hh_rlhf/harmless_base_test.jsonl.gz"
+    convert(src, tmp_path / "pairs.parquet", to="trl")
+    _, back = convert(tmp_path / "pairs.parquet", tmp_path / "hh.jsonl", to="hh_rlhf")
+    import gzip
+
+    original = [json.loads(line) for line in gzip.open(src, "rt") if line.strip()]
+    again = [json.loads(line) for line in (tmp_path / "hh.jsonl").read_text().splitlines()]
+    loaded = hubtools.load(src)
+    kept = set(loaded.dataset["hubtools_index"])
+    expected = [r for i, r in enumerate(original) if i in kept]
+    assert back.written == len(expected)
+    # transcripts whose turns start with a space lose nothing but that single separator space
+    same = sum(a == b for a, b in zip(again, expected))
+    assert same / len(expected) > 0.99
+
+
+def test_kind_mismatch_names_the_formats_that_fit(tmp_path):
+    loaded = hubtools.load(CORPUS / "llama_factory/kto_en_demo.json")
+    with pytest.raises(UnknownFormatError, match="kto, trl_unpaired"):
+        write(loaded, tmp_path / "x.jsonl", format="alpaca")
+
+
+def test_system_prompt_survives_sharegpt_and_openai():
+    ds = canonical_dataset([{"hubtools_index": 0, "messages": [
+        message("system", "be brief"), message("user", "hi"), message("assistant", "hello")],
+        "tools": None, "hubtools_extra": None}], "sft")
+    from hubtools.formats import FORMATS, from_canonical, to_canonical
+
+    for name in ("sharegpt", "openai", "alpaca"):
+        wire = from_canonical(FORMATS[name], ds[0])
+        back = to_canonical(FORMATS[name], wire, 0)
+        assert back["messages"] == ds[0]["messages"], name
+
+
+# ---- LLaMA-Factory dataset_info.json ------------------------------------------------------
+
+LF_INFO = json.loads((CORPUS / "llama_factory/dataset_info.json").read_text())
+LF_ALPACA_DEFAULTS = {"prompt": "instruction", "query": "input", "response": "output"}
+
+
+@pytest.mark.parametrize(("src", "to", "corpus_entry"), [
+    ("llama_factory/dpo_en_demo.json", "sharegpt_preference", "dpo_en_demo"),
+    ("llama_factory/glaive_toolcall_en_demo.json", "sharegpt", "glaive_toolcall_en_demo"),
+    ("llama_factory/kto_en_demo.json", "kto", "kto_en_demo"),
+    ("llama_factory/c4_demo.jsonl", "text", "c4_demo"),
+])
+def test_dataset_info_entry_matches_llama_factory_conventions(src, to, corpus_entry, tmp_path):
+    out = tmp_path / f"mine.{'jsonl' if to == 'text' else 'json'}"
+    convert(CORPUS / src, out, to=to)
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    expected = {**LF_INFO[corpus_entry], "file_name": out.name}
+    assert info["mine"] == expected
+
+
+def test_alpaca_entry_uses_llama_factory_default_columns(tmp_path):
+    convert(CORPUS / "llama_factory/identity.json", tmp_path / "id.json", to="alpaca")
+    entry = json.loads((tmp_path / "dataset_info.json").read_text())["id"]
+    assert entry == {"file_name": "id.json", "columns": LF_ALPACA_DEFAULTS}
+    assert "formatting" not in entry and "ranking" not in entry
+
+
+def test_dataset_info_keeps_other_entries(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"theirs": {"file_name": "t.json"}}))
+    convert(CORPUS / "llama_factory/identity.json", tmp_path / "id.json", to="sharegpt")
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert set(info) == {"theirs", "id"}
+
+
+def test_optional_columns_appear_only_when_written():
+    assert "system" not in llama_factory_entry("a.json", "alpaca", ["instruction", "input", "output"])["columns"]
+    assert llama_factory_entry("a.json", "alpaca", ["instruction", "system"])["columns"]["system"] == "system"
+    assert llama_factory_entry("a.json", "trl") is None
