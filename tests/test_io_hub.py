@@ -1,0 +1,39 @@
+"""Reading a Hub dataset id: the real `datasets` client against the local Hub server."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from tests.fixtures.hub import run_client, run_client_json
+
+from .conftest import CORPUS
+
+
+def test_hub_dataset_id_loads_through_datasets_and_keeps_the_quarantine(hub_env, hub_repo_id):
+    rows = json.loads((CORPUS / "llama_factory/kto_en_demo.json").read_text())[:20]
+    rows[3]["messages"][-1]["content"] = "  "  # a blank reply must be quarantined, not dropped
+    code = textwrap.dedent(f"""
+        import json
+        from datasets import Dataset
+        import hubtools
+        rows = json.loads({json.dumps(json.dumps(rows))})
+        Dataset.from_list(rows).push_to_hub({hub_repo_id!r})
+        result = hubtools.load({hub_repo_id!r})
+        print(json.dumps({{"format": result.format, "total": result.total, "valid": result.valid,
+                          "codes": {{r.index: r.code for r in result.quarantine}},
+                          "first": result.dataset[0]["completion"][0]["content"]}}))
+    """)
+    out = run_client_json(code, hub_env)
+    assert (out["format"], out["total"], out["valid"]) == ("kto", 20, 19)
+    assert out["codes"] == {"3": "empty_text"}
+    assert out["first"] == rows[0]["messages"][-1]["content"]
+
+
+def test_missing_hub_dataset_is_a_clear_cli_error(hub_env):
+    result = run_client("from hubtools.cli import main; import sys; sys.argv = ['hubtools', 'inspect', "
+                        "'user/no-such-dataset']; main()", hub_env)
+    assert result.returncode == 2
+    assert "no such dataset on the Hub" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert hub_env["HF_TOKEN"] not in result.stderr + result.stdout
