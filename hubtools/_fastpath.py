@@ -1,0 +1,151 @@
+"""Columnar fast path for clean, flat JSON Lines (Alpaca and text).
+
+pyarrow parses the file in blocks; conversion and validation run as Arrow compute over whole
+columns. It is all or nothing: the moment a block fails to parse, has a column of an unexpected
+type, or holds one record that breaks a rule, this returns None and :func:`hubtools.load` reads
+the file record by record, so quarantine rows keep the original line and exact reasons. The
+result is identical to the record-by-record path (tests compare them).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from .formats import Detection, detect, get_format
+from .io import Source
+from .records import EXTRA, INDEX, schema_for
+
+__all__ = ["fast_load"]
+
+logger = logging.getLogger(__name__)
+
+_BLOCK = 16 << 20
+_STRING_TYPES = (pa.string(), pa.large_string())
+
+
+def _text_ok(column: pa.ChunkedArray | pa.Array, max_chars: int) -> pa.Array:
+    """Mask of values that are non-null, non-blank and not too long."""
+    length = pc.utf8_length(column)
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
+    return pc.and_kleene(pc.and_kleene(pc.is_valid(column), pc.invert(blank)),
+                         pc.less_equal(length, max_chars)).fill_null(False)
+
+
+def _messages(users: pa.Array, replies: pa.Array) -> pa.ListArray:
+    """list<message> of [user, assistant] per row, without a Python loop."""
+    n = len(users)
+    message_type = schema_for("sft").field("messages").type.value_type
+    nulls = pa.nulls(n, pa.string())
+
+    def struct(role: str, content: pa.Array) -> pa.StructArray:
+        roles = pa.array([role], pa.string()).take(pa.array([0] * n)) if n else pa.array([], pa.string())
+        return pa.StructArray.from_arrays([roles, content, nulls, nulls, nulls],
+                                          fields=list(message_type))
+
+    values = pa.concat_arrays([struct("user", users), struct("assistant", replies)])
+    order = pa.array([i for pair in zip(range(n), range(n, 2 * n)) for i in pair], pa.int64())
+    offsets = pa.array(range(0, 2 * n + 1, 2), pa.int32())
+    return pa.ListArray.from_arrays(offsets, values.take(order))
+
+
+def _extras(batch: pa.RecordBatch, names: list[str], also: list[Any] | None = None) -> pa.Array:
+    """hubtools_extra per row: the unowned columns (nulls dropped) as JSON, or null."""
+    if not names and also is None:
+        return pa.nulls(batch.num_rows, pa.string())
+    columns = [batch.column(n).to_pylist() for n in names]
+    out = []
+    for i in range(batch.num_rows):
+        extra = {n: col[i] for n, col in zip(names, columns) if col[i] is not None}
+        if also is not None and also[i]:
+            extra["input"] = also[i]
+        out.append(orjson.dumps(extra).decode() if extra else None)
+    return pa.array(out, pa.string())
+
+
+def _alpaca(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
+    names = batch.schema.names
+    if {"system", "history"} & set(names):
+        return None
+    instruction, output = batch.column("instruction"), batch.column("output")
+    if "input" in names:
+        input_text = batch.column("input")
+        if input_text.type not in _STRING_TYPES and input_text.null_count != len(input_text):
+            return None
+        input_text = input_text.cast(pa.string()).fill_null("")
+    else:
+        input_text = pa.array([""] * batch.num_rows, pa.string())
+    has_input = pc.greater(pc.utf8_length(input_text), 0)
+    user = pc.if_else(has_input, pc.binary_join_element_wise(instruction, input_text, "\n"), instruction)
+    ok = pc.and_(_text_ok(user, max_chars), _text_ok(output, max_chars))
+    if not pc.all(ok).as_py():
+        return None
+    extra_names = [n for n in names if n not in get_format("alpaca").owned]
+    inputs = input_text.to_pylist() if pc.any(has_input).as_py() else None
+    return pa.table({
+        "messages": _messages(user, output),
+        "tools": pa.nulls(batch.num_rows, pa.string()),
+        EXTRA: _extras(batch, extra_names, inputs),
+    })
+
+
+def _text(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
+    text = batch.column("text")
+    if not pc.all(_text_ok(text, max_chars)).as_py():
+        return None
+    extra_names = [n for n in batch.schema.names if n != "text"]
+    return pa.table({"text": text, EXTRA: _extras(batch, extra_names)})
+
+
+_CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, ("text",))}
+
+
+def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list, list] | None:
+    """Return (canonical table, detection, fields, samples) for a clean flat file, else None."""
+    if src.container != "jsonl" or src.compressed:
+        return None
+    try:
+        reader = pajson.open_json(src.location, read_options=pajson.ReadOptions(block_size=_BLOCK))
+        first = reader.read_next_batch()
+        first.validate(full=True)  # pyarrow does not check UTF-8 while parsing
+    except (pa.ArrowInvalid, StopIteration, OSError):
+        return None
+    head = [{k: v for k, v in row.items() if v is not None} for row in first.slice(0, 1000).to_pylist()]
+    try:
+        detection = detect(head, forced=format)
+    except Exception:  # the slow path reports unusable input with the right message
+        return None
+    if detection.format not in _CONVERTERS or (format is None and detection.confidence < 1.0):
+        return None
+    convert, required = _CONVERTERS[detection.format]
+    schema = schema_for(detection.kind)
+    tables: list[pa.Table] = []
+    start = 0
+    batch: pa.RecordBatch | None = first
+    while batch is not None:
+        if any(name not in batch.schema.names or batch.schema.field(name).type not in _STRING_TYPES
+               for name in required):
+            return None
+        converted = convert(batch, max_chars)
+        if converted is None:
+            return None
+        index = pa.array(range(start, start + batch.num_rows), pa.int64())
+        tables.append(converted.add_column(0, INDEX, index).select(schema.names).cast(schema))
+        start += batch.num_rows
+        try:
+            batch = reader.read_next_batch()
+            batch.validate(full=True)
+        except StopIteration:
+            batch = None
+        except pa.ArrowInvalid:
+            logger.info("%s: a later block does not parse as one table; reading record by record", src.name)
+            return None
+    fields: dict[str, None] = {}
+    for row in head:
+        fields.update(dict.fromkeys(row))
+    return pa.concat_tables(tables), detection, list(fields), head[:2]
