@@ -519,5 +519,20 @@ def container_for_path(path: str | os.PathLike) -> tuple[str, bool]:
 
 def write_records(path: str | os.PathLike, records: Iterable[dict], *, container: str | None = None) -> int:
     """Write wire-format records to ``path`` in the container its extension names, atomically."""
-    container = container or container_for_path(path)[0]
-    return _WRITERS[container](Path(path), records)
+    detected, compressed = container_for_path(path)
+    container = container or detected
+    if not compressed:
+        return _WRITERS[container](Path(path), records)
+    if container == "parquet":
+        raise InputUnusableError("Parquet compresses itself; .parquet.gz is not a thing",
+                                 hint="write .parquet")
+    target = Path(path)
+    plain = target.with_name(f".{target.name}.plain")
+    try:
+        count = _WRITERS[container](plain, records)
+        with atomic_write(target) as out, open(plain, "rb") as src, gzip.GzipFile(fileobj=out, mode="wb") as gz:
+            while chunk := src.read(1 << 20):
+                gz.write(chunk)
+    finally:
+        plain.unlink(missing_ok=True)
+    return count

@@ -172,3 +172,26 @@ def test_cli_summary_states_the_invariant_for_every_bad_case(tmp_path):
     assert [q["index"] for q in quarantine] == [1, 2, 3, 4]
     valid = [json.loads(line) for line in (out / "valid.jsonl").read_text().splitlines()]
     assert valid == [GOOD, GOOD]
+
+
+def test_directory_of_files_reads_in_order_with_continuous_indices(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _jsonl(data / "a.jsonl", [GOOD, GOOD])
+    (data / "b.json").write_text(json.dumps([GOOD, {"instruction": "x", "input": "", "output": ""}]))
+    (data / "notes.md").write_text("not data")
+    result = _load(data)
+    assert result.total == 4 and _codes(result) == {3: "empty_text"}
+    assert result.quarantine[0].file == "b.json"
+
+
+def test_gzip_output_is_compressed_and_reads_back(tmp_path):
+    import gzip
+
+    from hubtools.convert import write
+
+    src = tmp_path / "in.jsonl"
+    _jsonl(src, [GOOD, GOOD])
+    write(hubtools.load(src), tmp_path / "out.jsonl.gz", format="alpaca")
+    assert [json.loads(line) for line in gzip.open(tmp_path / "out.jsonl.gz", "rt")] == [GOOD, GOOD]
+    assert hubtools.load(tmp_path / "out.jsonl.gz").valid == 2
