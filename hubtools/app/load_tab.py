@@ -47,7 +47,7 @@ def create_app():
     """Build the Gradio Blocks (not launched)."""
     import gradio as gr
 
-    with gr.Blocks(title="hubtools") as demo:
+    with gr.Blocks(title="hubtools", analytics_enabled=False) as demo:  # offline-first
         gr.Markdown(
             "# hubtools\nUpload an SFT, chat or preference dataset (JSONL, JSON, CSV, Parquet, TXT). "
             "hubtools detects its format, validates every record and keeps the bad ones apart with "
