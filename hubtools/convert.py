@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,17 +257,14 @@ def validate_to_dir(
     qpath = out / "quarantine.jsonl"
     write_quarantine(qpath, rows)
     summary = {**loaded.summary(), "valid": result.written, "quarantined": len(rows)}
-    summary["by_code"] = dict(sorted(_count_codes(rows).items(), key=lambda kv: -kv[1]))
-    assert summary["total"] == summary["valid"] + summary["quarantined"], "records were lost"
+    summary["by_code"] = dict(Counter(row.code for row in rows).most_common())
+    if summary["total"] != summary["valid"] + summary["quarantined"]:
+        raise HubtoolsError(f"internal error: {summary['total']} records in, {summary['valid']} "
+                            f"written + {summary['quarantined']} quarantined",
+                            hint="please report this with the input file")
     summary["files"] = {"valid": str(valid_path), "quarantine": str(qpath),
                         "summary": str(out / "summary.json")}
     with atomic_write(out / "summary.json") as fh:
         fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
     return summary
 
-
-def _count_codes(rows: list[QuarantineRow]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row.code] = counts.get(row.code, 0) + 1
-    return counts
