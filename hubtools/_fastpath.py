@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from .errors import UnknownFormatError
 from .formats import Detection, detect, get_format
 from .io import Source
 from .records import EXTRA, INDEX, schema_for
@@ -44,14 +46,13 @@ def _messages(users: pa.Array, replies: pa.Array) -> pa.ListArray:
     nulls = pa.nulls(n, pa.string())
 
     def struct(role: str, content: pa.Array) -> pa.StructArray:
-        roles = pa.array([role], pa.string()).take(pa.array([0] * n)) if n else pa.array([], pa.string())
-        return pa.StructArray.from_arrays([roles, content, nulls, nulls, nulls],
+        return pa.StructArray.from_arrays([pa.repeat(role, n), content, nulls, nulls, nulls],
                                           fields=list(message_type))
 
     values = pa.concat_arrays([struct("user", users), struct("assistant", replies)])
-    order = pa.array([i for pair in zip(range(n), range(n, 2 * n)) for i in pair], pa.int64())
-    offsets = pa.array(range(0, 2 * n + 1, 2), pa.int32())
-    return pa.ListArray.from_arrays(offsets, values.take(order))
+    order = np.arange(2 * n).reshape(2, n).T.ravel()  # user 0, reply 0, user 1, reply 1, ...
+    offsets = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values.take(pa.array(order)))
 
 
 def _extras(batch: pa.RecordBatch, names: list[str], also: list[Any] | None = None) -> pa.Array:
@@ -105,8 +106,8 @@ def _text(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
 _CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, ("text",))}
 
 
-def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list, list] | None:
-    """Return (canonical table, detection, fields, samples) for a clean flat file, else None."""
+def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:
+    """Return (canonical table, detection, the records detection saw) for a clean flat file, else None."""
     if src.container != "jsonl" or src.compressed:
         return None
     try:
@@ -118,7 +119,7 @@ def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Ta
     head = [{k: v for k, v in row.items() if v is not None} for row in first.slice(0, 1000).to_pylist()]
     try:
         detection = detect(head, forced=format)
-    except Exception:  # the slow path reports unusable input with the right message
+    except UnknownFormatError:  # the slow path reports it with the right message
         return None
     if detection.format not in _CONVERTERS or (format is None and detection.confidence < 1.0):
         return None
@@ -145,7 +146,4 @@ def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Ta
         except pa.ArrowInvalid:
             logger.info("%s: a later block does not parse as one table; reading record by record", src.name)
             return None
-    fields: dict[str, None] = {}
-    for row in head:
-        fields.update(dict.fromkeys(row))
-    return pa.concat_tables(tables), detection, list(fields), head[:2]
+    return pa.concat_tables(tables), detection, head

@@ -32,6 +32,7 @@ __all__ = [
     "atomic_write",
     "write_jsonl",
     "write_records",
+    "union_keys",
 ]
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def _parse_issue(message: str, index: int) -> Issue:
 
 
 def _iter_lines(source: Source) -> Iterator[bytes]:
-    """Non-blank lines without BOM or line endings, checked for binary content."""
+    """The file's lines, without BOM, checked for binary content."""
     with _open_binary(source) as fh:
         first = True
         for line in fh:
@@ -195,18 +196,26 @@ def _iter_lines(source: Source) -> Iterator[bytes]:
                 if line.startswith(_BOM):
                     line = line[len(_BOM):]
                 first = False
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield line
+            yield line
+
+
+def _parse_lines(lines: Iterable[bytes]) -> Iterator[RawItem]:
+    """Parse JSON Lines: line endings dropped, blank lines skipped and not counted."""
+    index = 0
+    for line in lines:
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield _parse_line(line, index)
+            index += 1
 
 
 def _read_jsonl(source: Source) -> Iterator[RawItem]:
-    for index, line in enumerate(_iter_lines(source)):
-        yield _parse_line(line, index)
+    yield from _parse_lines(_iter_lines(source))
 
 
 def _read_txt(source: Source) -> Iterator[RawItem]:
-    for index, line in enumerate(_iter_lines(source)):
+    lines = (line.rstrip(b"\r\n") for line in _iter_lines(source))
+    for index, line in enumerate(line for line in lines if line.strip()):
         try:
             yield RawItem(index, {"text": line.decode("utf-8")}, line)
         except UnicodeDecodeError:
@@ -230,8 +239,8 @@ def _read_json(source: Source) -> Iterator[RawItem]:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        # JSON Lines saved with a .json extension
-        yield from _read_jsonl(source)
+        # JSON Lines saved with a .json extension: parse the bytes already read
+        yield from _parse_lines(data.split(b"\n"))
         return
     yield RawItem(0, value, None)
 
@@ -441,6 +450,15 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> int:
     return count
 
 
+def union_keys(rows: Iterable[Any]) -> list[str]:
+    """Every key of the dict rows, in first-seen order (non-dicts are skipped)."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        if isinstance(row, dict):
+            keys.update(dict.fromkeys(row))
+    return list(keys)
+
+
 def _write_json(path: Path, records: Iterable[Any]) -> int:
     count = 0
     with atomic_write(path) as fh:
@@ -471,11 +489,8 @@ def _write_csv(path: Path, records: Iterable[Any]) -> int:
     import csv
 
     rows = list(records)
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
     with atomic_write(path, "w") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=union_keys(rows), lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _csv_cell(v) for k, v in row.items()})
@@ -487,11 +502,8 @@ def _write_parquet(path: Path, records: Iterable[Any]) -> int:
     import pyarrow.parquet as pq
 
     rows = list(records)
-    columns: dict[str, None] = {}
-    for row in rows:
-        columns.update(dict.fromkeys(row))
     # from_pylist would keep only the first row's keys; build every column instead
-    table = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in columns})
+    table = pa.Table.from_pydict({c: [row.get(c) for row in rows] for c in union_keys(rows)})
     with atomic_write(path) as fh:
         pq.write_table(table, fh)
     return len(rows)

@@ -23,7 +23,7 @@ from datasets.table import InMemoryTable
 from ._fastpath import fast_load
 from .errors import ConversionError, InputUnusableError
 from .formats import Detection, detect, get_format, to_canonical
-from .io import RawItem, Source, iter_raw, open_source
+from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
 
@@ -97,6 +97,12 @@ def canonical_dataset(records: list[dict[str, Any]] | pa.Table, kind: Kind | str
                    fingerprint=uuid.uuid4().hex)
 
 
+def _config(fmt, max_chars: int) -> ValidationConfig:
+    """The validation settings for data of this format."""
+    return ValidationConfig(max_chars=max_chars, prompt_only=fmt.prompt_only,
+                            answers_only=fmt.answers_only)
+
+
 def _progress(items, enabled: bool, name: str):
     if not enabled:
         return items
@@ -136,10 +142,10 @@ def load(
     limit = max_chars or ValidationConfig.max_chars
     fast = fast_load(src, format=format, max_chars=limit) if fast else None
     if fast is not None:
-        table, detection, fields, samples = fast
+        table, detection, head = fast
         fmt = get_format(detection.format)
-        config = ValidationConfig(max_chars=limit, prompt_only=fmt.prompt_only, answers_only=fmt.answers_only)
-        return LoadResult(canonical_dataset(table, fmt.kind), [], detection, src, config, fields, samples)
+        return LoadResult(canonical_dataset(table, fmt.kind), [], detection, src,
+                          _config(fmt, limit), union_keys(head), head[:2])
     items = iter_raw(src)
     head = list(itertools.islice(items, DETECT_SAMPLE))
     if not head:
@@ -152,10 +158,7 @@ def load(
                                  hint="this does not look like a dataset file")
     detection = detect(parsed, forced=format)
     fmt = get_format(detection.format)
-    config = ValidationConfig(
-        max_chars=limit,
-        prompt_only=fmt.prompt_only, answers_only=fmt.answers_only,
-    )
+    config = _config(fmt, limit)
     logger.info("%s: %s (%s), confidence %.2f", src.name, fmt.name, fmt.kind.value, detection.confidence)
 
     schema = schema_for(fmt.kind)
@@ -184,9 +187,5 @@ def load(
     if batch or not tables:
         tables.append(pa.Table.from_pylist(batch, schema=schema))
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    fields: dict[str, None] = {}
-    for value in parsed:
-        if isinstance(value, dict):
-            fields.update(dict.fromkeys(value))
     return LoadResult(canonical_dataset(table, fmt.kind), quarantine, detection, src, config,
-                      list(fields), parsed[:2])
+                      union_keys(parsed), parsed[:2])
