@@ -7,17 +7,25 @@ not usable at all); never a traceback.
 
 from __future__ import annotations
 
-import contextlib
+import importlib
+import importlib.util
 import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
 
 from . import __version__
+from ._cli_utils import (
+    FormatOpt,
+    JsonOpt,
+    MaxCharsOpt,
+    PathArg,
+    _errors,
+    _print_json,
+    _progress_enabled,
+)
 from .config import configure_logging
-from .errors import HubtoolsError
 
 app = typer.Typer(
     name="hubtools",
@@ -29,33 +37,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-PathArg = Annotated[str, typer.Argument(help="A .jsonl/.json/.csv/.parquet/.txt file (optionally "
-                                              ".gz), a directory of them, or a Hub dataset id.")]
-FormatOpt = Annotated[Optional[str], typer.Option(
-    "--format", "-f", help="Read as this format instead of detecting it (see `hubtools formats`).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a report.")]
-MaxCharsOpt = Annotated[Optional[int], typer.Option(
-    "--max-chars", help="Quarantine records with a text longer than this (default 1,000,000).")]
-
-
-@contextlib.contextmanager
-def _errors():
-    """Turn a hubtools error into one line on stderr and its exit code."""
-    try:
-        yield
-    except HubtoolsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def _progress_enabled(as_json: bool) -> bool:
-    return not as_json and sys.stderr.isatty()
-
 
 @app.callback(invoke_without_command=True)
 def _main(
@@ -166,7 +147,8 @@ def convert(
 
     Example: hubtools convert alpaca.json chat.jsonl --to sharegpt
     """
-    from .convert import convert as run_convert, quarantine_path
+    from .convert import convert as run_convert
+    from .convert import quarantine_path
 
     with _errors():
         loaded, result = run_convert(src, out, to=to, format=format, max_chars=max_chars,
@@ -196,6 +178,14 @@ def run_app(
     from .app import create_app
 
     create_app().queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, share=share)
+
+
+# Commands that live in their own modules; each has ``register(app)``.
+_COMMAND_MODULES = ["cli_checks", "cli_publish", "cli_generate"]
+for _name in _COMMAND_MODULES:
+    # TODO(integration): drop the find_spec guard once every module exists
+    if importlib.util.find_spec(f"{__package__}.{_name}") is not None:
+        importlib.import_module(f"{__package__}.{_name}").register(app)
 
 
 def main() -> None:

@@ -11,13 +11,14 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 __all__ = [
+    "ConversionError",
+    "DatasetFileNotFound",
     "ErrorCode",
-    "Issue",
     "HubtoolsError",
     "InputUnusableError",
-    "DatasetFileNotFound",
+    "Issue",
+    "UnknownCheckError",
     "UnknownFormatError",
-    "ConversionError",
 ]
 
 
@@ -117,3 +118,10 @@ class ConversionError(HubtoolsError, ValueError):
 
     def to_issue(self, index: int | None = None) -> Issue:
         return Issue(self.code, self.message, index=index, hint=self.hint)
+
+
+# ---- checks -------------------------------------------------------------------------------
+
+
+class UnknownCheckError(HubtoolsError, ValueError):
+    """Raised for a check name or check option that does not exist."""

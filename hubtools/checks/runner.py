@@ -1,0 +1,144 @@
+"""Run checks: read the input once, build the text view once, run each check over it.
+
+``run_checks`` accepts a path or Hub id, a :class:`~hubtools.load.LoadResult`, or a canonical
+``datasets.Dataset``. Per-record checks map over Arrow batches, in worker processes with
+``num_proc > 1``; whole-dataset checks (duplicates, outliers, diversity) run in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from datasets import Dataset
+
+from ..errors import UnknownCheckError
+from ..load import LoadResult, load
+from .base import REGISTRY, CheckData, CheckResult, make_pool
+
+__all__ = ["QualityResult", "default_checks", "resolve_checks", "run_checks"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_checks() -> list[str]:
+    """The checks a plain ``hubtools check`` runs."""
+    return [name for name, spec in REGISTRY.items() if spec.default]
+
+
+def resolve_checks(names: list[str] | str | None) -> list[str]:
+    """Validate check names (a list or comma-separated string); None means the defaults."""
+    if names is None:
+        return default_checks()
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise UnknownCheckError(f"unknown check(s): {', '.join(unknown)}",
+                                hint=f"choose from: {', '.join(REGISTRY)}")
+    # registry order, so reports are stable whatever order the user typed
+    return [n for n in REGISTRY if n in names]
+
+
+@dataclass
+class QualityResult:
+    """Every check's result on one dataset, plus what the dataset was."""
+
+    dataset: dict[str, Any]
+    results: dict[str, CheckResult]
+    data: CheckData | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``quality.json``."""
+        return {
+            "dataset": self.dataset,
+            "checks": {name: result.to_dict() for name, result in self.results.items()},
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QualityResult:
+        return cls(dataset=dict(data.get("dataset", {})),
+                   results={name: CheckResult.from_dict(name, r) for name, r in data.get("checks", {}).items()},
+                   timings=dict(data.get("timings", {})))
+
+    def flagged_by(self, names: list[str] | None = None) -> dict[int, list[str]]:
+        """Source index -> names of the checks (among ``names``) that flagged it."""
+        out: dict[int, list[str]] = {}
+        for name, result in self.results.items():
+            if names is not None and name not in names:
+                continue
+            for index in result.flagged:
+                out.setdefault(index, []).append(name)
+        return out
+
+
+def _as_load_result(source: Any, format: str | None, progress: bool) -> tuple[LoadResult | None, Dataset]:
+    if isinstance(source, LoadResult):
+        return source, source.dataset
+    if isinstance(source, Dataset):
+        return None, source
+    result = load(source, format=format, progress=progress)
+    return result, result.dataset
+
+
+def run_checks(
+    source: str | os.PathLike | LoadResult | Dataset,
+    *,
+    checks: list[str] | str | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+    num_proc: int = 1,
+    progress: bool = False,
+    format: str | None = None,
+) -> QualityResult:
+    """Run quality checks over a dataset and return every result.
+
+    Args:
+        source: a file, directory or Hub id (read with :func:`hubtools.load`), a ``LoadResult``,
+            or a canonical ``Dataset``.
+        checks: names (list or "a,b"); None runs the default scan, "all" every check.
+        options: per-check options, e.g. ``{"language": {"languages": ["en"]}}``.
+        num_proc: worker processes for the per-record checks.
+        progress: progress bars on stderr.
+
+    Raises:
+        UnknownCheckError: a check name or option that does not exist.
+    """
+    names = resolve_checks(checks)
+    options = options or {}
+    for name in options:
+        if name not in REGISTRY:
+            raise UnknownCheckError(f"options given for unknown check {name!r}",
+                                    hint=f"choose from: {', '.join(REGISTRY)}")
+    try:
+        opts = {name: REGISTRY[name].make_options(options.get(name)) for name in names}
+    except (TypeError, ValueError) as exc:
+        raise UnknownCheckError(str(exc)) from None
+    loaded, dataset = _as_load_result(source, format, progress)
+    started = time.perf_counter()
+    data = CheckData.from_dataset(dataset, loaded.kind if loaded else None,
+                                  quarantine=loaded.quarantine if loaded else [],
+                                  num_proc=num_proc, progress=progress)
+    timings = {"prepare": time.perf_counter() - started}
+    info = loaded.summary() if loaded else {"source": None, "kind": data.kind.value,
+                                            "total": len(data), "valid": len(data), "quarantined": 0}
+    results: dict[str, CheckResult] = {}
+    pool = make_pool(num_proc)
+    data.pool = pool
+    try:
+        for name in names:
+            t0 = time.perf_counter()
+            logger.info("running check %s", name)
+            results[name] = REGISTRY[name].run(data, opts[name])
+            timings[name] = time.perf_counter() - t0
+    finally:
+        data.pool = None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return QualityResult(dataset=info, results=results, data=data, timings=timings)

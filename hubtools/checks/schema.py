@@ -1,0 +1,19 @@
+"""``schema``: the records validation quarantined, by code, so the quality report shows them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .base import CheckData, CheckResult, register
+
+
+@register("schema", description="records that failed schema validation (quarantined on read)")
+def check_schema(data: CheckData, options) -> CheckResult:
+    rows = data.quarantine
+    by_code = Counter(row.code for row in rows)
+    return CheckResult(
+        "schema",
+        flagged=[row.index for row in rows if row.index is not None],
+        reasons={row.index: f"{row.code}: {row.reason}" for row in rows if row.index is not None},
+        stats={"quarantined": len(rows), "valid": len(data), "by_code": dict(by_code.most_common())},
+    )
