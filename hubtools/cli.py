@@ -181,7 +181,7 @@ def run_app(
 
 
 # Commands that live in their own modules; each has ``register(app)``.
-_COMMAND_MODULES = ["cli_checks", "cli_publish", "cli_generate"]
+_COMMAND_MODULES = ["cli_checks", "cli_publish", "cli_generate", "cli_review"]
 for _name in _COMMAND_MODULES:
     # TODO(integration): drop the find_spec guard once every module exists
     if importlib.util.find_spec(f"{__package__}.{_name}") is not None:

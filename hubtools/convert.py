@@ -24,8 +24,15 @@ from .load import LoadResult, load
 from .records import INDEX, Kind
 from .validate import QuarantineRow
 
-__all__ = ["WriteResult", "write", "convert", "writable_formats", "llama_factory_entry",
-           "update_dataset_info", "write_quarantine"]
+__all__ = [
+    "WriteResult",
+    "convert",
+    "llama_factory_entry",
+    "update_dataset_info",
+    "writable_formats",
+    "write",
+    "write_quarantine",
+]
 
 logger = logging.getLogger(__name__)
 

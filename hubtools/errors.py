@@ -11,14 +11,24 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 
 __all__ = [
+    "BackendError",
     "ConversionError",
     "DatasetFileNotFound",
     "ErrorCode",
+    "HubAuthError",
+    "HubError",
+    "HubNetworkError",
+    "HubRepoError",
     "HubtoolsError",
     "InputUnusableError",
     "Issue",
+    "PublishError",
+    "ReviewError",
+    "ReviewPermissionError",
+    "RunStateError",
     "UnknownCheckError",
     "UnknownFormatError",
+    "UnparseableOutputError",
 ]
 
 
@@ -125,3 +135,64 @@ class ConversionError(HubtoolsError, ValueError):
 
 class UnknownCheckError(HubtoolsError, ValueError):
     """Raised for a check name or check option that does not exist."""
+
+
+# ---- generation and judging ---------------------------------------------------------------
+
+
+class BackendError(HubtoolsError, RuntimeError):
+    """Raised when an LLM backend call fails; ``retryable`` says whether trying again can help.
+
+    ``reason`` is one of ``unreachable``, ``auth``, ``model_not_found``, ``timeout``,
+    ``rate_limited``, ``server_error``, ``malformed``, ``bad_request``, ``local``.
+    """
+
+    def __init__(self, message: str, *, reason: str, status: int | None = None,
+                 retry_after: float | None = None, retryable: bool = False, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+
+class UnparseableOutputError(HubtoolsError, ValueError):
+    """Raised when a judge's or generator's answer cannot be read; the runner asks again."""
+
+
+class RunStateError(HubtoolsError, ValueError):
+    """Raised when an output directory holds a run that cannot be resumed or would be overwritten."""
+
+
+# ---- publishing ---------------------------------------------------------------------------
+
+
+class PublishError(HubtoolsError, ValueError):
+    """Raised when there is nothing to publish, or publishing options do not fit the data."""
+
+
+class HubError(HubtoolsError):
+    """Base class of the errors raised while talking to the Hugging Face Hub; nothing was committed."""
+
+
+class HubAuthError(HubError, PermissionError):
+    """Raised for a missing, rejected or read-only token, or no write access to the namespace."""
+
+
+class HubRepoError(HubError, ValueError):
+    """Raised for a repo id that names another type of repo (a model or Space) or is malformed."""
+
+
+class HubNetworkError(HubError, ConnectionError):
+    """Raised when the connection to the Hub fails; says whether anything was committed."""
+
+
+# ---- human review -------------------------------------------------------------------------
+
+
+class ReviewError(HubtoolsError, ValueError):
+    """Raised for a review call that cannot be done: unknown item, bad decision, missing store."""
+
+
+class ReviewPermissionError(ReviewError, PermissionError):
+    """Raised when a reviewer tries to change what is not theirs (another's annotation, adjudication)."""

@@ -27,12 +27,12 @@ __all__ = [
     "CONTAINERS",
     "RawItem",
     "Source",
-    "open_source",
-    "iter_raw",
     "atomic_write",
+    "iter_raw",
+    "open_source",
+    "union_keys",
     "write_jsonl",
     "write_records",
-    "union_keys",
 ]
 
 logger = logging.getLogger(__name__)
@@ -193,8 +193,7 @@ def _iter_lines(source: Source) -> Iterator[bytes]:
         for line in fh:
             if first:
                 _refuse_binary(line, source)
-                if line.startswith(_BOM):
-                    line = line[len(_BOM):]
+                line = line.removeprefix(_BOM)
                 first = False
             yield line
 
@@ -228,8 +227,7 @@ def _read_json(source: Source) -> Iterator[RawItem]:
     with _open_binary(source) as fh:
         data = fh.read()
     _refuse_binary(data, source)
-    if data.startswith(_BOM):
-        data = data[len(_BOM):]
+    data = data.removeprefix(_BOM)
     stripped = data.lstrip()
     if not stripped:
         return

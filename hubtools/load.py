@@ -27,7 +27,7 @@ from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
 
-__all__ = ["LoadResult", "load", "canonical_dataset"]
+__all__ = ["LoadResult", "canonical_dataset", "load"]
 
 logger = logging.getLogger(__name__)
 

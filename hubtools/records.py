@@ -20,16 +20,16 @@ import pyarrow as pa
 from datasets import Features, List, Value
 
 __all__ = [
-    "Kind",
-    "INDEX",
     "EXTRA",
+    "INDEX",
     "MESSAGE_KEYS",
-    "message",
+    "Kind",
+    "dump_extra",
     "features_for",
+    "load_extra",
+    "message",
     "schema_for",
     "text_fields",
-    "dump_extra",
-    "load_extra",
 ]
 
 INDEX = "hubtools_index"

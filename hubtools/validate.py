@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ErrorCode, Issue
 from .records import Kind
 
-__all__ = ["ValidationConfig", "QuarantineRow", "check_record", "validate_dataset"]
+__all__ = ["QuarantineRow", "ValidationConfig", "check_record", "validate_dataset"]
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 

@@ -172,31 +172,39 @@ class CheckData:
             raise KeyError(index)
         return pos
 
-    def record(self, index: int, max_chars: int = 300) -> dict[str, str]:
-        """The text fields of one record by source index, shortened for a report."""
+    def record(self, index: int, max_chars: int | None = 300,
+               transform: Callable[[str], str] | None = None) -> dict[str, str]:
+        """The text fields of one record by source index, ``transform``-ed (e.g. PII-redacted)
+        and then shortened for a report (in that order, so nothing is cut mid-secret)."""
         pos = self.position(index)
         out = {}
         for name, arr in self.fields.items():
             text = arr[pos].as_py() or ""
-            out[name] = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+            if transform is not None:
+                text = transform(text)
+            out[name] = text if max_chars is None or len(text) <= max_chars else text[: max_chars - 1] + "…"
         return out
 
     # batched mapping --------------------------------------------------------------------
     def map(self, fn: Callable[..., Any], names: Sequence[str], *, desc: str = "",
-            batch_size: int = BATCH_SIZE, **kwargs: Any) -> list[Any]:
+            batch_size: int = BATCH_SIZE, parallel: bool = True, **kwargs: Any) -> list[Any]:
         """Call ``fn(batch, **kwargs)`` on consecutive row slices and return the results in order.
 
         ``batch`` is a dict of field name -> Arrow string array slice. With a pool the batches
         run in worker processes, so ``fn`` must be a module-level function and its results
-        picklable. Progress goes to stderr when enabled.
+        picklable; ``parallel=False`` keeps a cheap function in this process (shipping
+        batches costs more than Arrow kernels save). Progress goes to stderr when enabled.
         """
         n = len(self)
         starts = list(range(0, n, batch_size)) or [0]
-        batches = ({k: self.fields[k].slice(s, batch_size) for k in names} for s in starts)
+        in_process = self.pool is None or len(starts) == 1 or not parallel
+        # a pickled Arrow slice carries its parent's whole buffer: copy slices for workers
+        cut = (lambda a: a) if in_process else (lambda a: pa.concat_arrays([a]))
+        batches = ({k: cut(self.fields[k].slice(s, batch_size)) for k in names} for s in starts)
         bar = _bar(n, desc, self.progress)
         results: list[Any] = []
         try:
-            if self.pool is None or len(starts) == 1:
+            if in_process:
                 for batch in batches:
                     results.append(fn(batch, **kwargs))
                     bar.update(len(next(iter(batch.values()))) if batch else 0)
@@ -266,6 +274,8 @@ class CheckResult:
     versions: dict[str, str] = field(default_factory=dict)
     #: False when the check could not run on this data (e.g. preference checks on SFT)
     applicable: bool = True
+    #: a few flagged records (index, reason, shortened and PII-redacted text) for the report
+    examples: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.flagged = sorted({int(i) for i in self.flagged})
@@ -283,6 +293,7 @@ class CheckResult:
             "options": self.options,
             "versions": self.versions,
             "applicable": self.applicable,
+            "examples": self.examples,
         }
 
     @classmethod
@@ -290,7 +301,8 @@ class CheckResult:
         return cls(name=name, flagged=list(data.get("flagged", [])), stats=dict(data.get("stats", {})),
                    reasons={int(k): v for k, v in (data.get("reasons") or {}).items()},
                    options=dict(data.get("options", {})), versions=dict(data.get("versions", {})),
-                   applicable=bool(data.get("applicable", True)))
+                   applicable=bool(data.get("applicable", True)),
+                   examples=list(data.get("examples", [])))
 
 
 # --------------------------------------------------------------------------- registry

@@ -79,6 +79,36 @@ class QualityResult:
         return out
 
 
+#: How many flagged records each check shows in the report.
+EXAMPLES = 3
+
+
+def _redactor():
+    """PII redaction for report examples (a report gets published)."""
+    from .pii import redact
+
+    return lambda text: redact(text)[0]
+
+
+def _redact_examples(result: CheckResult, redact) -> None:
+    for example in result.examples:
+        example["fields"] = {k: redact(v) for k, v in example.get("fields", {}).items()}
+
+
+def examples_for(result: CheckResult, data: CheckData, n: int = EXAMPLES, redact=None) -> list[dict[str, Any]]:
+    """The first ``n`` flagged valid records of a result: redacted, then shortened."""
+    out = []
+    for index in result.flagged:
+        try:
+            fields = data.record(index, transform=redact)
+        except KeyError:  # quarantined: not in the valid data
+            continue
+        out.append({"index": index, "reason": result.reasons.get(index, ""), "fields": fields})
+        if len(out) >= n:
+            break
+    return out
+
+
 def _as_load_result(source: Any, format: str | None, progress: bool) -> tuple[LoadResult | None, Dataset]:
     if isinstance(source, LoadResult):
         return source, source.dataset
@@ -129,6 +159,7 @@ def run_checks(
     info = loaded.summary() if loaded else {"source": None, "kind": data.kind.value,
                                             "total": len(data), "valid": len(data), "quarantined": 0}
     results: dict[str, CheckResult] = {}
+    redact = _redactor()
     pool = make_pool(num_proc)
     data.pool = pool
     try:
@@ -136,6 +167,10 @@ def run_checks(
             t0 = time.perf_counter()
             logger.info("running check %s", name)
             results[name] = REGISTRY[name].run(data, opts[name])
+            if not results[name].examples:
+                results[name].examples = examples_for(results[name], data, redact=redact)
+            else:  # a check's own examples: redact again, whatever the check did
+                _redact_examples(results[name], redact)
             timings[name] = time.perf_counter() - t0
     finally:
         data.pool = None

@@ -17,12 +17,26 @@ from .base import Format, fail
 from .chat import OpenAIChat, ShareGPT
 from .evaluation import FastChatAnswers, JudgePrompts, MTBenchQuestions
 from .instruction import Alpaca, AlpacaEvalOutputs, SelfInstruct
-from .preference import AlpacaEvalPairwise, FlatDPO, HHRLHF, ShareGPTPreference, TRLPreference
+from .preference import (
+    HHRLHF,
+    AlpacaEvalPairwise,
+    FlatDPO,
+    ShareGPTPreference,
+    TRLPreference,
+)
 from .text import Text
 from .unpaired import KTO, TRLUnpaired
 
-__all__ = ["FORMATS", "Format", "Detection", "get_format", "detect", "sniff", "to_canonical",
-           "from_canonical"]
+__all__ = [
+    "FORMATS",
+    "Detection",
+    "Format",
+    "detect",
+    "from_canonical",
+    "get_format",
+    "sniff",
+    "to_canonical",
+]
 
 FORMATS: dict[str, Format] = {f.name: f for f in (
     AlpacaEvalPairwise(),

@@ -8,9 +8,20 @@ from typing import Any, ClassVar
 from ..errors import ConversionError, ErrorCode
 from ..records import Kind, message
 
-__all__ = ["Format", "fail", "require_str", "optional_str", "parse_messages", "dump_messages",
-           "tool_calls_to_canonical", "tool_calls_from_canonical", "split_turns", "json_dumps",
-           "user_content", "only_roles"]
+__all__ = [
+    "Format",
+    "dump_messages",
+    "fail",
+    "json_dumps",
+    "only_roles",
+    "optional_str",
+    "parse_messages",
+    "require_str",
+    "split_turns",
+    "tool_calls_from_canonical",
+    "tool_calls_to_canonical",
+    "user_content",
+]
 
 
 class Format:

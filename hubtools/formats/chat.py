@@ -11,7 +11,7 @@ from ..errors import ErrorCode
 from ..records import Kind, message
 from .base import Format, dump_messages, fail, json_dumps, optional_str, parse_messages
 
-__all__ = ["ShareGPT", "OpenAIChat", "tools_to_canonical"]
+__all__ = ["OpenAIChat", "ShareGPT", "tools_to_canonical"]
 
 
 def tools_to_canonical(record: dict) -> str | None:

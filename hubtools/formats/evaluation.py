@@ -9,7 +9,7 @@ from ..errors import ErrorCode
 from ..records import Kind, message
 from .base import Format, fail, only_roles, require_str, split_turns
 
-__all__ = ["MTBenchQuestions", "FastChatAnswers", "JudgePrompts"]
+__all__ = ["FastChatAnswers", "JudgePrompts", "MTBenchQuestions"]
 
 
 def _texts(value: Any, field: str) -> list[str]:

@@ -11,7 +11,15 @@ from typing import Any
 
 from ..errors import ErrorCode
 from ..records import Kind, message
-from .base import Format, fail, only_roles, optional_str, require_str, split_turns, user_content
+from .base import (
+    Format,
+    fail,
+    only_roles,
+    optional_str,
+    require_str,
+    split_turns,
+    user_content,
+)
 
 __all__ = ["Alpaca", "AlpacaEvalOutputs", "SelfInstruct"]
 

@@ -14,11 +14,20 @@ from typing import Any
 
 from ..errors import ErrorCode
 from ..records import Kind, message
-from .base import (Format, dump_messages, fail, only_roles, optional_str, parse_messages,
-                   require_str, split_turns, user_content)
+from .base import (
+    Format,
+    dump_messages,
+    fail,
+    only_roles,
+    optional_str,
+    parse_messages,
+    require_str,
+    split_turns,
+    user_content,
+)
 from .chat import tools_to_canonical
 
-__all__ = ["FlatDPO", "TRLPreference", "ShareGPTPreference", "HHRLHF", "AlpacaEvalPairwise"]
+__all__ = ["HHRLHF", "AlpacaEvalPairwise", "FlatDPO", "ShareGPTPreference", "TRLPreference"]
 
 _PROMPT_KEYS = ("prompt", "question", "instruction")
 

@@ -1,0 +1,470 @@
+"""Fast language identification that keeps langdetect's answers where it matters.
+
+langdetect reads every character in Python (about 600 texts/s per core). The ``language`` check
+decides most texts with whole-batch numpy work instead, in two tiers, and sends only the
+doubtful rest to langdetect itself:
+
+1. **Script.** The UTF-8 bytes of a batch are decoded at once and every character is classed
+   by Unicode script. A text written in a script that belongs to one langdetect language is
+   decided by it: Hangul -> ko, Greek -> el, Thai -> th, Hebrew -> he, the Indic scripts with
+   one language each, and Han -> zh (ja with hiragana). Chinese/Japanese/Korean are decided this
+   way even beside Latin words (names, code), when the CJK characters are at least a quarter
+   of the Latin letters: on such texts, and on some plainly Chinese ones, langdetect answers
+   ``ko``, ``no``, ``vi``, ``sw``...: noise that would flag good records.
+2. **langdetect's own model, without the dice.** langdetect scores a text by drawing random
+   character 1-3-grams and multiplying their per-language probabilities from its profiles,
+   until one language passes 0.99999. Here the same n-grams (same character normalisation,
+   word boundaries and all-caps rule) are read from a prefix of every text at once and scored
+   against the same profiles by one sparse matrix product: the naive-Bayes answer langdetect's
+   sampling converges to. It decides when the winner leads the runner-up by ``NB_MARGIN`` nats
+   (a likelihood ratio of e^6, about 400:1).
+3. **langdetect** (seeded, so deterministic) for everything else: close calls, texts with no
+   known n-gram. Its answer counts when its probability is at least ``LANGDETECT_MIN_PROB``;
+   below that the text is ``und``.
+
+Texts with fewer than ``min_chars`` letters (after dropping code blocks, inline code, URLs and
+e-mail addresses) are ``und`` (undetermined). Codes are langdetect's, except that
+``zh-cn``/``zh-tw`` are both ``zh``. ``tests/test_check_language.py`` measures the agreement
+with plain langdetect on the corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from langdetect import DetectorFactory, detect, detect_langs
+from langdetect import detector_factory as _factory
+from langdetect.lang_detect_exception import LangDetectException
+from langdetect.utils.ngram import NGram
+
+__all__ = [
+    "LANGDETECT_LANGUAGES",
+    "LANGUAGES",
+    "METHODS",
+    "UND",
+    "clean_text",
+    "codes",
+    "detect_texts",
+    "langdetect_one",
+    "nb_scores",
+    "normalise_code",
+    "script_counts",
+]
+
+# Deterministic langdetect wherever this module is imported (worker processes included).
+DetectorFactory.seed = 0
+
+UND = "und"
+#: langdetect's languages (its profile names), with zh-cn/zh-tw as one "zh"
+LANGDETECT_LANGUAGES = (
+    "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr "
+    "ne nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi zh").split()
+#: code -> small int, as the batch results carry them (index 0 is "und")
+LANGUAGES = (UND, *LANGDETECT_LANGUAGES)
+_CODE = {code: i for i, code in enumerate(LANGUAGES)}
+#: how each text was decided ("too_short": under min_chars letters, "langdetect_unsure":
+#: langdetect's best language had less than LANGDETECT_MIN_PROB; both count as und)
+METHODS = ("too_short", "script", "ngram_model", "langdetect", "langdetect_unsure")
+M_SHORT, M_SCRIPT, M_NGRAM, M_LANGDETECT, M_UNSURE = range(5)
+
+#: characters of each text the n-gram tier reads (langdetect itself reads up to 10,000)
+NB_PREFIX = 500
+#: log-likelihood lead (nats) the n-gram tier needs to decide without langdetect
+NB_MARGIN = 6.0
+#: below this probability langdetect's answer is ``und`` (its guesses on short or mixed texts,
+#: e.g. "Write an email to persuade your manager..." -> fr 0.71, are what floods reports)
+LANGDETECT_MIN_PROB = 0.9
+
+
+def normalise_code(code: str) -> str:
+    """``zh-cn``/``zh-tw``/``ZH`` -> ``zh``; other codes lower-cased."""
+    code = code.strip().lower()
+    return "zh" if code.startswith("zh") else code
+
+
+def codes(values: Sequence[int] | np.ndarray) -> list[str]:
+    """Language indices (as :func:`detect_texts` returns them) back to codes."""
+    return [LANGUAGES[int(v)] for v in values]
+
+
+# --------------------------------------------------------------------------- cleaning
+
+#: what langdetect should not read: fenced and inline code, URLs, e-mail addresses (RE2 syntax)
+_NOISE = (r"```[\s\S]*?(?:```|$)|`[^`\n]*`|https?://\S+|www\.\S+"
+          r"|[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}\.[-_.0-9A-Za-z]{1,255}")
+
+
+def clean_text(arr: pa.Array) -> pa.Array:
+    """Drop code, URLs and e-mail addresses (one Arrow RE2 pass)."""
+    return pc.replace_substring_regex(arr, pattern=_NOISE, replacement=" ")
+
+
+# --------------------------------------------------------------------------- UTF-8 in numpy
+
+
+def _utf8(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The value offsets (rebased to 0) and UTF-8 bytes of a string array, zero-copy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type == pa.large_string():
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int32, count=n + 1, offset=arr.offset * 4).astype(np.int64)
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = (np.frombuffer(data_buf, dtype=np.uint8, count=end)[start:] if data_buf is not None
+            else np.zeros(0, np.uint8))
+    return offsets - start, data
+
+
+def _decode(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Code points (int32) of the characters whose lead bytes are at ``pos``."""
+    cp = data[pos].astype(np.int32)
+    multi = np.flatnonzero(cp >= 0xC0)
+    if len(multi):
+        at, b0 = pos[multi], cp[multi]
+        last = len(data) - 1
+        b1, b2, b3 = ((data[np.minimum(at + k, last)] & 0x3F).astype(np.int32) for k in (1, 2, 3))
+        cp[multi] = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
+                             np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
+                                      ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
+    return cp
+
+
+def _row_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum of ``values[offsets[i]:offsets[i+1]]`` per row (empty rows -> 0)."""
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.int64)
+    nonempty = offsets[1:] > offsets[:-1]
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(values, offsets[:-1][nonempty], dtype=np.int64)
+    return out
+
+
+# --------------------------------------------------------------------------- tier 1: scripts
+
+(S_NONE, S_LATIN, S_HAN, S_HIRAGANA, S_KATAKANA, S_HANGUL, S_CYRILLIC, S_GREEK, S_ARABIC,
+ S_HEBREW, S_DEVANAGARI, S_BENGALI, S_GURMUKHI, S_GUJARATI, S_TAMIL, S_TELUGU, S_KANNADA,
+ S_MALAYALAM, S_THAI, S_OTHER) = range(20)
+N_SCRIPTS = 20
+
+_RANGES = [  # (first, last, class); later entries win
+    (0x0041, 0x005A, S_LATIN), (0x0061, 0x007A, S_LATIN), (0x00C0, 0x024F, S_LATIN),
+    (0x00D7, 0x00D7, S_NONE), (0x00F7, 0x00F7, S_NONE), (0x1E00, 0x1EFF, S_LATIN),
+    (0x0250, 0x02AF, S_LATIN), (0xFF21, 0xFF3A, S_LATIN), (0xFF41, 0xFF5A, S_LATIN),
+    (0x0370, 0x03FF, S_GREEK), (0x1F00, 0x1FFF, S_GREEK),
+    (0x0400, 0x052F, S_CYRILLIC), (0x1C80, 0x1C8F, S_CYRILLIC),
+    (0x0530, 0x058F, S_OTHER), (0x10A0, 0x10FF, S_OTHER), (0x1200, 0x139F, S_OTHER),
+    (0x0590, 0x05FF, S_HEBREW), (0xFB1D, 0xFB4F, S_HEBREW),
+    (0x0600, 0x06FF, S_ARABIC), (0x0750, 0x077F, S_ARABIC), (0x08A0, 0x08FF, S_ARABIC),
+    (0xFB50, 0xFDFF, S_ARABIC), (0xFE70, 0xFEFF, S_ARABIC),
+    (0x0900, 0x097F, S_DEVANAGARI), (0x0980, 0x09FF, S_BENGALI), (0x0A00, 0x0A7F, S_GURMUKHI),
+    (0x0A80, 0x0AFF, S_GUJARATI), (0x0B00, 0x0B7F, S_OTHER), (0x0B80, 0x0BFF, S_TAMIL),
+    (0x0C00, 0x0C7F, S_TELUGU), (0x0C80, 0x0CFF, S_KANNADA), (0x0D00, 0x0D7F, S_MALAYALAM),
+    (0x0D80, 0x0DFF, S_OTHER), (0x0E00, 0x0E7F, S_THAI), (0x0E80, 0x0FFF, S_OTHER),
+    (0x1000, 0x109F, S_OTHER), (0x1780, 0x17FF, S_OTHER),
+    (0x1100, 0x11FF, S_HANGUL), (0x3130, 0x318F, S_HANGUL), (0xAC00, 0xD7AF, S_HANGUL),
+    (0x3040, 0x309F, S_HIRAGANA), (0x30A0, 0x30FF, S_KATAKANA), (0x31F0, 0x31FF, S_KATAKANA),
+    (0xFF66, 0xFF9D, S_KATAKANA),
+    (0x3005, 0x3005, S_HAN), (0x3400, 0x4DBF, S_HAN), (0x4E00, 0x9FFF, S_HAN),
+    (0xF900, 0xFAFF, S_HAN), (0x20000, 0x3134F, S_HAN),
+    (0x30FB, 0x30FC, S_NONE),  # katakana middle dot and prolonged sound mark
+]
+#: single-language scripts -> the language (langdetect's answer for a text in that script alone)
+_SCRIPT_LANGUAGE = {S_HANGUL: "ko", S_GREEK: "el", S_HEBREW: "he", S_THAI: "th", S_BENGALI: "bn",
+                    S_GURMUKHI: "pa", S_GUJARATI: "gu", S_TAMIL: "ta", S_TELUGU: "te",
+                    S_KANNADA: "kn", S_MALAYALAM: "ml"}
+_SCRIPT_TABLE: np.ndarray | None = None
+
+
+def _script_table() -> np.ndarray:
+    global _SCRIPT_TABLE
+    if _SCRIPT_TABLE is None:
+        table = np.zeros(0x110000, dtype=np.uint8)
+        for first, last, cls in _RANGES:
+            table[first:last + 1] = cls
+        _SCRIPT_TABLE = table
+    return _SCRIPT_TABLE
+
+
+def script_counts(arr: pa.Array) -> np.ndarray:
+    """Characters per script class, shape ``(len(arr), N_SCRIPTS)``, with numpy only.
+
+    ASCII is classed byte-wise; only the lead bytes of multi-byte characters are decoded.
+    """
+    n = len(arr)
+    offsets, data = _utf8(arr)
+    counts = np.zeros((n, N_SCRIPTS), dtype=np.int64)
+    if n == 0 or len(data) == 0:
+        return counts
+    ascii_letter = (((data | 0x20) - 97).astype(np.uint8) < 26).view(np.uint8)
+    counts[:, S_LATIN] = _row_sums(ascii_letter, offsets)
+    pos = np.flatnonzero(data >= 0xC0)
+    if len(pos):
+        cls = _script_table()[np.minimum(_decode(data, pos), 0x10FFFF)]
+        keep = cls != S_NONE
+        rows = np.searchsorted(offsets[1:], pos[keep], side="right")
+        counts += np.bincount(rows * N_SCRIPTS + cls[keep], minlength=n * N_SCRIPTS).reshape(n, N_SCRIPTS)
+    return counts
+
+
+def decide_by_script(counts: np.ndarray) -> np.ndarray:
+    """Per row, a language index decided by script alone, or -1.
+
+    * A text langdetect would read without its Latin letters (fewer than half of the rest) is
+      decided when 95% of the rest is one single-language script.
+    * CJK: when 95% of the non-Latin letters are Han/kana/Hangul and they number at least a
+      quarter of the Latin letters: Han with no hiragana, no Hangul and under 10% katakana
+      (names) -> zh; hiragana (the particles every Japanese sentence has) making 10% of the
+      Han and kana -> ja; Hangul -> ko.
+    """
+    latin = counts[:, S_LATIN]
+    other = counts[:, S_LATIN + 1:].sum(axis=1)
+    out = np.full(len(counts), -1, dtype=np.int16)
+    non_latin = (latin * 2 < other) & (other > 0)
+    for script, lang in _SCRIPT_LANGUAGE.items():
+        out[non_latin & (counts[:, script] >= 0.95 * other)] = _CODE[lang]
+    han, hangul = counts[:, S_HAN], counts[:, S_HANGUL]
+    hiragana, katakana = counts[:, S_HIRAGANA], counts[:, S_KATAKANA]
+    han_kana = han + hiragana + katakana
+    cjk = han_kana + hangul
+    is_cjk = (other > 0) & (cjk >= 0.95 * other) & (cjk * 4 >= latin)
+    out[is_cjk & (hangul == 0) & (hiragana == 0) & (katakana < 0.1 * han_kana)] = _CODE["zh"]
+    out[is_cjk & (hangul == 0) & (hiragana >= 0.1 * han_kana)] = _CODE["ja"]
+    out[is_cjk & (hangul >= 0.95 * cjk)] = _CODE["ko"]
+    return out
+
+
+# --------------------------------------------------------------------------- tier 2: n-grams
+
+
+class _Model:
+    """langdetect's profiles as arrays: n-gram keys, log-probabilities, character tables."""
+
+    #: compact ids for space and ASCII letters, so pure-ASCII n-grams are found by indexing
+    ASCII = 53
+
+    def __init__(self) -> None:
+        _factory.init_factory()
+        factory = _factory._factory
+        grams = list(factory.word_lang_prob_map)
+        keys = np.array([_key(g) for g in grams], dtype=np.int64)
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        probs = np.array([factory.word_lang_prob_map[g] for g in grams], dtype=np.float64)[order]
+        # langdetect multiplies by (alpha / BASE_FREQ + p) with alpha = 0.5, BASE_FREQ = 10000
+        self.logp = np.log(probs + 0.5 / 10000).astype(np.float32)
+        self.languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in factory.langlist],
+                                  dtype=np.int16)
+        bmp = [chr(c) if not 0xD800 <= c < 0xE000 else " " for c in range(0x10000)]
+        self.norm = np.array([ord(NGram.normalize(ch)) for ch in bmp], dtype=np.int64)
+        self.upper = np.array([chr(c).isupper() for c in self.norm], dtype=bool)
+        # direct lookup for n-grams of space + ASCII letters
+        compact = np.full(0x10000, -1, dtype=np.int64)
+        compact[0x20] = 0
+        compact[0x41:0x5B] = np.arange(1, 27)
+        compact[0x61:0x7B] = np.arange(27, 53)
+        self.compact = compact
+        a = self.ASCII
+        self.direct = np.full(a + a * a + a * a * a, -1, dtype=np.int64)
+        for row, gram in enumerate(grams[i] for i in order):
+            ids = [int(compact[ord(c)]) if ord(c) < 0x10000 else -1 for c in gram]
+            if min(ids) >= 0:
+                self.direct[_compact_index(ids, a)] = row
+
+
+def _key(gram: str) -> int:
+    key = 0
+    for ch in gram:
+        key = (key << 21) | ord(ch)
+    return key
+
+
+def _compact_index(ids: list[int], a: int) -> int:
+    if len(ids) == 1:
+        return ids[0]
+    if len(ids) == 2:
+        return a + ids[0] * a + ids[1]
+    return a + a * a + (ids[0] * a + ids[1]) * a + ids[2]
+
+
+_MODEL: _Model | None = None
+
+
+def _model() -> _Model:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = _Model()
+    return _MODEL
+
+
+def _streams(arr: pa.Array, model: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """langdetect's view of each text, all rows in one array: normalised characters, a space
+    before each text, runs of spaces collapsed, Latin letters dropped from texts that are
+    mostly non-Latin (langdetect's ``cleaning_text``). Returns (chars, row ids, row starts)."""
+    n = len(arr)
+    offsets, data = _utf8(arr)
+    byte_rows = np.repeat(np.arange(n, dtype=np.int32), np.diff(offsets))
+    if len(data) and int(data.max()) >= 0x80:
+        lead = np.flatnonzero((data & 0xC0) != 0x80)
+        cp, rows = _decode(data, lead), byte_rows[lead]
+        # cleaning_text: 'A' <= ch <= 'z' is Latin; >= U+0300 outside Latin Extended Additional is not
+        is_latin = (cp >= 0x41) & (cp <= 0x7A)
+        non_latin = (cp >= 0x300) & ((cp < 0x1E00) | (cp > 0x1EFF))
+        drop = np.bincount(rows[is_latin], minlength=n) * 2 < np.bincount(rows[non_latin], minlength=n)
+        if drop.any():
+            keep = ~(is_latin & drop[rows])
+            cp, rows = cp[keep], rows[keep]
+    else:
+        cp, rows = data.astype(np.int32), byte_rows
+    chars = np.where(cp < 0x10000, model.norm[np.minimum(cp, 0xFFFF)], cp)
+    # one leading space per row, then collapse runs of spaces
+    lens = np.bincount(rows, minlength=n)
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lens[:-1] + 1, out=starts[1:])
+    stream = np.full(int(lens.sum()) + n, 0x20, dtype=np.int32)
+    stream[np.arange(len(chars)) + rows + 1] = chars
+    row_of = np.repeat(np.arange(n, dtype=np.int32), lens + 1)
+    is_start = np.zeros(len(stream), dtype=bool)
+    is_start[starts] = True
+    space = stream == 0x20
+    keep = ~(space & np.concatenate(([False], space[:-1])) & ~is_start)
+    return stream[keep], row_of[keep], is_start[keep]
+
+
+def nb_scores(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Naive-Bayes log-likelihoods of every text under each langdetect profile.
+
+    Returns (scores ``(n, profiles)``, matched n-grams per text ``(n,)``, language index of each
+    profile column). Reads the first :data:`NB_PREFIX` characters of each text.
+    """
+    from scipy import sparse
+
+    model = _model()
+    n = len(arr)
+    stream, row_of, is_start = _streams(pc.utf8_slice_codeunits(arr, 0, NB_PREFIX), model)
+    m = len(stream)
+    space = stream == 0x20
+    upper = model.upper[np.minimum(stream, 0xFFFF)] & (stream < 0x10000)
+    # langdetect skips the n-grams ending on the 2nd+ letter of an all-caps word
+    skip = is_start.copy()
+    skip[1:] |= upper[1:] & upper[:-1]
+    index = np.arange(m, dtype=np.int32)
+    last_space = np.maximum.accumulate(np.where(space, index, -1))
+    word_len = np.empty(m, dtype=np.int32)  # characters since the last space before i
+    word_len[0] = 0
+    word_len[1:] = index[1:] - last_space[:-1]
+    compact = np.where(stream < 0x10000, model.compact[np.minimum(stream, 0xFFFF)], -1)
+    a = model.ASCII
+    scores = np.zeros((n, model.logp.shape[1]), dtype=np.float32)
+    matched = np.zeros(n, dtype=np.int64)
+    # the n-gram ending at each position, grown by one character per size: as compact ids in
+    # base a (pure ASCII n-grams, looked up directly) and as packed code points (the rest)
+    value, key = compact.copy(), stream.astype(np.int64)
+    ascii_ok = compact >= 0
+    for size in (1, 2, 3):
+        if size > 1:
+            value[1:] = value[:-1] * a + compact[1:]
+            ascii_ok[1:] = ascii_ok[:-1] & (compact[1:] >= 0)
+            key[1:] = (key[:-1] << 21) | stream[1:]
+        # where langdetect reads an n-gram of this size
+        valid = ~skip & (word_len >= size - 1)
+        valid[:size - 1] = False
+        if size == 1:
+            valid &= ~space
+        pos = np.flatnonzero(valid)
+        ok = ascii_ok[pos]
+        ids = np.full(len(pos), -1, dtype=np.int64)
+        ids[ok] = model.direct[sum(a ** k for k in range(1, size)) + value[pos[ok]]]  # see _compact_index
+        other = np.flatnonzero(~ok)
+        if len(other):
+            k = key[pos[other]]
+            j = np.minimum(np.searchsorted(model.keys, k), len(model.keys) - 1)
+            ids[other] = np.where(model.keys[j] == k, j, -1)
+        found = ids >= 0
+        ids, rows = ids[found], row_of[pos[found]]
+        counts = np.bincount(rows, minlength=n)
+        matched += counts
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        matrix = sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr),
+                                   shape=(n, len(model.keys)))
+        scores += matrix @ model.logp
+    return scores, matched, model.languages
+
+
+def decide_by_ngrams(arr: pa.Array) -> np.ndarray:
+    """Per row, the n-gram model's language index when it leads by ``NB_MARGIN`` nats, else -1."""
+    out = np.full(len(arr), -1, dtype=np.int16)
+    if len(arr) == 0:
+        return out
+    scores, matched, languages = nb_scores(arr)
+    top2 = np.argpartition(-scores, 1, axis=1)[:, :2]
+    rows = np.arange(len(arr))
+    first = np.where(scores[rows, top2[:, 0]] >= scores[rows, top2[:, 1]], top2[:, 0], top2[:, 1])
+    second = np.where(first == top2[:, 0], top2[:, 1], top2[:, 0])
+    lead = scores[rows, first] - scores[rows, second]
+    ok = (matched > 0) & (lead >= NB_MARGIN)
+    out[ok] = languages[first[ok]]
+    return out
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def langdetect_one(text: str) -> str:
+    """langdetect's answer (seeded), normalised; ``und`` when it finds no features."""
+    try:
+        return normalise_code(detect(text))
+    except LangDetectException:
+        return UND
+
+
+def _langdetect_sure(text: str) -> int:
+    """langdetect's language index when its probability reaches LANGDETECT_MIN_PROB, else 0."""
+    try:
+        best = detect_langs(text)[0]
+    except LangDetectException:
+        return 0
+    return _CODE.get(normalise_code(best.lang), 0) if best.prob >= LANGDETECT_MIN_PROB else 0
+
+
+def detect_texts(arr: pa.Array, *, min_chars: int, fast: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detect the language of every text of a string array.
+
+    Returns three arrays: the language as an index into :data:`LANGUAGES` (0 = und), how it
+    was decided (index into :data:`METHODS`), and the letters the ``min_chars`` rule counted.
+    ``fast=False`` sends every long-enough text to langdetect (the reference the fast tiers are
+    measured against).
+    """
+    cleaned = clean_text(arr)
+    counts = script_counts(cleaned)
+    letters = counts[:, S_LATIN:].sum(axis=1)
+    n = len(arr)
+    lang = np.zeros(n, dtype=np.int16)
+    method = np.full(n, M_SHORT, dtype=np.int8)
+    todo = letters >= max(min_chars, 1)
+    if fast:
+        by_script = decide_by_script(counts)
+        decided = todo & (by_script >= 0)
+        lang[decided], method[decided] = by_script[decided], M_SCRIPT
+        rest = np.flatnonzero(todo & ~decided)
+        if len(rest):
+            by_ngrams = decide_by_ngrams(cleaned.take(pa.array(rest)))
+            won = by_ngrams >= 0
+            lang[rest[won]], method[rest[won]] = by_ngrams[won], M_NGRAM
+        todo &= method == M_SHORT
+    rest = np.flatnonzero(todo)
+    if len(rest):
+        if fast:
+            found = np.array([_langdetect_sure(t) for t in cleaned.take(pa.array(rest)).to_pylist()],
+                             dtype=np.int16)
+        else:
+            found = np.array([_CODE.get(langdetect_one(t), 0) for t in cleaned.take(pa.array(rest)).to_pylist()],
+                             dtype=np.int16)
+        lang[rest] = found
+        method[rest] = np.where(found > 0, M_LANGDETECT, M_UNSURE)
+    return lang, method, letters

@@ -1,0 +1,185 @@
+"""``hubtools check`` and ``hubtools filter``: find what is wrong in a dataset, then drop it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._cli_utils import (
+    FormatOpt,
+    JsonOpt,
+    PathArg,
+    _errors,
+    _print_json,
+    _progress_enabled,
+)
+
+__all__ = ["check_options", "register"]
+
+ChecksOpt = Annotated[str | None, typer.Option(
+    "--checks", "-c", help="Comma-separated checks to run (default: the default scan; 'all' for every "
+                           "check). See `hubtools check --list`.")]
+NumProcOpt = Annotated[int, typer.Option("--num-proc", "-p", min=1,
+                                         help="Worker processes for the per-record checks.")]
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", help="Expected languages, e.g. 'en,fr' (default: the majority language).")]
+CategoriesOpt = Annotated[str | None, typer.Option(
+    "--categories", help="Task categories the data should cover, e.g. 'qa,code,summarization'.")]
+ToxBackendOpt = Annotated[str | None, typer.Option(
+    "--toxicity-backend", help="offline (default, no download), detoxify, or transformers.")]
+ToxModelOpt = Annotated[str | None, typer.Option(
+    "--toxicity-model", help="Checkpoint path or model name for the detoxify/transformers backend.")]
+ToxThresholdOpt = Annotated[float | None, typer.Option(
+    "--toxicity-threshold", help="Flag replies scoring at least this (0-1).")]
+NearDupOpt = Annotated[float | None, typer.Option(
+    "--near-dup-threshold", help="Jaccard similarity above which two records are near duplicates (default 0.8).")]
+
+
+def check_options(lang: str | None = None, categories: str | None = None,
+                  toxicity_backend: str | None = None, toxicity_model: str | None = None,
+                  toxicity_threshold: float | None = None,
+                  near_dup_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+    """Per-check options from the CLI flags (only those given)."""
+    def split(value: str) -> list[str]:
+        return [v.strip() for v in value.split(",") if v.strip()]
+
+    options: dict[str, dict[str, Any]] = {}
+    if lang:
+        options.setdefault("language", {})["languages"] = split(lang)
+    if categories:
+        options.setdefault("categories", {})["intended"] = split(categories)
+    if toxicity_backend:
+        options.setdefault("toxicity", {})["backend"] = toxicity_backend
+    if toxicity_model:
+        options.setdefault("toxicity", {})["model"] = toxicity_model
+    if toxicity_threshold is not None:
+        options.setdefault("toxicity", {})["threshold"] = toxicity_threshold
+    if near_dup_threshold is not None:
+        options.setdefault("near_duplicates", {})["threshold"] = near_dup_threshold
+    return options
+
+
+def _only_for_run(options: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in options.items() if k in names}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``check`` and ``filter`` to the ``hubtools`` app."""
+
+    @app.command()
+    def check(
+        path: Annotated[str | None, typer.Argument(
+            help="A .jsonl/.json/.csv/.parquet/.txt file (optionally .gz), a directory of them, "
+                 "or a Hub dataset id.", show_default=False)] = None,
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for quality.json, "
+                       "dataset_quality_report.md, category_distribution.json and plots/.")] = None,
+        checks: ChecksOpt = None,
+        num_proc: NumProcOpt = 1,
+        lang: LangOpt = None,
+        categories: CategoriesOpt = None,
+        toxicity_backend: ToxBackendOpt = None,
+        toxicity_model: ToxModelOpt = None,
+        toxicity_threshold: ToxThresholdOpt = None,
+        near_dup_threshold: NearDupOpt = None,
+        format: FormatOpt = None,
+        list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Run quality checks and write the quality report.
+
+        Reads the data once and runs duplicates, near duplicates, length outliers, language,
+        toxicity, PII, refusals, task categories, diversity and preference checks over it. Flagged
+        records are reported by source index (the record's position in the file, from 0); nothing
+        is removed: use `hubtools filter` for that.
+
+        Example: hubtools check data.jsonl --out report/ --lang en --num-proc 2
+        """
+        from .checks import REGISTRY, resolve_checks, run_checks
+        from .report import write_report
+
+        if list_checks:
+            rows = [{"check": n, "default": s.default, "kinds": sorted(k.value for k in s.kinds),
+                     "description": s.description} for n, s in REGISTRY.items()]
+            if as_json:
+                _print_json(rows)
+                return
+            for r in rows:
+                typer.echo(f"{r['check']:<18} {'default' if r['default'] else 'opt-in ':<8} {r['description']}")
+            return
+        if path is None or out is None:
+            typer.echo("error: give PATH and --out DIR (or --list). Example: hubtools check data.jsonl "
+                       "--out report/", err=True)
+            raise typer.Exit(2)
+        with _errors():
+            names = resolve_checks(checks)
+            options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
+                                                  toxicity_threshold, near_dup_threshold), names)
+            quality = run_checks(path, checks=names, options=options, num_proc=num_proc,
+                                 progress=_progress_enabled(as_json), format=format)
+            files = write_report(quality, out)
+        if as_json:
+            _print_json(quality.to_dict())
+            return
+        info = quality.dataset
+        typer.echo(f"{info.get('source')}: {info.get('total', 0):,} records = {info.get('valid', 0):,} valid "
+                   f"+ {info.get('quarantined', 0):,} quarantined")
+        width = max(len(n) for n in quality.results)
+        for name, result in quality.results.items():
+            shown = f"{result.count:,} flagged" if result.applicable else "n/a"
+            typer.echo(f"  {name:<{width}}  {shown}")
+        typer.echo(f"wrote {', '.join(str(p) for name, p in files.items() if '/' not in name)}")
+
+    @app.command(name="filter")
+    def filter_command(
+        path: PathArg,
+        out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the kept records, "
+                                                              "removed.jsonl and filter_summary.json.")],
+        drop: Annotated[str, typer.Option("--drop", "-d", help="Comma-separated checks whose flagged "
+                                                               "records are removed, e.g. exact_duplicates,near_duplicates,toxicity.")],
+        redact_pii: Annotated[bool, typer.Option("--redact-pii", help="Replace e-mails, phones, cards, "
+                                                 "IBANs, ids and secrets in kept records with [EMAIL]-style placeholders.")] = False,
+        quality_file: Annotated[Path | None, typer.Option("--quality", help="Reuse quality.json from "
+                                                             "`hubtools check` instead of running the checks again.")] = None,
+        num_proc: NumProcOpt = 1,
+        lang: LangOpt = None,
+        categories: CategoriesOpt = None,
+        toxicity_backend: ToxBackendOpt = None,
+        toxicity_model: ToxModelOpt = None,
+        toxicity_threshold: ToxThresholdOpt = None,
+        near_dup_threshold: NearDupOpt = None,
+        format: FormatOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Remove flagged records and write the rest in the input's own format.
+
+        Writes the kept records to DIR (same format and container as the input), and
+        DIR/removed.jsonl with each removed record's index and reasons; kept + removed = read.
+        Quarantined records are always removed (reason `schema`).
+
+        Example: hubtools filter data.jsonl --out clean/ --drop exact_duplicates,near_duplicates --redact-pii
+        """
+        import orjson
+
+        from .checks import resolve_checks
+        from .checks.filter import filter_dataset
+        from .checks.runner import QualityResult
+
+        with _errors():
+            names = resolve_checks(drop)
+            quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
+            options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
+                                                  toxicity_threshold, near_dup_threshold), names)
+            result = filter_dataset(path, out, drop=names, redact_pii=redact_pii, quality=quality,
+                                    options=options, num_proc=num_proc,
+                                    progress=_progress_enabled(as_json), format=format)
+        if as_json:
+            _print_json(result.to_dict())
+            return
+        typer.echo(f"{result.read:,} records = {result.kept:,} kept + {result.removed:,} removed")
+        for reason, n in result.by_reason.items():
+            typer.echo(f"  {reason}: {n:,}")
+        if result.redacted:
+            typer.echo("redacted: " + ", ".join(f"{k} {v:,}" for k, v in result.redacted.items()))
+        typer.echo(f"wrote {result.path} and {result.removed_path}")

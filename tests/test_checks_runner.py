@@ -1,0 +1,110 @@
+"""The checks framework: the text view, the registry, the runner, batched mapping, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from hubtools.checks import REGISTRY, CheckData, run_checks
+from hubtools.checks.base import joined_role_text
+from hubtools.cli import app
+from hubtools.errors import UnknownCheckError
+from hubtools.load import canonical_dataset, load
+from hubtools.records import Kind, message
+from tests.fixtures.build import preference, sft, text, unpaired
+
+runner = CliRunner()
+
+
+def _upper_lengths(batch):
+    """Module level, so a spawned worker can import it."""
+    return [len(t.upper()) for t in batch["prompt"].to_pylist()]
+
+
+def test_joined_role_text_takes_only_the_given_roles_in_order():
+    ds = canonical_dataset([
+        {"hubtools_index": 0, "messages": [message("system", "be brief"), message("user", "hi"),
+                                           message("assistant", "hello"), message("user", "bye"),
+                                           message("assistant", "ciao")]},
+        {"hubtools_index": 1, "messages": [message("user", "only a question"), message("assistant", "")]},
+    ], Kind.SFT)
+    column = ds.data.table.column("messages")
+    assert joined_role_text(column, ("user",)).to_pylist() == ["hi\n\nbye", "only a question"]
+    assert joined_role_text(column, ("assistant",)).to_pylist() == ["hello\n\nciao", ""]
+    assert joined_role_text(column, ("system",)).to_pylist() == ["be brief", ""]
+
+
+@pytest.mark.parametrize("build, kind, fields", [
+    (lambda: sft([("q", "a")]), Kind.SFT, ["prompt", "response"]),
+    (lambda: preference([("q", "good", "bad")]), Kind.PREFERENCE, ["prompt", "chosen", "rejected"]),
+    (lambda: unpaired([("q", "a", True)]), Kind.UNPAIRED, ["prompt", "response"]),
+    (lambda: text(["just text"]), Kind.TEXT, ["text"]),
+])
+def test_view_has_the_fields_of_each_kind(build, kind, fields):
+    data = CheckData.from_dataset(build())
+    assert data.kind is kind
+    assert list(data.fields) == fields
+    assert all(isinstance(v, pa.Array) and v.null_count == 0 for v in data.fields.values())
+
+
+def test_view_keeps_source_indices_and_finds_records_by_them():
+    data = CheckData.from_dataset(sft([("a", "b"), ("c", "d")], start=10))
+    assert data.index.tolist() == [10, 11]
+    assert data.record(11) == {"prompt": "c", "response": "d"}
+    with pytest.raises(KeyError):
+        data.position(3)
+
+
+def test_map_in_worker_processes_gives_the_same_results_as_in_process():
+    prompts = [f"prompt number {i} " * (i % 7) for i in range(2_500)]
+    data = CheckData.from_dataset(sft([(p, "r") for p in prompts]))
+    inline = data.map(_upper_lengths, ["prompt"], batch_size=300)
+    from hubtools.checks.base import make_pool
+
+    pool = make_pool(2)
+    try:
+        data.pool = pool
+        parallel = data.map(_upper_lengths, ["prompt"], batch_size=300)
+    finally:
+        pool.shutdown()
+    assert len(inline) == 9
+    assert sum(inline, []) == sum(parallel, []) == [len(p) for p in prompts]
+
+
+def test_unknown_check_and_unknown_option_are_clear_errors():
+    ds = sft([("a", "b")])
+    with pytest.raises(UnknownCheckError, match="no_such_check.*choose from: schema"):
+        run_checks(ds, checks="schema,no_such_check")
+    with pytest.raises(UnknownCheckError, match="has no option"):
+        run_checks(ds, checks=["schema"], options={"schema": {"bogus": 1}})
+
+
+def test_schema_check_reports_what_validation_quarantined(corpus):
+    loaded = load(corpus / "hh_rlhf" / "harmless_base_test.jsonl.gz")
+    quality = run_checks(loaded, checks=["schema"])
+    result = quality.results["schema"]
+    assert result.flagged == sorted(row.index for row in loaded.quarantine)
+    assert result.stats["quarantined"] == loaded.quarantined > 0
+    assert quality.dataset["total"] == quality.dataset["valid"] + quality.dataset["quarantined"]
+
+
+def test_checks_that_do_not_apply_say_so():
+    spec = REGISTRY.get("preference")
+    if spec is None:
+        pytest.fail("the preference check is not registered")
+    result = spec.run(sft([("a", "b")]))
+    assert result.applicable is False and result.flagged == []
+
+
+def test_check_cli_lists_checks_and_rejects_unknown_ones(corpus, tmp_path):
+    listed = runner.invoke(app, ["check", "--list", "--json"])
+    assert listed.exit_code == 0
+    assert [r["check"] for r in json.loads(listed.stdout)] == list(REGISTRY)
+    bad = runner.invoke(app, ["check", str(corpus / "llama_factory" / "alpaca_en_demo.json"),
+                              "--out", str(tmp_path), "--checks", "nope"])
+    assert bad.exit_code == 1
+    assert bad.stderr.count("\n") == 1 and "unknown check(s): nope" in bad.stderr
+    assert not (tmp_path / "quality.json").exists()
