@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["VERBOSITY", "MAX_UPLOAD_MB", "configure_logging"]
+__all__ = ["CACHE_DIR", "MAX_UPLOAD_MB", "VERBOSITY", "configure_logging"]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
@@ -14,6 +14,8 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 VERBOSITY = _LEVELS.get(os.environ.get("HUBTOOLS_VERBOSITY", "warning").lower(), logging.WARNING)
 #: HUBTOOLS_MAX_UPLOAD_MB: largest file the app accepts (default 200).
 MAX_UPLOAD_MB = int(os.environ.get("HUBTOOLS_MAX_UPLOAD_MB", "200"))
+#: HUBTOOLS_CACHE: where generation keeps its on-disk completion cache (default ~/.cache/hubtools).
+CACHE_DIR = os.path.expanduser(os.environ.get("HUBTOOLS_CACHE", "~/.cache/hubtools"))
 
 
 def configure_logging(level: int | None = None) -> None:

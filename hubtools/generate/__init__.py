@@ -1,0 +1,27 @@
+"""Generation: backends (InferenceClient / OpenAI-compatible / local transformers), a resumable
+runner, ingest, instructions, responses and gold cross-validation.
+
+Import the submodules you need; nothing heavy (torch, transformers) loads until a local model
+backend is created.
+"""
+
+from .backends import Backend, Completion, InferenceClientBackend, TransformersBackend, Usage, make_backend
+from .preflight import EndpointCheck, check_endpoint
+from .runner import Pricing, Result, RunOutcome, Runner, RunStats, Task
+
+__all__ = [
+    "Backend",
+    "Completion",
+    "EndpointCheck",
+    "InferenceClientBackend",
+    "Pricing",
+    "Result",
+    "RunOutcome",
+    "RunStats",
+    "Runner",
+    "Task",
+    "TransformersBackend",
+    "Usage",
+    "check_endpoint",
+    "make_backend",
+]

@@ -1,0 +1,412 @@
+"""LLM backends behind one protocol: complete a list of messages, sync, async or batched.
+
+* :class:`InferenceClientBackend`: ``huggingface_hub.InferenceClient`` (HF Inference Providers,
+  TGI, and any OpenAI-compatible ``base_url``: vLLM, Ollama, llama.cpp server).
+* :class:`TransformersBackend`: a local ``transformers`` causal LM by name or path, with its
+  chat template.
+
+Every failure becomes a :class:`~hubtools.errors.BackendError` that says whether trying
+again can help (``retryable``) and how long the server asked to wait (``retry_after``). The
+token is passed to the client and nowhere else: it never appears in a log, an error or a
+summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import BackendError
+
+__all__ = [
+    "Backend",
+    "Completion",
+    "InferenceClientBackend",
+    "TransformersBackend",
+    "Usage",
+    "make_backend",
+    "wire_messages",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Sampling parameters every backend understands (others are passed through to servers).
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+
+
+@dataclass
+class Usage:
+    """Tokens one completion cost, as the backend counted them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Completion:
+    """One answer: its text, the model that wrote it, and what it cost."""
+
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    #: True when the answer came from the on-disk cache, not the backend
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Completion:
+        return cls(text=data["text"], model=data["model"], usage=Usage(**data.get("usage") or {}),
+                   finish_reason=data.get("finish_reason"), cached=bool(data.get("cached")))
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What generators and judges need from a model."""
+
+    model: str
+
+    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Completion: ...
+
+    async def acomplete(self, messages: list[dict[str, Any]], **params: Any) -> Completion: ...
+
+    def complete_batch(self, batch: list[list[dict[str, Any]]], **params: Any) -> list[Completion]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Canonical messages as a chat API takes them: ``role`` and ``content`` (+ tool keys when set)."""
+    out = []
+    for m in messages:
+        wire = {"role": m["role"], "content": m.get("content") or ""}
+        for key in ("name", "tool_call_id"):
+            if m.get(key):
+                wire[key] = m[key]
+        if m.get("tool_calls"):
+            calls = m["tool_calls"]
+            wire["tool_calls"] = json.loads(calls) if isinstance(calls, str) else calls
+        out.append(wire)
+    return out
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _translate(exc: BaseException, where: str, model: str, token: str | None) -> BackendError:
+    """Turn a client exception into a BackendError with a reason, a hint, and no secret."""
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+    detail = _scrub(str(exc).split("\n")[0], token)
+    if isinstance(exc, InferenceTimeoutError) or isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+        return BackendError(f"{where}: no answer in time", reason="timeout", retryable=True,
+                            hint="the server is slow or overloaded: raise --timeout or lower --concurrency")
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        status = exc.response.status_code
+        try:
+            body = _scrub(exc.response.text[:300], token)
+        except Exception:  # a streamed response whose body was not read
+            body = ""
+        retry_after = _retry_after(exc.response.headers)
+        if status in (401, 403):
+            return BackendError(f"{where}: the token was rejected ({status})", reason="auth", status=status,
+                                hint="set HF_TOKEN or pass --token with a key this endpoint accepts")
+        if status == 404:
+            if "model" in body.lower():
+                return BackendError(f"{where}: model {model!r} not found (404)", reason="model_not_found",
+                                    status=404, hint="check --model: `hubtools endpoint check` lists the served models")
+            return BackendError(f"{where}: nothing at this URL (404)", reason="model_not_found", status=404,
+                                hint="check --endpoint: give the server's base URL, e.g. http://host:8000/v1")
+        if status == 429:
+            return BackendError(f"{where}: rate limited (429)", reason="rate_limited", status=429,
+                                retry_after=retry_after, retryable=True,
+                                hint="lower --concurrency or wait; the runner retries with backoff")
+        if status >= 500:
+            return BackendError(f"{where}: server error {status}", reason="server_error", status=status,
+                                retry_after=retry_after, retryable=True,
+                                hint="the server failed; the runner retries, check its logs if this persists")
+        return BackendError(f"{where}: request refused ({status}): {body}", reason="bad_request", status=status,
+                            hint="check the sampling parameters (e.g. max_tokens) this server accepts")
+    if isinstance(exc, (ValueError, KeyError, TypeError, IndexError, AttributeError)):
+        return BackendError(f"{where}: the answer is not a chat completion ({type(exc).__name__}: {detail})",
+                            reason="malformed", retryable=True,
+                            hint="check that --endpoint is an OpenAI-compatible /v1 base URL")
+    return BackendError(f"{where}: unreachable ({type(exc).__name__}: {detail})", reason="unreachable",
+                        retryable=True, hint="check that the server is running and --endpoint is right")
+
+
+def _completion(out: Any, model: str) -> Completion:
+    choice = out.choices[0]
+    text = choice.message.content
+    if text is None:
+        raise ValueError("the first choice has no message content")
+    usage = Usage(int(getattr(out.usage, "prompt_tokens", 0) or 0),
+                  int(getattr(out.usage, "completion_tokens", 0) or 0)) if out.usage else Usage()
+    return Completion(text=text, model=getattr(out, "model", None) or model, usage=usage,
+                      finish_reason=choice.finish_reason)
+
+
+class _BatchMixin:
+    """``complete_batch`` over ``acomplete``, concurrently, for backends without a native batch."""
+
+    batch_concurrency = 8
+
+    def complete_batch(self, batch: list[list[dict[str, Any]]], **params: Any) -> list[Completion]:
+        async def run() -> list[Completion]:
+            gate = asyncio.Semaphore(self.batch_concurrency)
+
+            async def one(messages):
+                async with gate:
+                    return await self.acomplete(messages, **params)  # type: ignore[attr-defined]
+
+            try:
+                return list(await asyncio.gather(*(one(m) for m in batch)))
+            finally:
+                await self.aclose()  # type: ignore[attr-defined]
+
+        return asyncio.run(run())
+
+
+class InferenceClientBackend(_BatchMixin):
+    """A model behind ``huggingface_hub.InferenceClient``: an HF provider, TGI or an OpenAI-compatible URL.
+
+    Args:
+        model: the model id (sent in the request body; for HF Inference Providers, the model
+            to route to). With an ``endpoint`` and no model, the first one the server lists.
+        endpoint: an OpenAI-compatible base URL such as ``http://localhost:8000/v1``.
+        token: the API key; ``None`` lets ``huggingface_hub`` use ``HF_TOKEN`` or the saved login.
+        provider: an HF Inference Provider (``"auto"`` by default) when there is no endpoint.
+
+    Example:
+        >>> backend = InferenceClientBackend("my-model", endpoint="http://127.0.0.1:8000/v1")  # doctest: +SKIP
+        >>> backend.complete([{"role": "user", "content": "Hi"}], max_tokens=8).text  # doctest: +SKIP
+    """
+
+    kind = "inference_client"
+
+    def __init__(self, model: str | None = None, *, endpoint: str | None = None, token: str | None = None,
+                 provider: str | None = None, timeout: float = 120.0):
+        if not model and not endpoint:
+            raise BackendError("a backend needs a model or an endpoint", reason="bad_request",
+                               hint="pass --endpoint URL and/or --model NAME")
+        self.endpoint = endpoint.rstrip("/") if endpoint else None
+        self._token = token
+        self.provider = provider
+        self.timeout = timeout
+        self.model = model or self._first_served_model()
+        self._sync: Any = None
+        self._async: tuple[Any, Any] | None = None  # (event loop, AsyncInferenceClient)
+
+    @property
+    def where(self) -> str:
+        return self.endpoint or f"HF Inference ({self.provider or 'auto'})"
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.kind, "model": self.model, "endpoint": self.endpoint,
+                "provider": None if self.endpoint else (self.provider or "auto")}
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        if self.endpoint:
+            return {"base_url": self.endpoint, "api_key": self._token, "timeout": self.timeout}
+        return {"model": self.model, "provider": self.provider, "token": self._token, "timeout": self.timeout}
+
+    def _payload_model(self) -> str | None:
+        return self.model if self.endpoint else None
+
+    def list_models(self) -> list[str]:
+        """The model ids the endpoint serves (``GET /models``); empty when it does not say."""
+        if not self.endpoint:
+            return []
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        try:
+            response = get_session().get(f"{self.endpoint}/models", timeout=min(self.timeout, 10.0),
+                                         headers=build_hf_headers(token=self._token))
+            if response.status_code != 200:
+                return []
+            return [m["id"] for m in response.json().get("data", []) if isinstance(m, dict) and "id" in m]
+        except Exception as exc:  # listing models is a convenience: never fatal
+            logger.debug("listing models at %s failed: %s", self.endpoint, type(exc).__name__)
+            return []
+
+    def _first_served_model(self) -> str:
+        models = self.list_models()
+        return models[0] if models else "tgi"
+
+    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+        """Complete ``messages`` with sampling ``params`` (temperature, top_p, max_tokens, seed, stop).
+
+        Raises:
+            BackendError: the call failed; ``retryable`` says whether to try again.
+        """
+        from huggingface_hub import InferenceClient
+
+        if self._sync is None:
+            self._sync = InferenceClient(**self._client_kwargs())
+        try:
+            out = self._sync.chat_completion(wire_messages(messages), model=self._payload_model(), **params)
+            return _completion(out, self.model)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, self.where, self.model, self._token) from None
+
+    async def acomplete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+        """The async variant of :meth:`complete` (one client per event loop)."""
+        from huggingface_hub import AsyncInferenceClient
+
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            self._async = (loop, AsyncInferenceClient(**self._client_kwargs()))
+        client = self._async[1]
+        try:
+            out = await client.chat_completion(wire_messages(messages), model=self._payload_model(), **params)
+            return _completion(out, self.model)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, self.where, self.model, self._token) from None
+
+    async def aclose(self) -> None:
+        """Close the async client of the running loop."""
+        if self._async is not None:
+            client, self._async = self._async[1], None
+            await client.close()
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+
+class TransformersBackend(_BatchMixin):
+    """A local causal LM through ``transformers``: generates on CPU (or ``device``) with its chat template.
+
+    Args:
+        model: a local folder (or a Hub id already in the cache) holding the model and tokenizer.
+        device: a torch device, ``"cpu"`` by default.
+
+    A tokenizer without a chat template gets a plain ``<|role|>`` template. Async calls run in
+    a thread, one generation at a time (a model is not thread-safe).
+    """
+
+    kind = "transformers"
+
+    def __init__(self, model: str | os.PathLike, *, device: str = "cpu"):
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:  # pragma: no cover - transformers is installed with the project
+            raise BackendError("the transformers backend needs `transformers` and `torch`", reason="local",
+                               hint="pip install transformers torch") from exc
+        self.path = os.fspath(model)
+        self.model = Path(self.path).name if Path(self.path).exists() else self.path
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.lm = AutoModelForCausalLM.from_pretrained(self.path).to(device)
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"{self.path}: not a loadable transformers model ({exc.__class__.__name__})",
+                               reason="model_not_found",
+                               hint="give a folder with config.json, weights and tokenizer files") from None
+        self.lm.eval()
+        self.device = device
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self._lock = threading.Lock()
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.kind, "model": self.model, "path": self.path, "device": self.device}
+
+    def render(self, messages: list[dict[str, Any]]) -> str:
+        """The prompt text the model sees for ``messages`` (chat template + generation prompt)."""
+        wire = wire_messages(messages)
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(wire, tokenize=False, add_generation_prompt=True)
+        return "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in wire) + "<|assistant|>\n"
+
+    def complete_batch(self, batch: list[list[dict[str, Any]]], **params: Any) -> list[Completion]:
+        """Generate for several conversations in one padded batch."""
+        import torch
+
+        if not batch:
+            return []
+        prompts = [self.render(m) for m in batch]
+        max_new = int(params.get("max_tokens") or 128)
+        temperature = float(params.get("temperature") or 0.0)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": self.tokenizer.pad_token_id,
+                                  "do_sample": temperature > 0}
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=float(params.get("top_p") or 1.0))
+        with self._lock, torch.no_grad():
+            if params.get("seed") is not None:
+                torch.manual_seed(int(params["seed"]))
+            enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            out = self.lm.generate(**enc, **kwargs)
+        width = enc["input_ids"].shape[1]
+        results = []
+        for i in range(len(batch)):
+            new = out[i, width:]
+            eos = self.tokenizer.eos_token_id
+            finish = "stop" if eos is not None and (new == eos).any() else "length"
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            usage = Usage(int(enc["attention_mask"][i].sum()), int((new != self.tokenizer.pad_token_id).sum()))
+            results.append(Completion(text=text, model=self.model, usage=usage, finish_reason=finish))
+        return results
+
+    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+        return self.complete_batch([messages], **params)[0]
+
+    async def acomplete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
+        return await asyncio.to_thread(self.complete, messages, **params)
+
+    async def aclose(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def make_backend(model: str | None = None, *, endpoint: str | None = None, token: str | None = None,
+                 provider: str | None = None, timeout: float = 120.0) -> Backend | None:
+    """The backend the CLI options name; ``None`` when there is neither a model nor an endpoint.
+
+    An ``endpoint`` selects :class:`InferenceClientBackend` against that URL; a ``model`` that is
+    an existing folder selects :class:`TransformersBackend`; any other model id goes to HF
+    Inference Providers.
+
+    >>> make_backend() is None
+    True
+    """
+    if endpoint:
+        return InferenceClientBackend(model, endpoint=endpoint, token=token, provider=provider, timeout=timeout)
+    if model and Path(model).is_dir():
+        return TransformersBackend(model)
+    if model:
+        return InferenceClientBackend(model, token=token, provider=provider, timeout=timeout)
+    return None

@@ -1,0 +1,126 @@
+"""Candidate responses: ``n`` per prompt from one or more models, sampling settings recorded.
+
+Prompts come from any canonical dataset: an SFT record's turns up to its last user message
+(a trailing reply is dropped), a preference or unpaired record's ``prompt``, a text record's
+``text`` as one user message. Candidate ``j`` of a prompt is sampled with ``seed + j`` so the
+candidates differ, a rerun is reproducible and the cache can tell them apart.
+
+Each output record is the prompt plus one assistant reply; ``hubtools_extra`` keeps the
+prompt's provenance and adds ``prompt_id``, ``candidate``, ``model``, ``sampling`` and
+``synthetic: true``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from ..load import canonical_dataset
+from ..records import EXTRA, INDEX, Kind, dump_extra, load_extra, message
+from .backends import Backend
+from .runner import Runner, RunStats, Task
+
+__all__ = ["ResponsesResult", "Sampling", "generate_responses", "prompt_messages"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings, recorded with every candidate."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int = 0
+
+    def for_candidate(self, j: int) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+                "seed": self.seed + j}
+
+
+@dataclass
+class ResponsesResult:
+    """The candidates, the rows that failed (prompt index, model, candidate, reason), and the summary."""
+
+    dataset: Dataset
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def prompt_messages(record: dict[str, Any], kind: Kind | str) -> list[dict[str, Any]] | None:
+    """The turns to answer for a canonical record; ``None`` when it has no user turn."""
+    kind = Kind(kind)
+    if kind is Kind.TEXT:
+        return [message("user", record["text"])] if record.get("text") else None
+    messages = list(record["messages"] if kind is Kind.SFT else record["prompt"])
+    while messages and messages[-1]["role"] != "user":
+        messages.pop()
+    return messages or None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def generate_responses(prompts: Dataset, backends: list[Backend], *, kind: Kind | str = Kind.SFT, n: int = 1,
+                       sampling: Sampling = Sampling(), out_dir: str | Path | None = None, resume: bool = False,
+                       **runner_options: Any) -> ResponsesResult:
+    """Sample ``n`` candidates per prompt from each backend; return them as an SFT dataset.
+
+    Args:
+        prompts: a canonical dataset of ``kind``.
+        backends: one or more models; each gets its own checkpoint in ``out_dir``.
+        out_dir: where checkpoints go (``checkpoint.<model>.jsonl``); ``None`` keeps none.
+        runner_options: passed to :class:`~hubtools.generate.runner.Runner`.
+
+    Example:
+        >>> result = generate_responses(prompts, [backend], n=2)  # doctest: +SKIP
+        >>> result.summary["candidates"]  # doctest: +SKIP
+    """
+    records = list(prompts)
+    turns = [prompt_messages(r, kind) for r in records]
+    rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    runs: list[RunStats] = []
+    order: list[tuple[int, int, int]] = []
+    for b, backend in enumerate(backends):
+        tasks = [Task(f"{i}:{j}", turns[i], sampling.for_candidate(j))
+                 for i in range(len(records)) if turns[i] for j in range(n)]
+        checkpoint = Path(out_dir) / f"checkpoint.{_slug(backend.model)}.jsonl" if out_dir else None
+        runner = Runner(backend, checkpoint=checkpoint, resume=resume, desc=f"responses ({backend.model})",
+                        header={"stage": "responses", "n": n, "sampling": asdict(sampling)}, **runner_options)
+        outcome = runner.run(tasks)
+        runs.append(outcome.stats)
+        for task in tasks:
+            i, j = map(int, task.key.split(":"))
+            result = outcome.results.get(task.key)
+            if result is None:
+                failures.append({"prompt_index": records[i][INDEX], "model": backend.model, "candidate": j,
+                                 "reason": outcome.failures.get(task.key, "not run")})
+                continue
+            extra = load_extra(records[i].get(EXTRA))
+            extra.setdefault("prompt_id", f"p{records[i][INDEX]}")
+            extra.update({"prompt_index": records[i][INDEX], "candidate": j, "model": result.completion.model,
+                          "sampling": task.params, "finish_reason": result.completion.finish_reason,
+                          "synthetic": True})
+            rows.append({"messages": [*turns[i], message("assistant", result.completion.text)],
+                         "tools": records[i].get("tools"), EXTRA: dump_extra(extra)})
+            order.append((i, b, j))
+    rows = [row for _, row in sorted(zip(order, rows), key=lambda pair: pair[0])]
+    for index, row in enumerate(rows):
+        row[INDEX] = index
+    skipped = sum(t is None for t in turns)
+    summary = {
+        "prompts": len(records), "prompts_without_user_turn": skipped, "n": n,
+        "models": [b.model for b in backends], "sampling": asdict(sampling),
+        "expected": (len(records) - skipped) * n * len(backends), "candidates": len(rows),
+        "failed": len(failures), "runs": [s.to_dict() for s in runs],
+    }
+    logger.info("responses: %d candidates, %d failed", len(rows), len(failures))
+    return ResponsesResult(canonical_dataset(rows, Kind.SFT), failures, summary)

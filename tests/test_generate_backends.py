@@ -1,0 +1,171 @@
+"""Backends against the real clients: InferenceClient -> the OpenAI-protocol stand-in; a tiny local model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import pytest
+
+from hubtools.errors import BackendError
+from hubtools.generate import (
+    InferenceClientBackend,
+    TransformersBackend,
+    check_endpoint,
+    make_backend,
+)
+from tests.fixtures.openai import OPENAI_TOKEN
+from tests.openai_server import Fault
+
+HELLO = [{"role": "user", "content": "Name the capital of France."}]
+
+
+def backend_for(server, model="stand-in-small", token=OPENAI_TOKEN, **kw) -> InferenceClientBackend:
+    return InferenceClientBackend(model, endpoint=server.base_url, token=token, **kw)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+class TestInferenceClientBackend:
+    def test_complete_sends_messages_and_parameters(self, openai_server):
+        completion = backend_for(openai_server).complete(HELLO, temperature=0.7, max_tokens=64, seed=5)
+        assert completion.text.startswith("Answer from stand-in-small about Name the capital of France")
+        assert completion.model == "stand-in-small" and completion.finish_reason == "stop"
+        assert completion.usage.prompt_tokens == 6 and completion.usage.completion_tokens > 0
+        request = openai_server.completions()[-1]
+        assert request.authorized and request.model == "stand-in-small"
+        assert request.messages == HELLO
+        assert {k: request.params[k] for k in ("temperature", "max_tokens", "seed")} == \
+            {"temperature": 0.7, "max_tokens": 64, "seed": 5}
+
+    def test_canonical_messages_lose_their_empty_keys_on_the_wire(self, openai_server):
+        canonical = [{"role": "user", "content": "hi", "name": None, "tool_calls": None, "tool_call_id": None}]
+        backend_for(openai_server).complete(canonical)
+        assert openai_server.completions()[-1].messages == [{"role": "user", "content": "hi"}]
+
+    def test_async_and_batch_variants_give_the_same_answers(self, openai_server):
+        backend = backend_for(openai_server)
+        batch = [[{"role": "user", "content": f"question {i}"}] for i in range(5)]
+        sync = [backend.complete(m, seed=1).text for m in batch]
+        assert [c.text for c in backend.complete_batch(batch, seed=1)] == sync
+
+        async def run():
+            try:
+                return await backend.acomplete(batch[2], seed=1)
+            finally:
+                await backend.aclose()
+
+        assert asyncio.run(run()).text == sync[2]
+        assert len(openai_server.completions()) == 11
+
+    def test_model_defaults_to_the_first_one_the_server_lists(self, openai_server):
+        assert backend_for(openai_server, model=None).model == "stand-in-small"
+
+    @pytest.mark.parametrize(("fault", "reason", "retryable", "retry_after"), [
+        (Fault(status=429, retry_after=3), "rate_limited", True, 3.0),
+        (Fault(status=503, retry_after=1.5), "server_error", True, 1.5),
+        (Fault(status=500), "server_error", True, None),
+        (Fault(kind="malformed"), "malformed", True, None),
+    ])
+    def test_failures_say_whether_to_retry(self, openai_server, fault, reason, retryable, retry_after):
+        openai_server.queue_faults(fault)
+        with pytest.raises(BackendError) as info:
+            backend_for(openai_server).complete(HELLO)
+        assert (info.value.reason, info.value.retryable, info.value.retry_after) == (reason, retryable, retry_after)
+
+    def test_auth_and_unknown_model_are_not_retryable(self, openai_server):
+        with pytest.raises(BackendError) as info:
+            backend_for(openai_server, token="sk-wrong").complete(HELLO)
+        assert info.value.reason == "auth" and not info.value.retryable and info.value.status == 401
+        with pytest.raises(BackendError) as info:
+            backend_for(openai_server, model="gpt-17").complete(HELLO)
+        assert info.value.reason == "model_not_found" and "gpt-17" in str(info.value)
+
+    def test_unreachable_and_timeout(self, openai_server):
+        with pytest.raises(BackendError) as info:
+            InferenceClientBackend("m", endpoint=closed_port_url()).complete(HELLO)
+        assert info.value.reason == "unreachable" and info.value.retryable
+        openai_server.queue_faults(Fault(kind="hang", seconds=1.5))
+        with pytest.raises(BackendError) as info:
+            backend_for(openai_server, timeout=0.3).complete(HELLO)
+        assert info.value.reason == "timeout"
+
+    def test_the_token_never_appears_in_errors_or_logs(self, openai_server, caplog):
+        caplog.set_level(logging.DEBUG)
+        secret = OPENAI_TOKEN
+        openai_server.queue_faults(Fault(status=500), Fault(status=429, retry_after=1))
+        messages = []
+        for _ in range(2):
+            with pytest.raises(BackendError) as info:
+                backend_for(openai_server, token=secret).complete(HELLO)
+            messages.append(f"{info.value} {info.value.hint} {info.value!r}")
+        messages.append(str(backend_for(openai_server, token=secret).describe()))
+        assert all(secret not in m for m in messages)
+        assert secret not in caplog.text
+
+
+class TestEndpointCheck:
+    def test_a_working_endpoint_says_ok_in_one_line(self, openai_server):
+        result = check_endpoint(openai_server.base_url, "stand-in-judge", token=OPENAI_TOKEN)
+        assert result.ok and result.line().startswith(f"ok: {openai_server.base_url} answered with model "
+                                                      "'stand-in-judge'")
+        assert openai_server.completions()[-1].params["max_tokens"] == 1
+
+    def test_each_problem_names_its_fix(self, openai_server, monkeypatch):
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+        cases = {
+            "bad token": check_endpoint(openai_server.base_url, "stand-in-small", token="sk-wrong"),
+            "no token": check_endpoint(openai_server.base_url, "stand-in-small", token=None),
+            "model": check_endpoint(openai_server.base_url, "gpt-17", token=OPENAI_TOKEN),
+            "down": check_endpoint(closed_port_url(), "stand-in-small"),
+        }
+        lines = {name: result.line() for name, result in cases.items()}
+        assert not any(result.ok for result in cases.values())
+        assert "the token was rejected (401). Fix: set HF_TOKEN or pass --token" in lines["bad token"]
+        assert "needs a token and none was given" in lines["no token"]
+        assert lines["model"].endswith("Fix: use --model with one of: stand-in-small, stand-in-large, stand-in-judge")
+        assert "unreachable" in lines["down"] and "Fix: check that the server is running" in lines["down"]
+        assert all("\n" not in line for line in lines.values())
+
+    def test_a_hanging_server_times_out(self, openai_server):
+        openai_server.queue_faults(Fault(kind="hang", seconds=1.5))
+        result = check_endpoint(openai_server.base_url, "stand-in-small", token=OPENAI_TOKEN, timeout=0.3)
+        assert result.reason == "timeout" and "no answer within 0.3 s" in result.line()
+
+
+class TestTransformersBackend:
+    def test_tiny_local_model_completes_with_its_chat_template(self, tiny_causal_lm):
+        backend = make_backend(str(tiny_causal_lm))
+        assert isinstance(backend, TransformersBackend)
+        assert backend.render(HELLO).endswith("<|user|>\nName the capital of France.\n<|assistant|>\n")
+        completion = backend.complete(HELLO, max_tokens=6, temperature=0.9, seed=11)
+        assert completion.model == tiny_causal_lm.name
+        assert 1 <= completion.usage.completion_tokens <= 6 and completion.usage.prompt_tokens > 5
+        assert backend.complete(HELLO, max_tokens=6, temperature=0.9, seed=11).text == completion.text
+
+    def test_batch_and_async_match_single_greedy_calls(self, tiny_causal_lm):
+        backend = TransformersBackend(tiny_causal_lm)
+        batch = [HELLO, [{"role": "user", "content": "Why is water light?"}]]
+        single = [backend.complete(m, max_tokens=5).text for m in batch]
+        assert [c.text for c in backend.complete_batch(batch, max_tokens=5)] == single
+        assert asyncio.run(backend.acomplete(batch[1], max_tokens=5)).text == single[1]
+
+    def test_a_folder_without_a_model_is_a_clear_error(self, tmp_path):
+        with pytest.raises(BackendError) as info:
+            TransformersBackend(tmp_path)
+        assert "not a loadable transformers model" in str(info.value)
+
+
+def test_make_backend_picks_by_option(openai_server, tmp_path):
+    assert make_backend() is None
+    remote = make_backend("stand-in-large", endpoint=openai_server.base_url, token=OPENAI_TOKEN)
+    assert isinstance(remote, InferenceClientBackend) and remote.describe()["endpoint"] == openai_server.base_url
+    provider = make_backend("org/some-model")
+    assert isinstance(provider, InferenceClientBackend) and provider.describe()["provider"] == "auto"
