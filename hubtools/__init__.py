@@ -6,5 +6,20 @@ from .records import Kind
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "LoadResult", "Kind", "ErrorCode", "Issue", "HubtoolsError",
-           "InputUnusableError", "ConversionError", "__version__"]
+from .hub import PushResult, SpaceResult, deploy_space, push  # noqa: E402 (hub reads __version__)
+
+__all__ = [
+           "ConversionError",
+           "ErrorCode",
+           "HubtoolsError",
+           "InputUnusableError",
+           "Issue",
+           "Kind",
+           "LoadResult",
+           "PushResult",
+           "SpaceResult",
+           "__version__",
+           "deploy_space",
+           "load",
+           "push",
+]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -83,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         entry = {"method": self.command, "path": self.path, "headers": headers, "body": body}
+        if self.server.hub.take_fault(self.command, self.path):
+            # a network failure: the request arrived, the connection drops, no answer, no state change
+            entry["status"] = None
+            self.server.hub.record(entry)
+            self.close_connection = True
+            return
         response = self.server.hub.handle(self.command, self.path, headers, body)
         entry["status"] = response.status
         self.server.hub.record(entry)
@@ -115,6 +122,7 @@ class HubServer:
         self.url = ""
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
+        self._faults: list[dict[str, Any]] = []
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -168,6 +176,21 @@ class HubServer:
         except Exception as exc:  # a bug in the server: report it to the client and the log
             logger.exception("error while serving %s %s", method, target)
             return json_response({"error": f"Internal error: {exc!r}"}, 500)
+
+    def drop_connections(self, method: str, path_regex: str, *, times: int = 1) -> None:
+        """Simulate a network failure: the next `times` requests matching `method` and `path_regex`
+        (searched in the path with its query) get their connection closed with no response."""
+        with self._log_lock:
+            self._faults.append({"method": method.upper(), "pattern": re.compile(path_regex), "left": times})
+
+    def take_fault(self, method: str, target: str) -> bool:
+        """Return True (and use up one occurrence) if a planned failure matches this request."""
+        with self._log_lock:
+            for fault in self._faults:
+                if fault["left"] > 0 and fault["method"] == method and fault["pattern"].search(target):
+                    fault["left"] -= 1
+                    return True
+        return False
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append one request to the log `request_log` returns."""

@@ -1,0 +1,123 @@
+"""``hubtools space deploy`` against the local Hub: the Space gets the app, its requirements and this
+very hubtools source, secrets and variables; redeploying replaces only what it shipped; the
+deployed repository runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from hubtools.cli import app
+from hubtools.hub import space_requirements
+from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, run_client
+
+from .test_push import assert_no_token, cli_command
+
+SECRET_VALUE = "sk-judge-secret-value-42"
+
+
+def front_matter(readme: bytes) -> dict:
+    text = readme.decode()
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def test_deploy_creates_the_space_with_files_secrets_and_variables(hub_server, hub_env, hub_repo_id, tmp_path):
+    env = {**hub_env, "JUDGE_KEY": SECRET_VALUE}
+    result = run_client(cli_command("space", "deploy", hub_repo_id, "--secret", "JUDGE_KEY", "--variable",
+                                    "MODEL_ID=user/tiny", "--hardware", "cpu-upgrade", "--private"), env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"{hub_server.url}/spaces/{hub_repo_id}"
+    assert hub_server.space_secrets(hub_repo_id) == {"JUDGE_KEY": SECRET_VALUE}
+    assert hub_server.space_variables(hub_repo_id) == {"MODEL_ID": "user/tiny"}
+    assert hub_server.space_runtime(hub_repo_id)["hardware"]["requested"] == "cpu-upgrade"
+    assert hub_server.context.store.get("space", hub_repo_id).private is True
+
+    files = hub_server.files(hub_repo_id, "space")
+    meta = front_matter(files["README.md"])
+    assert (meta["sdk"], meta["app_file"], meta["hf_oauth"]) == ("gradio", "app.py", True)
+    assert {"read-repos", "write-repos"} <= set(meta["hf_oauth_scopes"])
+    import gradio
+
+    assert meta["sdk_version"] == gradio.__version__
+    requirements = files["requirements.txt"].decode().splitlines()
+    assert "datasets>=3.0" in requirements and not any(r.startswith("gradio") for r in requirements)
+    assert files["app.py"] == (PROJECT_ROOT / "space" / "app.py").read_bytes()
+    for path in ("hubtools/__init__.py", "hubtools/hub.py", "hubtools/app/__init__.py", "cards/README.md.j2"):
+        local = PROJECT_ROOT / ("cards" if path.startswith("cards/") else "hubtools") / path.split("/", 1)[1]
+        assert files[path] == local.read_bytes(), path  # this very version of hubtools
+    assert not any("__pycache__" in p or p.endswith(".pyc") for p in files)
+    assert not any(p.startswith(("hubtools/_cards", "hubtools/_space")) for p in files)
+    assert [c["title"] for c in hub_server.commits(hub_repo_id, "space")] == ["Deploy hubtools 0.1.0",
+                                                                               "initial commit"]
+    assert_no_token(result.stdout, result.stderr, *files.values())
+    for blob in (result.stdout, result.stderr, *files.values()):
+        assert SECRET_VALUE not in (blob if isinstance(blob, str) else blob.decode(errors="replace"))
+    for entry in hub_server.request_log():
+        if "/secrets" not in entry["path"]:  # the secret travels only to the secrets endpoint
+            assert SECRET_VALUE.encode() not in entry["body"]
+
+
+def test_redeploy_removes_stale_source_keeps_added_files_and_runs(hub_server, hub_env, hub_repo_id, tmp_path):
+    code = cli_command("space", "deploy", hub_repo_id)
+    first = run_client(code, hub_env)
+    assert first.returncode == 0, first.stderr
+    store = hub_server.context.store
+    from tests.hubserver.store import Operation
+
+    repo = store.get("space", hub_repo_id)
+    store.commit(repo, "main", [Operation("file", "hubtools/retired_module.py", content=b"x = 1\n"),
+                                Operation("file", "notes.md", content=b"team notes")],
+                 title="Someone's edits", description="", author="user")
+    second = run_client(code, hub_env)
+    assert second.returncode == 0, second.stderr
+    files = hub_server.files(hub_repo_id, "space")
+    assert "hubtools/retired_module.py" not in files and files["notes.md"] == b"team notes"
+    assert len(hub_server.commits(hub_repo_id, "space")) == 4
+
+    # the deployed repository runs: its app builds from the hubtools it ships, not the installed one
+    snapshot = tmp_path / "space"
+    for path, data in files.items():
+        (snapshot / path).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / path).write_bytes(data)
+    run_code = ("import json, gradio, hubtools, app\n"
+                "from hubtools.cards import template_dir\n"
+                "print(json.dumps([hubtools.__file__, str(template_dir()), isinstance(app.demo, gradio.Blocks)]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",) and not k.startswith("HF_")}
+    run = subprocess.run([sys.executable, "-c", run_code], cwd=snapshot, capture_output=True, text=True, timeout=300,
+                         env={**env, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    package, templates, is_blocks = json.loads(run.stdout.strip().splitlines()[-1])
+    assert Path(package) == snapshot / "hubtools" / "__init__.py"
+    assert Path(templates) == snapshot / "cards"
+    assert is_blocks is True
+
+
+def test_secret_values_never_come_from_the_command_line(monkeypatch):
+    monkeypatch.delenv("MY_SECRET", raising=False)
+    runner = CliRunner()
+    inline = runner.invoke(app, ["space", "deploy", "me/app", "--secret", f"MY_SECRET={SECRET_VALUE}",
+                                 "--token", WRITE_TOKEN])
+    unset = runner.invoke(app, ["space", "deploy", "me/app", "--secret", "MY_SECRET"])
+    bad_var = runner.invoke(app, ["space", "deploy", "me/app", "--variable", "NOVALUE"])
+    assert (inline.exit_code, unset.exit_code, bad_var.exit_code) == (1, 1, 1)
+    assert inline.stderr.startswith("error: --secret takes a name, not NAME=VALUE (MY_SECRET)")
+    assert SECRET_VALUE not in inline.output and WRITE_TOKEN not in inline.output
+    assert unset.stderr.startswith("error: --secret MY_SECRET: the environment variable MY_SECRET is not set")
+    assert bad_var.stderr.startswith("error: --variable 'NOVALUE' is not NAME=VALUE")
+
+
+def test_space_requirements_are_the_project_dependencies_without_gradio():
+    import tomllib
+
+    deps = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    cpu = space_requirements(cpu=True)
+    assert cpu[0] == "--extra-index-url https://download.pytorch.org/whl/cpu"
+    assert cpu[1:] == [d for d in deps if not d.startswith("gradio")]
+    assert space_requirements(cpu=False) == cpu[1:]
