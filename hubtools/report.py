@@ -77,19 +77,20 @@ def _save(fig, path: Path) -> None:
 
 
 def _length_plot(stats: dict[str, Any], path: Path) -> bool:
+    # the length check keeps per field ``{"histogram": {"chars": {edges, counts}, "words": ...}}``
     fields = {name: s for name, s in (stats.get("fields") or {}).items()
-              if isinstance(s, dict) and (s.get("chars") or {}).get("histogram")}
+              if isinstance(s, dict) and (s.get("histogram") or {}).get("chars")}
     if not fields:
         return False
     plt = _figure()
     fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 3.2), squeeze=False)
     for ax, (name, s) in zip(axes[0], fields.items()):
-        hist = s["chars"]["histogram"]
+        hist = s["histogram"]["chars"]
         edges, counts = hist["edges"], hist["counts"]
         widths = [b - a for a, b in itertools.pairwise(edges)]
         ax.bar(edges[:-1], counts, width=widths, align="edge", color="#4C72B0", edgecolor="white")
-        if hist.get("log", True) and edges[0] > 0:
-            ax.set_xscale("log")
+        if hist.get("log", True):  # log-spaced bins from 0: symlog keeps the empty-text bin
+            ax.set_xscale("symlog", linthresh=1)
         for key, colour in (("min_chars", "#C44E52"), ("max_chars", "#C44E52")):
             limit = (s.get("thresholds") or {}).get(key)
             if limit:

@@ -1,0 +1,51 @@
+"""The quality report: quality.json, the markdown report with its plots, category_distribution.json."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from hubtools.checks import MODULES, REGISTRY, run_checks
+from hubtools.cli import app
+from hubtools.load import load
+from hubtools.report import category_distribution, write_report
+
+runner = CliRunner()
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_command_writes_every_deliverable_with_plots(corpus, tmp_path):
+    source = corpus / "llama_factory" / "alpaca_zh_demo.json"
+    result = runner.invoke(app, ["check", str(source), "--out", str(tmp_path),
+                                 "--checks", "length_outliers,language,categories"])
+    assert result.exit_code == 0, result.output
+    quality = json.loads((tmp_path / "quality.json").read_text())
+    assert quality["dataset"]["total"] == 1000
+    assert sorted(quality["checks"]) == ["categories", "language", "length_outliers"]
+    for check in quality["checks"].values():
+        assert {"flagged", "stats"} <= set(check) and check["flagged"] == sorted(set(check["flagged"]))
+    report = (tmp_path / "dataset_quality_report.md").read_text()
+    for plot in ("lengths", "categories", "languages"):
+        png = tmp_path / "plots" / f"{plot}.png"
+        assert png.read_bytes()[:8] == PNG, f"{plot}.png is not a PNG"
+        assert f"(plots/{plot}.png)" in report, f"the report does not embed {plot}.png"
+    dist = json.loads((tmp_path / "category_distribution.json").read_text())
+    assert dist["total"] == 1000 and set(dist) >= {"categories", "missing", "total"}
+    assert sum(c["count"] for c in dist["categories"].values()) == dist["total"]
+    assert abs(sum(c["share"] for c in dist["categories"].values()) - 1) < 1e-6
+
+
+def test_report_names_each_check_with_its_count_and_the_whole_default_scan_runs(corpus, tmp_path):
+    loaded = load(corpus / "llama_factory" / "dpo_en_demo.json")
+    quality = run_checks(loaded)
+    assert [n for n in MODULES if n in quality.results] == list(quality.results)
+    assert set(quality.results) == {n for n, spec in REGISTRY.items() if spec.default}
+    files = write_report(quality, tmp_path)
+    report = files["dataset_quality_report.md"].read_text()
+    for name, result in quality.results.items():
+        assert name in report
+    assert quality.results["exact_duplicates"].count > 0  # the demo file repeats some pairs
+    written = json.loads(files["quality.json"].read_text())
+    assert written["checks"]["exact_duplicates"]["flagged"] == quality.results["exact_duplicates"].flagged
+    assert category_distribution(quality)["total"] == loaded.valid
