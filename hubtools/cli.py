@@ -30,8 +30,10 @@ from .config import configure_logging
 app = typer.Typer(
     name="hubtools",
     help="Build fine-tuning datasets you can trust: read any SFT, chat or preference format, "
-         "validate it with nothing lost, convert it, and (soon) check and publish it.\n\n"
-         "Start with `hubtools inspect FILE`, then `hubtools validate FILE --out DIR`.",
+         "validate it with nothing lost, convert it, generate and judge pairs, review them, "
+         "check their quality and publish them to the Hub.\n\n"
+         "Start with `hubtools inspect FILE`, then `hubtools validate FILE --out DIR`, "
+         "`hubtools check FILE --out DIR` and `hubtools push FILE user/name`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
