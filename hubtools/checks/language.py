@@ -44,7 +44,8 @@ class LanguageOptions:
         languages: the expected languages (ISO 639-1 codes as langdetect names them, e.g.
             ``["en", "fr"]`` or ``"en,fr"``; ``zh`` for Chinese); None: the majority language.
         min_chars: texts with fewer letters than this (code, URLs and e-mail addresses not
-            counted) are undetermined and never flagged.
+            counted; a Chinese, Japanese or Korean character counts as three) are undetermined
+            and never flagged.
         fields: the fields to read (names of the data's fields, or ``prompt``/``response`` for
             the prompt or reply fields of any kind); None: prompt and replies.
     """
