@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,13 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from datasets import Dataset
 
-from .errors import UnparseableOutputError
+from .convert import write, write_quarantine
+from .errors import HubtoolsError, UnparseableOutputError
 from .generate.heuristic import HEURISTIC_NAME, JudgeItem, heuristic_scores
 from .generate.rank import RankResult, prompt_key, rank
+from .generate.responses import check_writable
 from .generate.runner import Runner, RunStats, Task
-from .load import canonical_dataset
+from .io import atomic_write
+from .load import canonical_dataset, load
 from .records import EXTRA, Kind, dump_extra, load_extra
 
 __all__ = [
@@ -51,8 +56,10 @@ __all__ = [
     "RankResult",
     "RubricResult",
     "judge_dataset",
+    "judge_file",
     "length_controlled",
     "length_controlled_win_rate",
+    "make_judge",
     "pairwise_messages",
     "parse_rubric",
     "parse_verdict",
@@ -347,6 +354,20 @@ class LLMJudge:
         return out
 
 
+def make_judge(backend=None, *, out_dir: str | Path | None = None, **runner_options: Any) -> HeuristicJudge | LLMJudge:
+    """The judge for a backend: an :class:`LLMJudge` on it, or the offline :class:`HeuristicJudge` without one.
+
+    ``out_dir`` and ``runner_options`` (``resume``, ``concurrency``, ``progress``...) go to the
+    LLM judge's runner; the heuristic needs none.
+
+    >>> make_judge().describe()["offline"]
+    True
+    """
+    if backend is None:
+        return HeuristicJudge()
+    return LLMJudge(backend, out_dir=out_dir, **runner_options)
+
+
 # ---- length control -----------------------------------------------------------------------
 
 
@@ -483,6 +504,43 @@ def _pairwise_win_rates(records, items, judge) -> tuple[dict[str, float], dict[s
     rates = {k: round(sum(v) / len(v), 4) for k, v in points.items()}
     return rates, {"pairs": len(pairs), "judged": decided, "position_consistent": consistent,
                    "position_consistency_rate": round(consistent / decided, 4) if decided else None}
+
+
+def judge_file(path: str | os.PathLike, out_dir: str | os.PathLike, judge: HeuristicJudge | LLMJudge, *,
+               pairwise: bool = False, format: str = "openai", container: str = "jsonl",
+               input_format: str | None = None, progress: bool = False) -> JudgeResult:
+    """Score the replies in ``path`` (e.g. from ``hubtools generate responses``) into ``out_dir``.
+
+    Writes ``judged.<container>`` (the records as ``format``, each with its ``judge`` scores and
+    provenance kept) and ``summary.json`` (the judge, what it scored, means by criterion, runs).
+
+    Raises:
+        HubtoolsError: the data is not SFT replies.
+        UnknownFormatError: ``format`` cannot hold SFT records (checked before judging).
+
+    Example:
+        >>> judge_file("responses/responses.jsonl", "judged/", HeuristicJudge()).summary["scored"]  # doctest: +SKIP
+    """
+    loaded = load(path, format=input_format, progress=progress)
+    if loaded.kind is not Kind.SFT:
+        raise HubtoolsError(f"{loaded.source.name}: {loaded.kind.value} data has no replies to judge",
+                            hint="judge SFT records that end with a reply, e.g. from `hubtools generate responses`")
+    out = Path(out_dir)
+    target = out / f"judged.{container}"
+    check_writable(format, target)  # before a model judges, not after
+    result = judge_dataset(loaded.dataset, judge, pairwise=pairwise)
+    written = write(result.dataset, target, format=format, kind=Kind.SFT)
+    files = {"judged": str(written.path), "summary": str(out / "summary.json")}
+    if written.quarantined:
+        files["quarantine"] = str(out / "quarantine.jsonl")
+        write_quarantine(files["quarantine"], written.quarantine)
+    else:
+        (out / "quarantine.jsonl").unlink(missing_ok=True)  # from an earlier run of this directory
+    result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
+                           "quarantined": written.quarantined, "files": files})
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    return result
 
 
 def to_dict(result: RubricResult | PairResult) -> dict[str, Any]:

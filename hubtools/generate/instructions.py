@@ -20,6 +20,7 @@ the resumable runner, and templates only frame the passage.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 from collections import Counter
@@ -28,16 +29,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from datasets import Dataset
 
 from ..checks.near_duplicates import jaccard, word_shingles
-from ..errors import HubtoolsError, UnparseableOutputError
+from ..convert import write
+from ..errors import HubtoolsError, UnknownFormatError, UnparseableOutputError
+from ..formats import get_format
+from ..io import atomic_write, container_for_path
 from ..load import canonical_dataset
 from ..records import EXTRA, Kind, dump_extra, load_extra, message
 from .backends import Backend
+from .ingest import ingest
 from .runner import Runner, Task
 
-__all__ = ["COMPLEXITIES", "TASK_TYPES", "InstructionsResult", "generate_instructions", "key_terms"]
+__all__ = ["COMPLEXITIES", "TASK_TYPES", "InstructionsResult", "generate_instructions", "instructions_to_dir",
+           "key_terms"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +101,8 @@ _EDGE_CASES = {
     "empty_extraction": ("List every email address that appears in the passage.",
                          "There are no email addresses in the passage."),
 }
+#: Formats that hold prompts without a reply (user turns only) and read back as such.
+PROMPT_FORMATS = ("mt_bench",)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _STOP = frozenset("""the and for that with this from which were was are have has had not but its their there
 they them then than into when where what about also more most such been being other over only these those
@@ -319,3 +328,50 @@ def _drop_near_duplicates(rows: list[dict[str, Any]], threshold: float) -> tuple
         group.append(shingles)
         kept.append(row)
     return kept, removed
+
+
+def instructions_to_dir(source: str | os.PathLike, out_dir: str | os.PathLike, *, format: str = "mt_bench",
+                        container: str = "jsonl", size: int = 1500, overlap: int = 150, unit: str = "chars",
+                        tokenizer: str | None = None, per_chunk: int = 3, backend: Backend | None = None,
+                        resume: bool = False, **options: Any) -> InstructionsResult:
+    """Ingest ``source`` (files or a directory) and write prompts for its chunks into ``out_dir``.
+
+    Writes ``prompts.<container>`` as ``format`` (prompt-only, since the prompts have no reply
+    yet), every prompt with its provenance (``source_doc``, ``source_chunk``, ``source_text``,
+    ``task_type``, ``category``, ``complexity``, ``generator``, ``synthetic: true``), and
+    ``summary.json`` (what was ingested, the mix made, what was dropped). With a ``backend``
+    the model writes the instructions through the runner, checkpointed in ``out_dir``.
+
+    Args:
+        size, overlap, unit, tokenizer: chunking, as :func:`~hubtools.generate.ingest.ingest`.
+        options: passed to :func:`generate_instructions` (``task_mix``, ``negative_ratio``,
+            ``seed``, runner options such as ``concurrency`` and ``progress``).
+
+    Raises:
+        UnknownFormatError: ``format`` is not one of :data:`PROMPT_FORMATS`.
+        InputUnusableError: nothing with text was found under ``source``.
+
+    Example:
+        >>> instructions_to_dir("docs/", "prompts/", per_chunk=4).summary["prompts"]  # doctest: +SKIP
+    """
+    fmt = get_format(format)
+    if fmt.name not in PROMPT_FORMATS:
+        raise UnknownFormatError(f"{fmt.name} cannot hold prompts that have no reply yet",
+                                 hint=f"use --format {' or '.join(PROMPT_FORMATS)}; the replies come with "
+                                      "`hubtools generate responses`")
+    out = Path(out_dir)
+    target = out / f"prompts.{container}"
+    container_for_path(target)  # an unknown file type fails now, not after a model wrote the instructions
+    chunks = ingest(source, size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
+    result = generate_instructions(chunks.dataset, per_chunk=per_chunk, backend=backend, out_dir=out,
+                                   resume=resume, **options)
+    written = write(result.dataset, target, format=fmt.name, kind=Kind.SFT)
+    if written.quarantined:  # mt_bench holds every prompt this module makes
+        raise HubtoolsError(f"internal error: {written.quarantined} prompts could not be written as {fmt.name}",
+                            hint="please report this with the source files")
+    result.summary = {**result.summary, "ingest": chunks.summary, "format": written.format,
+                      "written": written.written,
+                      "files": {"prompts": str(written.path), "summary": str(out / "summary.json")}}
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    return result

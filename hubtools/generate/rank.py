@@ -17,24 +17,30 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import orjson
 from datasets import Dataset
 
+from ..convert import write, write_quarantine
 from ..errors import HubtoolsError
-from ..load import canonical_dataset
+from ..io import atomic_write
+from ..load import canonical_dataset, load
 from ..records import EXTRA, Kind, dump_extra, load_extra
 
-__all__ = ["STRATEGIES", "RankResult", "prompt_key", "rank"]
+__all__ = ["STRATEGIES", "RankResult", "prompt_key", "rank", "rank_file"]
 
 STRATEGIES = ("best_vs_worst", "all_pairs", "threshold")
 SCORE_FIELDS = ("overall", "overall_lc", "win_rate")
-#: provenance keys a pair inherits from its prompt
-_PROVENANCE = ("prompt_id", "category", "task_type", "complexity", "source_doc", "source_chunk", "negative",
-               "synthetic")
+#: provenance keys a pair inherits from its prompt (the source passage and reference answer too, so a
+#: pair can still be checked for groundedness, e.g. by :mod:`hubtools.generate.crossval`)
+_PROVENANCE = ("prompt_id", "category", "task_type", "complexity", "source_doc", "source_chunk", "source_text",
+               "reference", "negative", "synthetic")
 
 
 @dataclass
@@ -145,7 +151,8 @@ def rank(dataset: Dataset, *, strategy: str = "best_vs_worst", min_margin: float
     summary = {
         "strategy": strategy, "score": score, "min_margin": min_margin,
         "threshold": threshold if strategy == "threshold" else None,
-        "judges": dict(judges), "candidates": sum(len(m) for m in groups.values()), "unscored": unscored,
+        "judge": _judge_name(judges), "judges": dict(judges),
+        "candidates": sum(len(m) for m in groups.values()), "unscored": unscored,
         "prompts": len(groups), "pairs": len(rows),
         **{k: counts[k] for k in ("prompts_with_pairs", "single_candidate", "ties_dropped",
                                   "below_margin_dropped", "no_split_at_threshold")},
@@ -154,3 +161,48 @@ def rank(dataset: Dataset, *, strategy: str = "best_vs_worst", min_margin: float
         "chosen_models": dict(Counter(load_extra(r[EXTRA]).get("chosen_model") for r in rows).most_common()),
     }
     return RankResult(canonical_dataset(rows, Kind.PREFERENCE), summary)
+
+
+def _judge_name(judges: Counter) -> str | list[str] | None:
+    """The judge that scored the candidates (several, most frequent first, when they differ)."""
+    names = [name for name, _ in judges.most_common() if name is not None]
+    return names[0] if len(names) == 1 else names or None
+
+
+def rank_file(path: str | os.PathLike, out_dir: str | os.PathLike, *, strategy: str = "best_vs_worst",
+              min_margin: float = 1.0, threshold: float = 7.0, score: str = "overall", format: str = "trl",
+              container: str = "jsonl", input_format: str | None = None, progress: bool = False) -> RankResult:
+    """Rank the judged replies in ``path`` (from ``hubtools judge``) into ``out_dir``.
+
+    Writes ``pairs.<container>`` (preference pairs as ``format``, provenance, ``margin`` and both
+    scores kept) and ``summary.json`` (strategy, judge, ties and pairs dropped, margins, files).
+
+    Raises:
+        HubtoolsError: an unknown strategy or score field, data that is not SFT replies, or
+            replies without judge scores.
+        UnknownFormatError: ``format`` cannot hold preference pairs.
+
+    Example:
+        >>> rank_file("judged/judged.jsonl", "pairs/", strategy="all_pairs").summary["pairs"]  # doctest: +SKIP
+    """
+    loaded = load(path, format=input_format, progress=progress)
+    if loaded.kind is not Kind.SFT:
+        raise HubtoolsError(f"{loaded.source.name}: {loaded.kind.value} data cannot be ranked",
+                            hint="rank judged replies (SFT records from `hubtools judge`)")
+    result = rank(loaded.dataset, strategy=strategy, min_margin=min_margin, threshold=threshold, score=score)
+    if not result.summary["candidates"]:
+        raise HubtoolsError(f"{loaded.source.name}: no reply has a judge score ({score!r})",
+                            hint="score the replies first: `hubtools judge IN --out DIR`")
+    out = Path(out_dir)
+    written = write(result.dataset, out / f"pairs.{container}", format=format, kind=Kind.PREFERENCE)
+    files = {"pairs": str(written.path), "summary": str(out / "summary.json")}
+    if written.quarantined:
+        files["quarantine"] = str(out / "quarantine.jsonl")
+        write_quarantine(files["quarantine"], written.quarantine)
+    else:
+        (out / "quarantine.jsonl").unlink(missing_ok=True)  # from an earlier run of this directory
+    result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
+                           "quarantined": written.quarantined, "files": files})
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    return result

@@ -13,19 +13,26 @@ prompt's provenance and adds ``prompt_id``, ``candidate``, ``model``, ``sampling
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from datasets import Dataset
 
-from ..load import canonical_dataset
+from ..convert import writable_formats, write, write_quarantine
+from ..errors import BackendError, UnknownFormatError
+from ..formats import get_format
+from ..io import atomic_write, container_for_path, write_jsonl
+from ..load import canonical_dataset, load
 from ..records import EXTRA, INDEX, Kind, dump_extra, load_extra, message
 from .backends import Backend
 from .runner import Runner, RunStats, Task
 
-__all__ = ["ResponsesResult", "Sampling", "generate_responses", "prompt_messages"]
+__all__ = ["ResponsesResult", "Sampling", "check_writable", "generate_responses", "prompt_messages",
+           "responses_to_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,3 +131,64 @@ def generate_responses(prompts: Dataset, backends: list[Backend], *, kind: Kind 
     }
     logger.info("responses: %d candidates, %d failed", len(rows), len(failures))
     return ResponsesResult(canonical_dataset(rows, Kind.SFT), failures, summary)
+
+
+def responses_to_dir(prompts: str | os.PathLike, out_dir: str | os.PathLike, backends: list[Backend], *,
+                     n: int = 1, sampling: Sampling = Sampling(), format: str = "openai", container: str = "jsonl",
+                     input_format: str | None = None, resume: bool = False, progress: bool = False,
+                     **runner_options: Any) -> ResponsesResult:
+    """Answer the prompts in ``prompts`` (any dataset ``hubtools.load`` reads) into ``out_dir``.
+
+    Writes ``responses.<container>`` (prompt + one reply per record, as ``format``, with the
+    prompt's provenance, ``model``, ``candidate``, ``sampling`` and ``synthetic: true``),
+    ``failures.jsonl`` when candidates failed, ``summary.json``, and the runner's checkpoints,
+    so a run killed at any point continues with ``resume=True`` and asks for no row twice.
+
+    Raises:
+        BackendError: no backend was given, or one no row can get past (bad token, unknown model).
+        UnknownFormatError: ``format`` cannot hold SFT records (checked before any request).
+        RunStateError: ``out_dir`` holds a run and ``resume`` is off, or a run with other settings.
+
+    Example:
+        >>> responses_to_dir("prompts/prompts.jsonl", "responses/", [backend], n=2)  # doctest: +SKIP
+    """
+    if not backends:
+        raise BackendError("generating responses needs a model and there is none", reason="bad_request",
+                           hint="pass --endpoint URL --model NAME, or --model with a local model path")
+    out = Path(out_dir)
+    target = out / f"responses.{container}"
+    check_writable(format, target)  # before the run, not after it
+    loaded = load(prompts, format=input_format, progress=progress)
+    result = generate_responses(loaded.dataset, backends, kind=loaded.kind, n=n, sampling=sampling, out_dir=out,
+                                resume=resume, progress=progress, **runner_options)
+    written = write(result.dataset, target, format=format, kind=Kind.SFT)
+    files = {"responses": str(written.path), "summary": str(out / "summary.json")}
+    for name, rows, write_rows in (("quarantine", written.quarantine, write_quarantine),
+                                   ("failures", result.failures, write_jsonl)):
+        path = out / f"{name}.jsonl"
+        if rows:
+            files[name] = str(path)
+            write_rows(path, rows)
+        else:
+            path.unlink(missing_ok=True)  # from an earlier run of this directory: no longer true
+    result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
+                           "quarantined": written.quarantined, "files": files})
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    return result
+
+
+def check_writable(format: str, path: str | os.PathLike, kind: Kind | str = Kind.SFT) -> None:
+    """Refuse, before a long run, an output ``format`` or file type that cannot hold records of ``kind``.
+
+    Raises:
+        UnknownFormatError: ``format`` is unknown or holds another kind.
+        InputUnusableError: ``path`` has no known extension.
+
+    >>> check_writable("openai", "out/responses.jsonl")
+    """
+    kind = Kind(kind)
+    if get_format(format).kind is not kind:
+        raise UnknownFormatError(f"{kind.value} records cannot be written as {format}",
+                                 hint=f"use one of {', '.join(writable_formats(kind))}")
+    container_for_path(path)

@@ -1,0 +1,511 @@
+"""Gold cross-validation: synthetic examples measured against human-written gold ones.
+
+What is compared, overall and per category (the record's recorded ``category``/``task_type``,
+else the category :func:`hubtools.checks.categories.classify` gives its instruction):
+
+* **ratio**: synthetic records per gold record;
+* **judge**: every reply of both sets is scored by the same judge (the offline heuristic by
+  default, a model with an :class:`~hubtools.judge.LLMJudge`); ``score_win_rate`` is the chance
+  that a synthetic reply outscores a gold reply of the same category (ties count half);
+* **shared prompts** (a synthetic prompt equal to a gold one, or TF-IDF cosine >=
+  ``match_threshold``): the pairwise ``win_rate`` of synthetic over gold, judged in both orders,
+  and the similarity of the two replies (token F1 and ROUGE-L, through ``evaluate`` with the
+  metric modules shipped in ``hubtools/generate/metrics``, so nothing is downloaded);
+* **groundedness** (records that keep their ``source_text``): the share of the reply's content
+  words found in the source passage or the prompt.
+
+Each synthetic record that is hallucination-prone gets flags, in the form the review queue
+reads (:func:`hubtools.review.build_queue`, ``{name: detail}``): ``numbers``, ``dates`` and
+``citations`` its prompt, source and gold reply do not hold; ``low_groundedness``;
+``gold_disagreement`` (a shared prompt with a dissimilar reply); ``hallucination`` (it answers a
+question its source cannot answer). Every one of these names is hallucination-prone for the
+queue (+3). A category where many records are flagged, or whose groundedness is low, is
+hallucination-prone as a whole; its other records get ``risky_category`` (+1), so reviewers
+see evidence first, then the rest of a weak category.
+
+Example:
+    >>> result = cross_validate(synthetic, gold)  # doctest: +SKIP
+    >>> queue = build_queue(synthetic, flags=result.review_flags())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from datasets import Dataset
+
+from ..errors import HubtoolsError
+from ..io import atomic_write, write_jsonl
+from ..load import load
+from ..records import EXTRA, INDEX, Kind, load_extra
+from .heuristic import JudgeItem
+
+__all__ = ["CATEGORY_SOURCES", "HALLUCINATION_FLAGS", "METRICS_DIR", "CrossValResult", "claims", "cross_validate",
+           "crossval_files", "groundedness", "read_flags"]
+
+logger = logging.getLogger(__name__)
+
+#: The ``evaluate`` metric modules shipped with hubtools (they load offline from this folder).
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"
+#: Record flags crossval writes that the review queue treats as hallucination-prone.
+HALLUCINATION_FLAGS = ("numbers", "dates", "citations", "low_groundedness", "gold_disagreement", "hallucination")
+#: Where a record's category comes from: its provenance (else classified), or always classified.
+CATEGORY_SOURCES = ("provenance", "classify")
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_DATE = re.compile(
+    rf"\b(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?(?:,?\s+\d{{4}})?"
+    rf"|{_MONTH}\.?\s+\d{{4}}"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}"
+    r"|\d{1,2}(?:st|nd|rd|th)\s+century"
+    r"|(?:1[1-9]|20)\d{2}s?)\b", re.I)
+_CITATION = re.compile(
+    r"(?:(?<=[^\W\d_][.,;:)\"'”] )|(?<=[^\W\d_] )|(?<=[.,;:]))\[\d{1,3}(?:\s*[,–-]\s*\d{1,3}){0,5}\]"  # text [3], [1, 2].
+    r"|\([A-Z][\w'-]+(?:\s+et al\.?|\s+(?:and|&)\s+[A-Z][\w'-]+)?,?\s+(?:1[5-9]|20)\d{2}[a-z]?\)"  # (Smith, 2019)
+    r"|\bet al\.|\bdoi:\s*[^\s)\]]+|\bhttps?://[^\s)\]\"'>`]+"
+    r"|\b(?:[Aa]ccording to|[Aa]s reported (?:by|in)|[Pp]ublished in)\s+(?:a|an|the)\s+(?:\d{4}\s+)?"
+    r"(?:study|report|survey|paper|article|journal|review)\b")
+#: fenced and inline code: numbers in code are not claims about the world
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.S)
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
+_LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.M)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOP = frozenset("""the and for that with this from which were was are have has had not but its their there they
+them then than into when where what about also more most such been being other over only these those would could
+should while after before under between each many some very often because through can will you your our who how
+all any may might must does did just one two""".split())
+
+
+# ---- per-record measures ------------------------------------------------------------------
+
+
+def _norm_number(text: str) -> str:
+    return text.replace(",", "").rstrip("0").rstrip(".") if "." in text else text.replace(",", "")
+
+
+def claims(reply: str, *support: str | None) -> dict[str, list[str]]:
+    """The checkable claims in ``reply`` that none of ``support`` holds: numbers, dates and citations.
+
+    List markers ("1. ") and code (fenced or inline) are skipped; a number inside a date counts
+    as the date.
+
+    >>> claims("Founded on March 3, 1921 by 42 people, see [2].", "It has 42 members.")
+    {'numbers': [], 'dates': ['March 3, 1921'], 'citations': ['[2]']}
+    """
+    known = " ".join(s for s in support if s)
+    known_lower = known.lower()
+    known_numbers = {_norm_number(n) for n in _NUMBER.findall(known)}
+    text = _LIST_MARKER.sub(" ", _CODE.sub(" ", reply))
+    citations = [m.group(0) for m in _CITATION.finditer(text) if m.group(0).lower() not in known_lower]
+    text = _CITATION.sub(" ", text)
+    dates = []
+    for m in _DATE.finditer(text):
+        numbers = {_norm_number(n) for n in _NUMBER.findall(m.group(0))}
+        if m.group(0).lower() not in known_lower and not numbers <= known_numbers:
+            dates.append(m.group(0))
+    text = _DATE.sub(" ", text)
+    numbers = [n for n in _NUMBER.findall(text) if _norm_number(n) not in known_numbers]
+    return {"numbers": list(dict.fromkeys(numbers)), "dates": list(dict.fromkeys(dates)),
+            "citations": list(dict.fromkeys(citations))}
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in (w.lower() for w in _WORD.findall(text)) if len(w) > 2 and w not in _STOP]
+
+
+def groundedness(reply: str, source: str, prompt: str = "") -> float | None:
+    """Share of the reply's content words (3+ letters, not stopwords) found in ``source`` or ``prompt``.
+
+    ``None`` when the reply has no content word.
+
+    >>> groundedness("The Loire flows west.", "The Loire is a river that flows west to the sea.")
+    1.0
+    """
+    words = _content_words(reply)
+    if not words:
+        return None
+    known = set(_content_words(source)) | set(_content_words(prompt))
+    return round(sum(w in known for w in words) / len(words), 4)
+
+
+# ---- reading records ------------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    index: int
+    prompt: str
+    question: str
+    reply: str
+    extra: dict[str, Any]
+    category: str = ""
+
+
+def _records(dataset: Dataset, kind: Kind, name: str) -> tuple[list[_Record], int]:
+    """The records with a reply, and how many had none."""
+    if kind not in (Kind.SFT, Kind.PREFERENCE):
+        raise HubtoolsError(f"{name}: {kind.value} data cannot be cross-validated",
+                            hint="give SFT records (prompt + reply) or preference pairs (the chosen reply is used)")
+    out, no_reply = [], 0
+    for record in dataset:
+        if kind is Kind.SFT:
+            turns, reply = record["messages"][:-1], record["messages"][-1] if record["messages"] else None
+        else:
+            turns, reply = record["prompt"], (record["chosen"] or [None])[-1]
+        if reply is None or reply["role"] != "assistant" or not (reply["content"] or "").strip():
+            no_reply += 1
+            continue
+        users = [m["content"] or "" for m in turns if m["role"] == "user"]
+        prompt = "\n".join(m["content"] or "" for m in turns if m["role"] in ("system", "user"))
+        out.append(_Record(record[INDEX], prompt, users[-1] if users else "", reply["content"],
+                           load_extra(record.get(EXTRA))))
+    return out, no_reply
+
+
+def _categorise(records: list[_Record], source: str) -> None:
+    from ..checks.categories import classify
+
+    todo = [r for r in records if source == "classify" or not (r.extra.get("category") or r.extra.get("task_type"))]
+    for record, name in zip(todo, classify([r.extra.get("instruction") or r.question for r in todo])):
+        record.category = name
+    for record in records:
+        record.category = record.category or str(record.extra.get("category") or record.extra.get("task_type"))
+
+
+def _key(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _match(synthetic: list[_Record], gold: list[_Record], threshold: float) -> dict[int, tuple[int, float]]:
+    """For synthetic positions with a shared gold prompt: ``{position: (gold position, similarity)}``."""
+    exact: dict[str, int] = {}
+    for j, g in enumerate(gold):
+        exact.setdefault(_key(g.prompt), j)
+    matches = {i: (exact[_key(s.prompt)], 1.0) for i, s in enumerate(synthetic) if _key(s.prompt) in exact}
+    rest = [i for i in range(len(synthetic)) if i not in matches]
+    if not rest or threshold > 1:
+        return matches
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    try:
+        vectorizer = TfidfVectorizer().fit([_key(g.prompt) for g in gold] + [_key(synthetic[i].prompt) for i in rest])
+    except ValueError:  # no word of two or more characters in any prompt: nothing to compare
+        return matches
+    gold_matrix = vectorizer.transform([_key(g.prompt) for g in gold]).T.tocsc()
+    for start in range(0, len(rest), 512):
+        block = rest[start:start + 512]
+        sims = (vectorizer.transform([_key(synthetic[i].prompt) for i in block]) @ gold_matrix).toarray()
+        for row, i in enumerate(block):
+            j = int(sims[row].argmax())
+            if sims[row, j] >= threshold:
+                matches[i] = (j, round(float(sims[row, j]), 4))
+    return matches
+
+
+def _similarity(predictions: list[str], references: list[str]) -> dict[str, list[float]]:
+    """Per-pair token F1 and ROUGE-L from the shipped ``evaluate`` metric modules."""
+    if not predictions:
+        return {"token_f1": [], "rouge_l": []}
+    import evaluate
+
+    out = {}
+    for name in ("token_f1", "rouge_l"):
+        metric = evaluate.load(str(METRICS_DIR / name))
+        out[name] = [round(float(v), 4) for v in
+                     metric.compute(predictions=predictions, references=references)["per_example"]]
+    return out
+
+
+def _superiority(a: list[float], b: list[float]) -> float | None:
+    """P(an item of ``a`` beats one of ``b``), ties half (the Mann-Whitney U over ``len(a) * len(b)``)."""
+    if not a or not b:
+        return None
+    ordered = np.sort(np.asarray(b, dtype=float))
+    values = np.asarray(a, dtype=float)
+    below = np.searchsorted(ordered, values, side="left")
+    equal = np.searchsorted(ordered, values, side="right") - below
+    return round(float((below + 0.5 * equal).sum() / (len(a) * len(b))), 4)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(float(np.mean(kept)), 4) if kept else None
+
+
+# ---- the result ---------------------------------------------------------------------------
+
+
+@dataclass
+class CrossValResult:
+    """The comparison, overall and per category, and the flags of synthetic records by source index.
+
+    ``to_dict()`` is ``summary.json``; :meth:`review_flags` is the ``flags=`` argument of
+    :func:`hubtools.review.build_queue` for the synthetic dataset.
+    """
+
+    synthetic_records: int
+    gold_records: int
+    overall: dict[str, Any]
+    per_category: dict[str, dict[str, Any]]
+    hallucination_prone_categories: dict[str, list[str]]
+    #: synthetic source index -> {flag name: detail}
+    flags: dict[int, dict[str, Any]] = field(default_factory=dict)
+    categories: dict[int, str] = field(default_factory=dict)
+    judge: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        """Synthetic records per gold record."""
+        return self.overall["ratio"]
+
+    def review_flags(self) -> dict[int, list[str]]:
+        """``{source index: flag names}`` for ``build_queue(synthetic, flags=...)``."""
+        return {index: list(flags) for index, flags in self.flags.items()}
+
+    def flag_rows(self) -> list[dict[str, Any]]:
+        """One row per flagged synthetic record (``flags.jsonl``): index, category, flags with details."""
+        return [{"index": i, "category": self.categories.get(i), "flags": self.flags[i]} for i in sorted(self.flags)]
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = Counter(name for flags in self.flags.values() for name in flags)
+        return {
+            "synthetic_records": self.synthetic_records, "gold_records": self.gold_records,
+            "synthetic_to_human_ratio": self.ratio, "judge": self.judge, "overall": self.overall,
+            "per_category": self.per_category,
+            "hallucination_prone_categories": self.hallucination_prone_categories,
+            "flagged_records": len(self.flags),
+            "hallucination_prone_records": sum(any(n in HALLUCINATION_FLAGS for n in f) for f in self.flags.values()),
+            "flags": dict(counts.most_common()), "skipped": self.skipped, "settings": self.settings,
+            "runs": self.runs, "files": self.files,
+        }
+
+
+# ---- cross-validation ---------------------------------------------------------------------
+
+
+@dataclass
+class _Measures:
+    """What was measured, by position in the synthetic (``i``) and gold (``j``) record lists."""
+
+    scores_syn: dict[int, float]
+    scores_gold: dict[int, float]
+    #: synthetic position -> (gold position, prompt similarity), for shared prompts
+    pair_of: dict[int, tuple[int, float]]
+    #: synthetic position -> "a" (synthetic wins), "b" (gold wins), "tie" or None (not decided)
+    winners: dict[int, str | None]
+    #: metric name -> {synthetic position: score}, for shared prompts
+    sims: dict[str, dict[int, float]]
+    grounded: dict[int, float | None] = field(default_factory=dict)
+    flags_of: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def risky(self, i: int) -> list[str]:
+        return [n for n in self.flags_of.get(i, {}) if n in HALLUCINATION_FLAGS]
+
+    def figures(self, syn: list[int], gold: list[int]) -> dict[str, Any]:
+        """The figures of the synthetic positions ``syn`` against the gold positions ``gold``."""
+        shared = [i for i in syn if i in self.pair_of]
+        decided = [self.winners[i] for i in shared if self.winners.get(i) is not None]
+        flagged = [i for i in syn if self.risky(i)]
+        counts = Counter(n for i in syn for n in self.risky(i))
+        return {
+            "synthetic": len(syn), "gold": len(gold), "ratio": round(len(syn) / len(gold), 4) if gold else None,
+            "synthetic_score": _mean([self.scores_syn.get(i) for i in syn]),
+            "gold_score": _mean([self.scores_gold.get(j) for j in gold]),
+            "score_win_rate": _superiority([self.scores_syn[i] for i in syn if i in self.scores_syn],
+                                           [self.scores_gold[j] for j in gold if j in self.scores_gold]),
+            "shared_prompts": len(shared),
+            "win_rate": round(sum(_POINTS[w] for w in decided) / len(decided), 4) if decided else None,
+            "token_f1": _mean([self.sims["token_f1"].get(i) for i in shared]),
+            "rouge_l": _mean([self.sims["rouge_l"].get(i) for i in shared]),
+            "groundedness": _mean([self.grounded.get(i) for i in syn]),
+            "flagged": len(flagged), "flagged_share": round(len(flagged) / len(syn), 4) if syn else None,
+            "flags": dict(counts.most_common()),
+        }
+
+
+#: points of the synthetic reply for a pairwise verdict (it is shown as "a")
+_POINTS = {"a": 1.0, "tie": 0.5, "b": 0.0}
+
+
+def _record_flags(i: int, record: _Record, gold: list[_Record], m: _Measures, scored: Any,
+                  min_groundedness: float, disagreement_f1: float) -> dict[str, Any]:
+    """The hallucination flags of synthetic record ``i``, ``{name: detail}``; sets its groundedness."""
+    source = record.extra.get("source_text")
+    match = m.pair_of.get(i)
+    flags: dict[str, Any] = {k: v for k, v in claims(record.reply, record.prompt, source,
+                                                      gold[match[0]].reply if match else None).items() if v}
+    if source:
+        m.grounded[i] = groundedness(record.reply, source, record.question)
+        if m.grounded[i] is not None and m.grounded[i] < min_groundedness:
+            flags["low_groundedness"] = {"groundedness": m.grounded[i], "min": min_groundedness}
+    if match and m.sims["token_f1"][i] < disagreement_f1:
+        flags["gold_disagreement"] = {"gold_index": gold[match[0]].index, "prompt_similarity": match[1],
+                                      "token_f1": m.sims["token_f1"][i], "rouge_l": m.sims["rouge_l"][i]}
+    if record.extra.get("negative") and scored is not None and scored.scores.get("correctness", 10) < 5:
+        flags["hallucination"] = {"reason": "answers a question its source cannot answer",
+                                  "correctness": scored.scores["correctness"]}
+    return flags
+
+
+def _prone_reasons(figures: dict[str, Any], *, prone_share: float, min_groundedness: float,
+                   min_category_size: int) -> list[str]:
+    """Why a category is hallucination-prone (empty when it is not)."""
+    if figures["synthetic"] < min_category_size:
+        return []
+    reasons = []
+    if figures["flagged_share"] >= prone_share:
+        found = ", ".join(f"{k} {v}" for k, v in figures["flags"].items())
+        reasons.append(f"{figures['flagged_share']:.0%} of records flagged ({found})")
+    if figures["groundedness"] is not None and figures["groundedness"] < min_groundedness:
+        reasons.append(f"mean groundedness {figures['groundedness']:.2f} < {min_groundedness:g}")
+    return reasons
+
+
+def cross_validate(synthetic: Dataset, gold: Dataset, *, judge: Any = None, synthetic_kind: Kind | str = Kind.SFT,
+                   gold_kind: Kind | str = Kind.SFT, categories: str = "provenance", match_threshold: float = 0.9,
+                   min_groundedness: float = 0.5, disagreement_f1: float = 0.2, prone_share: float = 0.3,
+                   min_category_size: int = 5) -> CrossValResult:
+    """Compare ``synthetic`` with ``gold`` (see the module docstring); flag synthetic records for review.
+
+    Args:
+        judge: a :class:`~hubtools.judge.HeuristicJudge` (default) or :class:`~hubtools.judge.LLMJudge`.
+        categories: ``"provenance"`` (the recorded category, else classified) or ``"classify"``
+            (classify both sets the same way, when their category names differ).
+        match_threshold: TF-IDF cosine from which two prompts count as shared (above 1: exact only).
+        min_groundedness: below this share of content words in the source, ``low_groundedness``.
+        disagreement_f1: on a shared prompt, a token F1 with the gold reply below this is
+            ``gold_disagreement``.
+        prone_share: a category with at least this share of flagged records (and at least
+            ``min_category_size`` records) is hallucination-prone.
+
+    Raises:
+        HubtoolsError: a dataset is not SFT or preference data, an option has no allowed value,
+            or a set has no record with a reply.
+
+    Example:
+        >>> result = cross_validate(load("synthetic.jsonl").dataset, load("gold.json").dataset)  # doctest: +SKIP
+        >>> result.ratio, result.hallucination_prone_categories  # doctest: +SKIP
+    """
+    from ..judge import HeuristicJudge, PairItem, length_controlled_win_rate
+
+    if categories not in CATEGORY_SOURCES:
+        raise HubtoolsError(f"unknown category source {categories!r}", hint=f"use one of {', '.join(CATEGORY_SOURCES)}")
+    judge = judge if judge is not None else HeuristicJudge()
+    syn, syn_skipped = _records(synthetic, Kind(synthetic_kind), "synthetic")
+    ref, gold_skipped = _records(gold, Kind(gold_kind), "gold")
+    for name, records in (("synthetic", syn), ("gold", ref)):
+        if not records:
+            raise HubtoolsError(f"the {name} data has no record with a reply",
+                                hint="give SFT records that end with an assistant reply, or preference pairs")
+    _categorise(syn + ref, categories)
+    pair_of = _match(syn, ref, match_threshold)
+
+    # one rubric run over both sets (one checkpoint for an LLM judge), one pairwise run on shared prompts
+    items = [JudgeItem(f"s{i}", r.question, r.reply, r.extra.get("source_text"), r.extra.get("reference"),
+                       bool(r.extra.get("negative"))) for i, r in enumerate(syn)]
+    items += [JudgeItem(f"g{j}", r.question, r.reply, r.extra.get("source_text")) for j, r in enumerate(ref)]
+    scored = {res.key: res for res in judge.score(items) if res is not None}
+    shared = sorted(pair_of)
+    verdicts = judge.compare([PairItem(str(i), syn[i].question, syn[i].reply, ref[pair_of[i][0]].reply,
+                                       syn[i].extra.get("source_text")) for i in shared]) if shared else []
+    similarity = _similarity([syn[i].reply for i in shared], [ref[pair_of[i][0]].reply for i in shared])
+    m = _Measures(scores_syn={i: scored[f"s{i}"].overall for i in range(len(syn)) if f"s{i}" in scored},
+                  scores_gold={j: scored[f"g{j}"].overall for j in range(len(ref)) if f"g{j}" in scored},
+                  pair_of=pair_of, winners={i: v.winner if v is not None else None for i, v in zip(shared, verdicts)},
+                  sims={name: dict(zip(shared, values)) for name, values in similarity.items()})
+    for i, record in enumerate(syn):
+        if flags := _record_flags(i, record, ref, m, scored.get(f"s{i}"), min_groundedness, disagreement_f1):
+            m.flags_of[i] = flags
+
+    per_category: dict[str, dict[str, Any]] = {}
+    prone: dict[str, list[str]] = {}
+    for name in sorted({r.category for r in syn} | {r.category for r in ref}):
+        figures = m.figures([i for i, r in enumerate(syn) if r.category == name],
+                            [j for j, r in enumerate(ref) if r.category == name])
+        reasons = _prone_reasons(figures, prone_share=prone_share, min_groundedness=min_groundedness,
+                                 min_category_size=min_category_size)
+        per_category[name] = {**figures, "hallucination_prone": bool(reasons)}
+        if reasons:
+            prone[name] = reasons
+    for i, record in enumerate(syn):
+        if record.category in prone:
+            m.flags_of.setdefault(i, {})["risky_category"] = record.category
+
+    overall = m.figures(list(range(len(syn))), list(range(len(ref))))
+    decided = [i for i in shared if m.winners.get(i) is not None]
+    overall["win_rate_lc"] = length_controlled_win_rate(
+        [m.winners[i] for i in decided], [len(syn[i].reply) for i in decided],
+        [len(ref[pair_of[i][0]].reply) for i in decided])["win_rate_lc"] if decided else None
+    stats = getattr(judge, "stats", None)  # an LLMJudge keeps one RunStats per runner run
+    logger.info("crossval: %d synthetic vs %d gold, %d shared prompts, %d flagged", len(syn), len(ref), len(shared),
+                len(m.flags_of))
+    return CrossValResult(
+        synthetic_records=len(syn), gold_records=len(ref), overall=overall, per_category=per_category,
+        hallucination_prone_categories=prone, flags={syn[i].index: f for i, f in sorted(m.flags_of.items())},
+        categories={r.index: r.category for r in syn}, judge=judge.describe(),
+        settings={"categories": categories, "match_threshold": match_threshold, "min_groundedness": min_groundedness,
+                  "disagreement_f1": disagreement_f1, "prone_share": prone_share,
+                  "min_category_size": min_category_size},
+        skipped={"synthetic_without_reply": syn_skipped, "gold_without_reply": gold_skipped,
+                 "synthetic_unscored": len(syn) - len(m.scores_syn), "gold_unscored": len(ref) - len(m.scores_gold)},
+        runs=[s.to_dict() for s in stats] if isinstance(stats, list) else [])
+
+
+def crossval_files(synthetic: str | os.PathLike, gold: str | os.PathLike, out_dir: str | os.PathLike, *,
+                   judge: Any = None, synthetic_format: str | None = None, gold_format: str | None = None,
+                   progress: bool = False, **options: Any) -> CrossValResult:
+    """Load both datasets with :func:`hubtools.load`, cross-validate, write ``summary.json`` and ``flags.jsonl``.
+
+    ``flags.jsonl`` has one line per flagged synthetic record: ``index`` (its source index in
+    ``synthetic``), ``category`` and ``flags`` (``{name: detail}``); :func:`read_flags` turns it
+    into the ``flags=`` argument of :func:`hubtools.review.build_queue`. ``options`` go to
+    :func:`cross_validate`.
+
+    Example:
+        >>> result = crossval_files("pairs/pairs.jsonl", "gold.json", "crossval/")  # doctest: +SKIP
+        >>> build_queue(load("pairs/pairs.jsonl").dataset, flags=read_flags("crossval/flags.jsonl"))  # doctest: +SKIP
+    """
+    syn = load(synthetic, format=synthetic_format, progress=progress)
+    ref = load(gold, format=gold_format, progress=progress)
+    result = cross_validate(syn.dataset, ref.dataset, judge=judge, synthetic_kind=syn.kind, gold_kind=ref.kind,
+                            **options)
+    out = Path(out_dir)
+    result.files = {"summary": str(out / "summary.json"), "flags": str(out / "flags.jsonl")}
+    write_jsonl(out / "flags.jsonl", result.flag_rows())
+    summary = {**result.to_dict(), "inputs": {"synthetic": syn.summary(), "gold": ref.summary()}}
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    return result
+
+
+def read_flags(path: str | os.PathLike) -> dict[int, list[str]]:
+    """``{source index: flag names}`` from a ``flags.jsonl``, for ``build_queue(..., flags=...)``.
+
+    Raises:
+        HubtoolsError: the file is not a crossval flags file.
+    """
+    out: dict[int, list[str]] = {}
+    for number, line in enumerate(Path(path).read_bytes().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+            out[int(row["index"])] = [str(name) for name in row["flags"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise HubtoolsError(f"{path}: line {number + 1} is not a flags row",
+                                hint="give the flags.jsonl written by `hubtools crossval`") from None
+    return out
