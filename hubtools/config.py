@@ -5,7 +5,19 @@ from __future__ import annotations
 import logging
 import os
 
-__all__ = ["CACHE_DIR", "MAX_UPLOAD_MB", "VERBOSITY", "configure_logging"]
+__all__ = [
+    "ADJUDICATORS",
+    "APP_DIR",
+    "CACHE_DIR",
+    "HF_TOKEN",
+    "MAX_UPLOAD_MB",
+    "OAUTH_AVAILABLE",
+    "SPACE_ID",
+    "TEAM_REPO",
+    "TEAM_SYNC_MINUTES",
+    "VERBOSITY",
+    "configure_logging",
+]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
@@ -16,6 +28,28 @@ VERBOSITY = _LEVELS.get(os.environ.get("HUBTOOLS_VERBOSITY", "warning").lower(),
 MAX_UPLOAD_MB = int(os.environ.get("HUBTOOLS_MAX_UPLOAD_MB", "200"))
 #: HUBTOOLS_CACHE: where generation keeps its on-disk completion cache (default ~/.cache/hubtools).
 CACHE_DIR = os.path.expanduser(os.environ.get("HUBTOOLS_CACHE", "~/.cache/hubtools"))
+
+# --- the app (hubtools/app) --------------------------------------------------------------
+#: HF_TOKEN: a Hub token. The app uses it to publish when run outside a Space, and in team mode to
+#: commit the annotations to TEAM_REPO. Never logged or shown.
+HF_TOKEN = os.environ.get("HF_TOKEN") or None
+#: SPACE_ID: set by Hugging Face Spaces ("owner/name"); None outside a Space.
+SPACE_ID = os.environ.get("SPACE_ID") or None
+#: True in a Space with "Sign in with Hugging Face" (SYSTEM=spaces and OAUTH_CLIENT_ID, i.e. ``hf_oauth: true``).
+OAUTH_AVAILABLE = (os.environ.get("SYSTEM") == "spaces" and SPACE_ID is not None
+                   and bool(os.environ.get("OAUTH_CLIENT_ID")))
+#: HUBTOOLS_TEAM_REPO: the private dataset where team annotations are committed; setting it turns
+#: team mode on. In a Space it defaults to "<space id>-reviews".
+TEAM_REPO = os.environ.get("HUBTOOLS_TEAM_REPO") or (f"{SPACE_ID}-reviews" if SPACE_ID else None)
+#: HUBTOOLS_TEAM_SYNC_MINUTES: minutes between commits of the annotations to TEAM_REPO (default 5).
+TEAM_SYNC_MINUTES = float(os.environ.get("HUBTOOLS_TEAM_SYNC_MINUTES", "5"))
+#: HUBTOOLS_ADJUDICATORS: comma-separated user names who may settle disputed items (default: the
+#: Space owner, SPACE_AUTHOR_NAME, in a Space; anyone outside one).
+ADJUDICATORS = tuple(n.strip() for n in (os.environ.get("HUBTOOLS_ADJUDICATORS")
+                                         or os.environ.get("SPACE_AUTHOR_NAME") or "").split(",")
+                     if n.strip()) or None
+#: HUBTOOLS_APP_DIR: where the app keeps its annotation store, reviews.sqlite (default CACHE_DIR/app).
+APP_DIR = os.path.expanduser(os.environ.get("HUBTOOLS_APP_DIR") or os.path.join(CACHE_DIR, "app"))
 
 
 def configure_logging(level: int | None = None) -> None:

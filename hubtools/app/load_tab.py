@@ -1,68 +1,130 @@
-"""Load tab: upload a dataset file, see its detected format, counts and the quarantine."""
+"""Load tab: upload a file, give a Hub dataset id or take the example; see its detected format,
+kind, counts and the quarantine. What loads becomes the session's current dataset."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..config import MAX_UPLOAD_MB
 from ..convert import validate_to_dir
 from ..errors import HubtoolsError
+from .session import EXAMPLE, AppSettings, Session, fresh_dir, problem, too_big, with_dataset
 
-__all__ = ["create_app", "inspect_upload"]
+__all__ = ["LoadScreen", "build", "inspect_upload", "load_example", "load_hub", "load_upload"]
 
 _QUARANTINE_COLUMNS = ["index", "code", "reason", "raw"]
+_FILE_TYPES = [".jsonl", ".json", ".csv", ".parquet", ".txt", ".gz"]
 
 
-def inspect_upload(path: str | None) -> tuple[str, list[list[Any]], str | None, str | None]:
-    """Validate an uploaded file: (markdown summary, quarantine rows, quarantine file, valid file)."""
-    if not path:
-        return "Upload a dataset file to start.", [], None, None
-    out = Path(tempfile.mkdtemp(prefix="hubtools-app-"))
-    try:
-        summary = validate_to_dir(path, out)
-    except HubtoolsError as exc:
-        return f"**Cannot read this file.** {exc}", [], None, None
+class LoadScreen(NamedTuple):
+    """What the Load tab shows (in the order of its output components)."""
+
+    summary: str
+    quarantine: list[list[Any]]
+    quarantine_file: str | None
+    valid_file: str | None
+    session: Session
+
+
+def _quarantine_rows(path: Path) -> list[list[Any]]:
     import orjson
 
     rows = []
-    for line in (out / "quarantine.jsonl").read_bytes().splitlines():
+    for line in path.read_bytes().splitlines():
         row = orjson.loads(line)
         raw = row["raw"] if isinstance(row["raw"], str) else orjson.dumps(row["raw"]).decode()
         rows.append([row["index"], row["code"], row["reason"], raw[:300]])
+    return rows
+
+
+def _summary_text(name: str, summary: dict[str, Any]) -> str:
     codes = ", ".join(f"{code}: {n}" for code, n in summary["by_code"].items()) or "none"
-    text = (
-        f"### {Path(path).name}\n"
+    return (
+        f"### {name}\n"
         f"- **Format:** `{summary['format']}` ({summary['kind']}), detection confidence "
         f"{summary['confidence']:.0%}\n"
         f"- **Records:** {summary['total']} = **{summary['valid']} valid** + "
         f"**{summary['quarantined']} quarantined**\n"
         f"- **Quarantine reasons:** {codes}\n"
     )
-    return text, rows, summary["files"]["quarantine"], summary["files"]["valid"]
 
 
-def create_app():
-    """Build the Gradio Blocks (not launched)."""
-    import gradio as gr
+def _validate(source: str, name: str, session: Session, failure: str) -> LoadScreen:
+    """validate_to_dir into a fresh folder of the session; the valid file becomes the current dataset."""
+    session, out = fresh_dir(session, "loads")
+    try:
+        summary = validate_to_dir(source, out)
+    except (HubtoolsError, OSError) as exc:  # OSError: the Hub or a file could not be reached
+        return LoadScreen(problem(failure, exc), [], None, None, session)
+    text = _summary_text(name, summary)
+    valid = summary["files"]["valid"]
+    if summary["valid"]:
+        session = with_dataset(session, valid, name=name, kind=summary["kind"], format=summary["format"],
+                               records=summary["valid"])
+        text += "\nThis is now the **current dataset** of the Generate, Review, Quality and Publish tabs."
+    else:
+        text += "\n**No record is valid**, so the current dataset is unchanged; the quarantine says why."
+    return LoadScreen(text, _quarantine_rows(out / "quarantine.jsonl"), summary["files"]["quarantine"], valid,
+                      session)
 
-    with gr.Blocks(title="hubtools", analytics_enabled=False) as demo:  # offline-first
-        gr.Markdown(
-            "# hubtools\nUpload an SFT, chat or preference dataset (JSONL, JSON, CSV, Parquet, TXT). "
-            "hubtools detects its format, validates every record and keeps the bad ones apart with "
-            "a reason. Runs offline: nothing here needs a token or an endpoint."
-        )
-        with gr.Tab("Load"):
-            upload = gr.File(label=f"Dataset file (up to {MAX_UPLOAD_MB} MB)", type="filepath",
-                             elem_id="upload")
-            summary = gr.Markdown(elem_id="summary")
-            quarantine = gr.Dataframe(headers=_QUARANTINE_COLUMNS, label="Quarantine",
-                                      elem_id="quarantine", wrap=True)
-            with gr.Row():
-                quarantine_file = gr.File(label="quarantine.jsonl")
-                valid_file = gr.File(label="valid records")
-        upload.change(inspect_upload, inputs=upload,
-                      outputs=[summary, quarantine, quarantine_file, valid_file], api_name="inspect")
-    demo.max_file_size = f"{MAX_UPLOAD_MB}mb"
-    return demo
+
+def inspect_upload(path: str | None) -> tuple[str, list[list[Any]], str | None, str | None]:
+    """Validate an uploaded file: (markdown summary, quarantine rows, quarantine file, valid file)."""
+    screen = load_upload(AppSettings.from_config(), path, Session())
+    return screen[:4]
+
+
+def load_upload(settings: AppSettings, path: str | None, session: Session) -> LoadScreen:
+    """Validate an uploaded file and make it the current dataset."""
+    if not path:
+        return LoadScreen("Upload a dataset file to start.", [], None, None, session)
+    refused = too_big(path, settings)
+    if refused:
+        return LoadScreen(refused, [], None, None, session)
+    return _validate(path, Path(path).name, session, "Cannot read this file.")
+
+
+def load_hub(hub_id: str, session: Session) -> LoadScreen:
+    """Read a Hub dataset (``user/name``, optionally ``user/name:config``) and make it the current dataset."""
+    hub_id = (hub_id or "").strip()
+    if not hub_id:
+        return LoadScreen("Type a Hub dataset id such as `user/name`.", [], None, None, session)
+    return _validate(hub_id, hub_id, session,
+                     "Cannot read this Hub dataset (it needs the network, and a token if it is private).")
+
+
+def load_example(session: Session) -> LoadScreen:
+    """Load the bundled example (20 preference pairs with judge scores) as the current dataset."""
+    return _validate(str(EXAMPLE), "example: preference_pairs.jsonl", session, "Cannot read the example.")
+
+
+def build(gr, settings: AppSettings, session_state) -> None:
+    """Lay out the Load tab and wire its events (inside a ``gr.Blocks`` context)."""
+    from functools import partial
+
+    gr.Markdown("Upload an SFT, chat or preference dataset (JSONL, JSON, CSV, Parquet, TXT, optionally .gz), "
+                "give a Hub dataset id, or load the bundled example. hubtools detects the format, validates "
+                "every record and keeps the bad ones apart with a reason. Files and the example need no "
+                "network; a Hub id does.")
+    with gr.Row():
+        with gr.Column(scale=2):
+            upload = gr.File(label=f"Dataset file (up to {settings.max_upload_mb} MB)", type="filepath",
+                             file_types=_FILE_TYPES, elem_id="upload")
+        with gr.Column(scale=1):
+            hub_id = gr.Textbox(label="or a Hub dataset id", placeholder="user/name", elem_id="load-hub-id")
+            hub_button = gr.Button("Load from the Hub", elem_id="load-hub")
+            example_button = gr.Button("Load the example (20 preference pairs)", variant="primary",
+                                       elem_id="load-example")
+    summary = gr.Markdown(elem_id="summary")
+    quarantine = gr.Dataframe(headers=_QUARANTINE_COLUMNS, label="Quarantine: records kept out, with the reason",
+                              elem_id="quarantine", wrap=True, interactive=False)
+    with gr.Row():
+        quarantine_file = gr.File(label="quarantine.jsonl", elem_id="quarantine-file")
+        valid_file = gr.File(label="valid records", elem_id="valid-file")
+    outputs = [summary, quarantine, quarantine_file, valid_file, session_state]
+    jobs = {"concurrency_id": "load", "concurrency_limit": 2}
+    upload.upload(partial(load_upload, settings), inputs=[upload, session_state], outputs=outputs,
+                  api_name="inspect", **jobs)
+    hub_button.click(load_hub, inputs=[hub_id, session_state], outputs=outputs, api_name="load_hub", **jobs)
+    hub_id.submit(load_hub, inputs=[hub_id, session_state], outputs=outputs, api_visibility="private", **jobs)
+    example_button.click(load_example, inputs=[session_state], outputs=outputs, api_name="load_example", **jobs)

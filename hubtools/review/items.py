@@ -129,9 +129,11 @@ class ReviewItem:
             raise ReviewError(f"item {self.item_id} has no record attached",
                               hint="build the queue from the dataset with build_queue()")
         extra = load_extra(self.record.get(EXTRA))
+        judge = extra.get("judge")  # a judged reply's scores (a dict), or a ranked pair's judge name (a str)
+        rationale = extra.get("rationale") or (judge.get("rationales") if isinstance(judge, dict) else None)
         out: dict[str, Any] = {"item_id": self.item_id, "index": self.index, "kind": self.kind,
                                "category": self.category, "priority": self.priority,
-                               "reasons": list(self.reasons), "rationale": extra.get("rationale") or (extra.get("judge") or {}).get("rationales"),
+                               "reasons": list(self.reasons), "rationale": rationale,
                                "decisions": list(self.decisions)}
         if self.kind == Kind.SFT.value:
             messages = self.record["messages"]

@@ -1,0 +1,123 @@
+"""What the app knows: its settings (from ``hubtools.config``) and each browser session's state.
+
+A :class:`Session` lives in a ``gr.State``: the current dataset (the path of a validated file
+the other tabs read), its quality results, and a scratch folder. It is immutable; handlers
+return a new one with :func:`dataclasses.replace`, so Gradio sees the change.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .. import config
+
+__all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "fresh_dir", "problem", "too_big", "with_dataset",
+           "workdir"]
+
+#: The bundled example: 20 preference pairs written for hubtools, with judge scores and rationales.
+EXAMPLE = Path(__file__).resolve().parent / "examples" / "preference_pairs.jsonl"
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """How the app runs; :meth:`from_config` reads them from ``hubtools.config`` (the environment)."""
+
+    max_upload_mb: int = 200
+    #: where the annotation store (reviews.sqlite) and its Hub sync folder live
+    app_dir: Path = Path(config.APP_DIR)
+    #: team mode: the private dataset the annotations are committed to (None: no team mode)
+    team_repo: str | None = None
+    #: minutes between commits of the annotations
+    sync_minutes: float = 5.0
+    #: "Sign in with Hugging Face" is available (a Space with ``hf_oauth: true``)
+    oauth: bool = False
+    #: who may adjudicate (None: anyone)
+    adjudicators: tuple[str, ...] | None = None
+    #: the Space's or user's Hub token (HF_TOKEN); never shown
+    hf_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, **overrides: Any) -> AppSettings:
+        """The settings the environment gives (see ``hubtools.config``), with ``overrides``."""
+        values = {"max_upload_mb": config.MAX_UPLOAD_MB, "app_dir": Path(config.APP_DIR),
+                  "team_repo": config.TEAM_REPO, "sync_minutes": config.TEAM_SYNC_MINUTES,
+                  "oauth": config.OAUTH_AVAILABLE, "adjudicators": config.ADJUDICATORS,
+                  "hf_token": config.HF_TOKEN}
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def team(self) -> bool:
+        return self.team_repo is not None
+
+
+@dataclass(frozen=True)
+class Session:
+    """One browser session: the current dataset and where its files go."""
+
+    #: this session's scratch folder (created on first use)
+    workdir: str | None = None
+    #: the current dataset: a validated file in its own format
+    dataset: str | None = None
+    #: where it came from, for people ("dpo_en_demo.json", "user/pairs", "generated pairs")
+    name: str | None = None
+    kind: str | None = None
+    format: str | None = None
+    records: int = 0
+    #: quality.json of the last check run on the current dataset
+    quality: str | None = None
+    #: how the current dataset was made, for the card (e.g. the ranking summary of generated pairs)
+    provenance: dict[str, Any] | None = None
+    #: the Generate tab's candidate replies, waiting to be judged and ranked
+    candidates: str | None = None
+
+
+def workdir(session: Session, *parts: str) -> tuple[Session, Path]:
+    """The session with a scratch folder, and a new subfolder ``parts`` of it (created)."""
+    if session.workdir is None:
+        session = replace(session, workdir=tempfile.mkdtemp(prefix="hubtools-app-"))
+    path = Path(session.workdir, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return session, path
+
+
+def fresh_dir(session: Session, name: str) -> tuple[Session, Path]:
+    """The session with a scratch folder, and a new, empty, uniquely named folder under ``name``."""
+    session, parent = workdir(session, name)
+    return session, Path(tempfile.mkdtemp(dir=parent, prefix=""))
+
+
+def with_dataset(session: Session, path: str | os.PathLike, *, name: str, kind: str, format: str,
+                 records: int, provenance: dict[str, Any] | None = None) -> Session:
+    """The session with a new current dataset (the old one's quality results and provenance are dropped)."""
+    return replace(session, dataset=str(path), name=name, kind=kind, format=format, records=records, quality=None,
+                   provenance=provenance)
+
+
+def describe(session: Session) -> str:
+    """One markdown line naming the current dataset (what every tab works on)."""
+    if session.dataset is None:
+        return ("**Current dataset:** none yet. Load a file, a Hub dataset or the example in **Load**, "
+                "or make pairs in **Generate**.")
+    checked = "checked" if session.quality else "not checked yet"
+    return (f"**Current dataset:** {session.name} · `{session.format}` ({session.kind}) · "
+            f"{session.records:,} records · {checked}")
+
+
+def problem(title: str, exc: BaseException) -> str:
+    """A failure as markdown: what failed in bold, then the error with its fix."""
+    return f"**{title}** {exc}"
+
+
+def too_big(path: str | os.PathLike, settings: AppSettings) -> str | None:
+    """Why a file is refused for its size (None when it is accepted)."""
+    size = Path(path).stat().st_size
+    if size <= settings.max_upload_mb * 1024 * 1024:
+        return None
+    return (f"**This file is too large.** It is {size / 1024 / 1024:,.1f} MB; this app accepts files up to "
+            f"{settings.max_upload_mb} MB (HUBTOOLS_MAX_UPLOAD_MB). Use the `hubtools` command line for "
+            "bigger files.")
