@@ -8,7 +8,6 @@ not usable at all); never a traceback.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated
@@ -173,7 +172,12 @@ def run_app(
     port: Annotated[int, typer.Option(help="Port to serve on (default: 7860 or the next free one).")] = 7860,
     share: Annotated[bool, typer.Option(help="Ask Gradio for a public link (needs internet).")] = False,
 ) -> None:
-    """Open the hubtools web app: upload a dataset, see its format, counts and quarantine.
+    """Open the hubtools web app: load, generate, review, check and publish in a browser.
+
+    Tabs follow the data: Load (a file, a Hub id or the bundled example), Generate (pairs from
+    your documents; responses need --endpoint-style settings in the tab), Rank & review (side by
+    side, keyboard shortcuts), Quality (checks, plots, filter), Publish (card preview, push;
+    needs a token) and Team (agreement, adjudication). Runs offline with no token.
 
     Example: hubtools app --port 7860
     """
@@ -185,9 +189,7 @@ def run_app(
 # Commands that live in their own modules; each has ``register(app)``.
 _COMMAND_MODULES = ["cli_checks", "cli_publish", "cli_generate", "cli_review"]
 for _name in _COMMAND_MODULES:
-    # TODO(integration): drop the find_spec guard once every module exists
-    if importlib.util.find_spec(f"{__package__}.{_name}") is not None:
-        importlib.import_module(f"{__package__}.{_name}").register(app)
+    importlib.import_module(f"{__package__}.{_name}").register(app)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from .base import REGISTRY, CheckData, CheckResult, CheckSpec, register
 from .runner import QualityResult, default_checks, resolve_checks, run_checks
@@ -31,9 +30,7 @@ MODULES = [
 ]
 
 for _name in MODULES:
-    # TODO(integration): drop the find_spec guard once every module exists
-    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
-        importlib.import_module(f"{__name__}.{_name}")
+    importlib.import_module(f"{__name__}.{_name}")
 
 __all__ = [
     "MODULES",
