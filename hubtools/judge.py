@@ -378,8 +378,8 @@ def length_controlled(scores: Sequence[float], lengths: Sequence[int]) -> tuple[
     ``score - b * (log(1 + chars) - mean log(1 + chars))``: the score each response would get at
     the average length. With fewer than 3 distinct lengths, the scores are returned unchanged.
 
-    >>> length_controlled([2, 4, 6], [10, 100, 1000])[0]
-    [4.0, 4.0, 4.0]
+    >>> length_controlled([2, 4, 6], [10, 100, 1000])  # longer answers scored higher: nearly all length
+    ([3.989, 4.023, 3.989], 0.8867)
     """
     x = np.log1p(np.asarray(lengths, dtype=float))
     y = np.asarray(scores, dtype=float)
