@@ -33,6 +33,8 @@ _MINE_COLUMNS = ["item", "record", "decision", "edited", "note", "updated"]
 #: keyboard shortcuts: key -> elem_id of the button it clicks (or the box it focuses)
 SHORTCUTS = {"a": "review-choose-a", "b": "review-choose-b", "t": "review-tie", "y": "review-accept",
              "r": "review-reject", "s": "review-skip", "f": "review-flag", "e": "review-edit-text"}
+#: shortcut targets inside a closed accordion (Gradio renders them only once it is open) -> the accordion
+_FOLDED = {"review-edit-text": "review-edit-accordion"}
 _LABELS = {"a": "A is better", "b": "B is better", "tie": "a tie", "skip": "skip", "flag": "flag",
            "accept": "accept", "reject": "reject"}
 
@@ -262,19 +264,32 @@ def shortcuts_js() -> str:
   if (window.__hubtoolsShortcuts) return;
   window.__hubtoolsShortcuts = true;
   const keys = KEYS;
+  const folded = FOLDED;
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const target = event.target;
     if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
     const id = keys[event.key.toLowerCase()];
     const el = id && document.getElementById(id);
+    const fold = id && folded[id] && (!el || el.offsetParent === null) && document.getElementById(folded[id]);
+    if (fold && fold.offsetParent !== null) {  // in a closed accordion (maybe not rendered yet): open it, then focus
+      event.preventDefault();
+      fold.querySelector("button")?.click();
+      let frames = 0;
+      const focus = () => {
+        const box = document.querySelector(`#${id} textarea`);
+        if (box) box.focus(); else if (frames++ < 60) requestAnimationFrame(focus);
+      };
+      requestAnimationFrame(focus);
+      return;
+    }
     if (!el || el.offsetParent === null) return;  // not on screen: another tab, or not for this kind
     event.preventDefault();
     const box = el.querySelector("textarea");
     if (box) { box.focus(); return; }
     (el.tagName === "BUTTON" ? el : el.querySelector("button"))?.click();
   });
-}""".replace("KEYS", json.dumps(SHORTCUTS))
+}""".replace("KEYS", json.dumps(SHORTCUTS)).replace("FOLDED", json.dumps(_FOLDED))
 
 
 def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
@@ -311,7 +326,7 @@ def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
         skip = gr.Button("Skip [s]", elem_id="review-skip")
         flag = gr.Button("Flag [f]", variant="stop", elem_id="review-flag")
     note = gr.Textbox(label="Note (optional, saved with the decision)", elem_id="review-note")
-    with gr.Accordion("Edit the better response [e]", open=False):
+    with gr.Accordion("Edit the better response [e]", open=False, elem_id="review-edit-accordion"):
         edit_side = gr.Radio([("A", "a"), ("B", "b")], value="a", label="The better response, which you edit",
                              elem_id="review-edit-side")
         edit_text = gr.Textbox(label="Edited response", lines=5, elem_id="review-edit-text")
