@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -209,11 +210,18 @@ class CheckData:
                     results.append(fn(batch, **kwargs))
                     bar.update(len(next(iter(batch.values()))) if batch else 0)
             else:
-                futures = [self.pool.submit(fn, batch, **kwargs) for batch in batches]
-                sizes = [min(batch_size, n - s) for s in starts]
-                for fut, size in zip(futures, sizes):
-                    results.append(fut.result())
-                    bar.update(size)
+                # a bounded window of batches in flight: submitting them all at once would hold
+                # a copy of every batch in this process (a second copy of the whole text)
+                window: deque = deque()
+                sizes = iter(min(batch_size, n - s) for s in starts)
+                for batch in batches:
+                    window.append(self.pool.submit(fn, batch, **kwargs))
+                    if len(window) > 2 * self.num_proc:
+                        results.append(window.popleft().result())
+                        bar.update(next(sizes))
+                while window:
+                    results.append(window.popleft().result())
+                    bar.update(next(sizes))
         finally:
             bar.close()
         return results
