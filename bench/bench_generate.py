@@ -26,18 +26,26 @@ C=64; ``--latency``/``--concurrency`` replace them with every combination of the
    from a seeded word list, through ``Runner(InferenceClientBackend(endpoint=...),
    concurrency=C, checkpoint=<temp dir>/checkpoint.jsonl)``: the realistic path, every
    finished row ``fsync``-ed to the checkpoint (no completion cache unless ``--cache``).
-   Wall time is measured around ``Runner.run`` only (imports done before). The backend is
-   wrapped to time each request as the client sees it (from the call into
-   ``acomplete`` to its return), so the report can tell a slow server from a starved client.
-   The run must finish every task with one request each and leave N rows in the checkpoint.
+   Wall time is measured around ``Runner.run`` only (imports done before). In the client
+   process only, the backend is wrapped to time each request as the client sees it (from
+   the call into ``acomplete`` to its return) and ``Checkpoint.add`` to time the write +
+   ``fsync`` of each row (which the Runner does on its event-loop thread), so the report can
+   tell a slow server from a starved client. The run must finish every task with one
+   request each and leave N rows in the checkpoint.
 3. Prints a table: L, C, requests, seconds, req/s, ideal C/L, efficiency %, then per-request
    client latency (median / p99 ms), the server's hold time (median ms), the most requests
-   the server saw in flight, and client/server CPU (% of one core over the run). Efficiency
-   is ``(N / seconds) / (C / L)``; a run of N requests cannot beat ``ceil(N / C) * L`` s.
-   Writes everything to ``<out>/generate.json`` (default ``bench/results/``, gitignored).
+   the server saw in flight, the checkpoint time per row (ms), client CPU (% of one core
+   and ms per request) and server CPU. Efficiency is ``(N / seconds) / (C / L)``; a run of
+   N requests cannot beat ``ceil(N / C) * L`` s. Writes everything to ``<out>/generate.json``
+   (default ``bench/results/``, gitignored).
 
-The machine's load average is printed before and after: other work on the 2 cores shows up
-as a starved client (latency above L with the server's hold time still at L).
+Reading it: client latency above the server's hold time is time lost between the two. The
+stand-in as shipped answers with two writes (headers, then body) on a socket without
+``TCP_NODELAY``, so Nagle holds the body until the client's delayed ACK: about 40 ms per
+request on Linux; ``--nodelay`` starts it with ``TCP_NODELAY`` (as uvicorn, vLLM or TGI do)
+to separate that from the client's own costs. The machine's load average is printed before
+and after: other work on the 2 cores shows up as a starved client (latency and checkpoint
+time up, server hold time still L).
 
 ``--profile`` runs the client of the (first) setting under cProfile and prints the top 30
 functions by cumulative and by own time after the table.
@@ -194,10 +202,12 @@ def run_client(base_url: str, latency: float, concurrency: int, requests: int, *
     import tqdm.auto  # noqa: F401
     from huggingface_hub import AsyncInferenceClient  # noqa: F401
 
+    from hubtools.generate import runner as runner_module
     from hubtools.generate.backends import InferenceClientBackend
     from hubtools.generate.runner import Runner
 
     latencies: list[float] = []
+    checkpoint_s: list[float] = []
     in_flight = [0, 0]  # now, most
 
     class TimedBackend(InferenceClientBackend):
@@ -211,6 +221,16 @@ def run_client(base_url: str, latency: float, concurrency: int, requests: int, *
                 latencies.append(time.perf_counter() - started)
                 in_flight[0] -= 1
 
+    class TimedCheckpoint(runner_module.Checkpoint):
+        # Runner calls Checkpoint.add (write + fsync) on its event-loop thread: time it there
+        def add(self, row: dict[str, Any]) -> None:
+            started = time.perf_counter()
+            try:
+                super().add(row)
+            finally:
+                checkpoint_s.append(time.perf_counter() - started)
+
+    runner_module.Checkpoint = TimedCheckpoint  # this process only; the library is unchanged
     tasks = build_tasks(requests)
     backend = TimedBackend(MODEL, endpoint=base_url)
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
@@ -245,6 +265,8 @@ def run_client(base_url: str, latency: float, concurrency: int, requests: int, *
         "client_latency_ms": {"median": statistics.median(lat) * 1e3, "p99": lat[int(0.99 * (len(lat) - 1))] * 1e3,
                               "max": lat[-1] * 1e3} if lat else None,
         "client_max_in_flight": in_flight[1],
+        "checkpoint_ms_per_row": 1e3 * sum(checkpoint_s) / len(checkpoint_s) if checkpoint_s else None,
+        "checkpoint_blocked_s": sum(checkpoint_s),
         "failures": dict(itertools.islice(outcome.failures.items(), 3)),
     }
     problems = []
@@ -315,7 +337,8 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def print_table(results: list[dict[str, Any]]) -> None:
     head = (f"{'L s':>5}{'C':>5}{'requests':>10}{'seconds':>9}{'req/s':>9}{'ideal C/L':>11}{'efficiency':>12}"
-            f"  | {'lat p50':>8}{'lat p99':>8}{'srv hold':>9}{'srv max':>8}{'cli CPU':>8}{'srv CPU':>8}")
+            f"  | {'lat p50':>8}{'lat p99':>8}{'srv hold':>9}{'srv max':>8}{'ckpt ms':>8}"
+            f"{'cli CPU':>8}{'ms/req':>7}{'srv CPU':>8}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -329,13 +352,15 @@ def print_table(results: list[dict[str, Any]]) -> None:
               f"{100 * r['efficiency']:>11.1f}%"
               f"  | {_fmt(lat.get('median'), '.0f'):>8}{_fmt(lat.get('p99'), '.0f'):>8}"
               f"{_fmt(srv.get('hold_median_ms'), '.0f'):>9}{_fmt(srv.get('max_in_flight'), 'd'):>8}"
-              f"{100 * r['client_cpu_s'] / r['seconds']:>7.0f}%"
+              f"{_fmt(r.get('checkpoint_ms_per_row'), '.2f'):>8}"
+              f"{100 * r['client_cpu_s'] / r['seconds']:>7.0f}%{1e3 * r['client_cpu_s'] / r['requests']:>7.2f}"
               f"{_fmt(100 * srv['cpu_s'] / r['seconds'] if 'cpu_s' in srv else None, '.0f'):>7}%")
         if r.get("error"):
             print(f"      ^ INVALID RUN: {r['error']}")
-    print("\nlat p50/p99: per-request latency seen by the client (ms); srv hold: median time the server "
-          "held a request (ms);\nsrv max: most requests in flight at the server; CPU: % of one core over "
-          "the timed run.")
+    print("\nlat p50/p99: per-request latency seen by the client (ms); srv hold: median time the server held\n"
+          "a request (ms); srv max: most requests in flight at the server; ckpt ms: mean time per row in\n"
+          "Checkpoint.add (write + fsync, on the client's event-loop thread); CPU: % of one core over the\n"
+          "timed run, and client CPU ms per request.")
 
 
 def benchmark(settings: list[tuple[float, int]], requests: int | None, duration: float, repeat: int, *,

@@ -247,7 +247,7 @@ class Runner:
                     continue
                 results[task.key] = result
                 if checkpoint is not None:
-                    checkpoint.add(result.to_row())
+                    await checkpoint.aadd(result.to_row())
                 bar.update(1)
 
         try:

@@ -55,6 +55,8 @@ class Checkpoint:
         self.dropped_tail = False
         self._lock = threading.Lock()
         self._fh = None
+        self._pending: list = []
+        self._flushing = False
         self._open(resume)
 
     def _open(self, resume: bool) -> None:
@@ -119,6 +121,54 @@ class Checkpoint:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self.rows[row["key"]] = row
+
+    async def aadd(self, row: dict[str, Any]) -> None:
+        """:meth:`add` for a coroutine: rows that finish while a write is on disk are written
+        together, with one ``fsync``, off the event loop; returns once this row is on disk."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((row, orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS) + b"\n", future))
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        import asyncio
+
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await asyncio.to_thread(self._write_batch, batch)
+                except BaseException as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._flushing = False
+
+    def _write_batch(self, batch: list) -> None:
+        with self._lock:
+            fresh, seen = [], set()
+            for row, line, _ in batch:
+                if row["key"] not in self.rows and row["key"] not in seen:
+                    seen.add(row["key"])
+                    fresh.append((row, line))
+            if not fresh:
+                return
+            assert self._fh is not None
+            self._fh.write(b"".join(line for _, line in fresh))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            for row, _ in fresh:
+                self.rows[row["key"]] = row
 
     def close(self) -> None:
         if self._fh is not None:

@@ -182,6 +182,9 @@ def _error(message: str, type_: str, code: str | None = None) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out as two writes: without TCP_NODELAY the body waits ~40 ms for the
+    # client's delayed ACK, which real inference servers do not add
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
