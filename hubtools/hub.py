@@ -427,6 +427,11 @@ def space_dir() -> Path:
     raise FileNotFoundError(f"hubtools Space files (space/) not found beside {here}; reinstall hubtools")
 
 
+#: what ``gradio[oauth]`` adds: gr.LoginButton (team mode) needs them, and the Space installs
+#: plain gradio from ``sdk_version``
+OAUTH_REQUIREMENTS = ["authlib", "itsdangerous"]
+
+
 def space_requirements(*, cpu: bool = True) -> list[str]:
     """What the Space installs: hubtools' own dependencies (gradio comes from ``sdk_version``)."""
     deps: list[str] = []
@@ -440,7 +445,7 @@ def space_requirements(*, cpu: bool = True) -> list[str]:
 
         deps = [r for r in requires("hubtools") or [] if "extra ==" not in r]
     out = [d for d in deps if re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0].lower() != "gradio"]
-    return (["--extra-index-url https://download.pytorch.org/whl/cpu"] if cpu else []) + out
+    return (["--extra-index-url https://download.pytorch.org/whl/cpu"] if cpu else []) + out + OAUTH_REQUIREMENTS
 
 
 def _package_files() -> dict[str, Path]:
