@@ -32,6 +32,7 @@ __all__ = [
     "writable_formats",
     "write",
     "write_quarantine",
+    "write_stage",
 ]
 
 logger = logging.getLogger(__name__)
@@ -132,6 +133,29 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
+
+
+def write_stage(dataset: Dataset, target: str | os.PathLike, *, name: str, format: str, kind: Kind,
+                summary: dict[str, Any], loaded: LoadResult) -> WriteResult:
+    """Write one stage's output into its directory: ``target``, ``quarantine.jsonl`` (or remove a
+    stale one) and ``summary.json`` (``summary`` plus what was read and written, and the files).
+
+    The generation stages (judge, rank) end this way, so their directories look alike.
+    """
+    target = Path(target)
+    out = target.parent
+    written = write(dataset, target, format=format, kind=kind)
+    files = {name: str(written.path), "summary": str(out / "summary.json")}
+    if written.quarantined:
+        files["quarantine"] = str(out / "quarantine.jsonl")
+        write_quarantine(files["quarantine"], written.quarantine)
+    else:
+        (out / "quarantine.jsonl").unlink(missing_ok=True)  # from an earlier run of this directory
+    summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
+                    "quarantined": written.quarantined, "files": files})
+    with atomic_write(out / "summary.json") as fh:
+        fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    return written
 
 
 def write_quarantine(path: str | os.PathLike, rows: list[QuarantineRow]) -> int:

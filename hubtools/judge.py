@@ -32,16 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from datasets import Dataset
 
-from .convert import write, write_quarantine
+from .convert import write_stage
 from .errors import HubtoolsError, UnparseableOutputError
 from .generate.heuristic import HEURISTIC_NAME, JudgeItem, heuristic_scores
 from .generate.rank import RankResult, prompt_key, rank
 from .generate.responses import check_writable
 from .generate.runner import Runner, RunStats, Task
-from .io import atomic_write
 from .load import canonical_dataset, load
 from .records import EXTRA, Kind, dump_extra, load_extra
 
@@ -529,17 +527,8 @@ def judge_file(path: str | os.PathLike, out_dir: str | os.PathLike, judge: Heuri
     target = out / f"judged.{container}"
     check_writable(format, target)  # before a model judges, not after
     result = judge_dataset(loaded.dataset, judge, pairwise=pairwise)
-    written = write(result.dataset, target, format=format, kind=Kind.SFT)
-    files = {"judged": str(written.path), "summary": str(out / "summary.json")}
-    if written.quarantined:
-        files["quarantine"] = str(out / "quarantine.jsonl")
-        write_quarantine(files["quarantine"], written.quarantine)
-    else:
-        (out / "quarantine.jsonl").unlink(missing_ok=True)  # from an earlier run of this directory
-    result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
-                           "quarantined": written.quarantined, "files": files})
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    write_stage(result.dataset, target, name="judged", format=format, kind=Kind.SFT,
+                summary=result.summary, loaded=loaded)
     return result
 
 

@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from datasets import Dataset
 
-from ..convert import write, write_quarantine
+from ..convert import write_stage
 from ..errors import HubtoolsError
-from ..io import atomic_write
 from ..load import canonical_dataset, load
 from ..records import EXTRA, Kind, dump_extra, load_extra
 
@@ -193,16 +191,6 @@ def rank_file(path: str | os.PathLike, out_dir: str | os.PathLike, *, strategy: 
     if not result.summary["candidates"]:
         raise HubtoolsError(f"{loaded.source.name}: no reply has a judge score ({score!r})",
                             hint="score the replies first: `hubtools judge IN --out DIR`")
-    out = Path(out_dir)
-    written = write(result.dataset, out / f"pairs.{container}", format=format, kind=Kind.PREFERENCE)
-    files = {"pairs": str(written.path), "summary": str(out / "summary.json")}
-    if written.quarantined:
-        files["quarantine"] = str(out / "quarantine.jsonl")
-        write_quarantine(files["quarantine"], written.quarantine)
-    else:
-        (out / "quarantine.jsonl").unlink(missing_ok=True)  # from an earlier run of this directory
-    result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
-                           "quarantined": written.quarantined, "files": files})
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    write_stage(result.dataset, Path(out_dir) / f"pairs.{container}", name="pairs", format=format,
+                kind=Kind.PREFERENCE, summary=result.summary, loaded=loaded)
     return result
