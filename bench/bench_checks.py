@@ -131,6 +131,14 @@ class _TreeSampler:
         except OSError:
             return 0
 
+    @staticmethod
+    def _cmdline(pid: int) -> bytes:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                return fh.read()
+        except OSError:
+            return b""
+
     def _tree(self) -> list[int]:
         pids, frontier = [os.getpid()], [os.getpid()]
         while frontier:
@@ -140,6 +148,10 @@ class _TreeSampler:
                         for k in open(f"/proc/{pid}/task/{t}/children").read().split()]
             except OSError:
                 kids = []
+            # a child caught between its (v)fork and its exec still shows its parent's pages as
+            # its own RSS (a spawned worker then counted the whole parent again): skip it
+            parent = self._cmdline(pid)
+            kids = [k for k in kids if self._cmdline(k) != parent]
             pids += kids
             frontier += kids
         return pids

@@ -56,7 +56,14 @@ def joined_role_text(messages: pa.Array, roles: Sequence[str], sep: str = TURN_S
     Python loop: about 1M rows per second.
     """
     if isinstance(messages, pa.ChunkedArray):
-        messages = messages.combine_chunks()
+        # chunk by chunk: combining the chunks first would copy the whole column (about the
+        # size of the input) only to join it; the pieces are concatenated once at the end
+        if messages.num_chunks == 1:
+            messages = messages.chunk(0)
+        elif messages.num_chunks == 0:
+            return pa.array([], pa.string())
+        else:
+            return pa.concat_arrays([joined_role_text(chunk, roles, sep) for chunk in messages.chunks])
     n = len(messages)
     if n == 0:
         return pa.array([], pa.string())
@@ -76,11 +83,11 @@ def joined_role_text(messages: pa.Array, roles: Sequence[str], sep: str = TURN_S
 
 def _views(table: pa.Table, kind: Kind) -> dict[str, pa.Array]:
     """The text fields of each kind (see :class:`CheckData`)."""
-    def col(name: str) -> pa.Array:
-        return table.column(name).combine_chunks()
+    def col(name: str) -> pa.ChunkedArray:
+        return table.column(name)  # joined_role_text takes it chunk by chunk
 
     if kind is Kind.TEXT:
-        return {"text": pc.fill_null(col("text"), "")}
+        return {"text": pc.fill_null(table.column("text").combine_chunks(), "")}
     if kind is Kind.SFT:
         messages = col("messages")
         return {"prompt": joined_role_text(messages, ("user",)),
@@ -125,7 +132,9 @@ class CheckData:
         table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
         kind = Kind(kind) if kind is not None else _kind_of(table.column_names)
         index = table.column(INDEX).to_numpy() if INDEX in table.column_names else np.arange(len(table))
-        return cls(kind=kind, index=np.asarray(index, dtype=np.int64), fields=_views(table, kind),
+        fields = _views(table, kind)
+        release_memory()  # the views' temporaries (copies of text columns) are freed by now
+        return cls(kind=kind, index=np.asarray(index, dtype=np.int64), fields=fields,
                    dataset=dataset, **kwargs)
 
     @classmethod
@@ -215,16 +224,45 @@ class CheckData:
                 window: deque = deque()
                 sizes = iter(min(batch_size, n - s) for s in starts)
                 for batch in batches:
-                    window.append(self.pool.submit(fn, batch, **kwargs))
+                    window.append(self.pool.submit(_in_worker, fn, batch, kwargs))
                     if len(window) > 2 * self.num_proc:
                         results.append(window.popleft().result())
                         bar.update(next(sizes))
                 while window:
                     results.append(window.popleft().result())
                     bar.update(next(sizes))
+                release_memory()  # the shipped batch copies and their pickles
         finally:
             bar.close()
         return results
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: Arrow's pool (mimalloc) and glibc's malloc (numpy)
+    both keep what a batch freed, so an idle worker would otherwise stay at its peak size
+    through every later check."""
+    pa.default_memory_pool().release_unused()
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
+def _in_worker(fn: Callable[..., Any], batch: dict[str, pa.Array], kwargs: dict[str, Any]) -> Any:
+    """Run one batch in a worker process, then release the batch's memory."""
+    try:
+        return fn(batch, **kwargs)
+    finally:
+        release_memory()
 
 
 def _kind_of(columns: Iterable[str]) -> Kind:

@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from ..errors import UnknownCheckError
 from ..load import LoadResult, load
-from .base import REGISTRY, CheckData, CheckResult, make_pool
+from .base import REGISTRY, CheckData, CheckResult, make_pool, release_memory
 
 __all__ = ["QualityResult", "default_checks", "resolve_checks", "run_checks"]
 
@@ -171,6 +171,7 @@ def run_checks(
                 results[name].examples = examples_for(results[name], data, redact=redact)
             else:  # a check's own examples: redact again, whatever the check did
                 _redact_examples(results[name], redact)
+            release_memory()  # what the check freed: back to the system before the next one
             timings[name] = time.perf_counter() - t0
     finally:
         data.pool = None
