@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from hubtools.checks import MODULES, REGISTRY, run_checks
@@ -49,3 +51,26 @@ def test_report_names_each_check_with_its_count_and_the_whole_default_scan_runs(
     written = json.loads(files["quality.json"].read_text())
     assert written["checks"]["exact_duplicates"]["flagged"] == quality.results["exact_duplicates"].flagged
     assert category_distribution(quality)["total"] == loaded.valid
+
+
+def _corpus_files():
+    from .test_corpus import EXPECTED
+
+    return sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", _corpus_files())
+def test_the_default_scan_runs_on_every_corpus_file(corpus, name):
+    from .test_corpus import EXPECTED
+
+    loaded = load(corpus / name)
+    quality = run_checks(loaded)
+    assert set(quality.results) == {n for n, spec in REGISTRY.items() if spec.default}
+    valid = set(loaded.dataset["hubtools_index"])
+    for check, result in quality.results.items():
+        assert set(result.flagged) <= valid | {row.index for row in loaded.quarantine}, check
+        assert result.flagged == sorted(set(result.flagged)), check
+    assert quality.results["schema"].count == sum(EXPECTED[name][3].values())
+    # the reply checks apply to every kind with replies; preference checks only to pairs
+    assert quality.results["preference"].applicable == (loaded.kind.value == "preference")
+    assert quality.results["toxicity"].applicable
