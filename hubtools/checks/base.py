@@ -265,6 +265,35 @@ def _in_worker(fn: Callable[..., Any], batch: dict[str, pa.Array], kwargs: dict[
         release_memory()
 
 
+def teaching_rows(data: CheckData, name: str, flag_rejected: bool) -> np.ndarray | None:
+    """Rows whose ``name`` reply the data teaches (None: all rows).
+
+    For preference data that is ``chosen`` (unless ``flag_rejected``); for unpaired data the
+    replies labelled desirable. The reply checks (refusals, toxicity) flag only those.
+    """
+    if flag_rejected:
+        return None
+    if data.kind is Kind.PREFERENCE:
+        return np.full(len(data), name == "chosen")
+    if data.kind is Kind.UNPAIRED and data.dataset is not None and "label" in data.dataset.column_names:
+        labels = data.dataset.data.table.column("label").combine_chunks()
+        return pc.fill_null(labels, True).to_numpy(zero_copy_only=False).astype(bool)
+    return None
+
+
+def reply_split(data: CheckData, hits: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    """Where a reply check's hits fall: chosen only / rejected only / both for preference data,
+    desirable / undesirable for unpaired data; ``{}`` for other kinds."""
+    if data.kind is Kind.PREFERENCE:
+        c, r = hits["chosen"], hits["rejected"]
+        return {"preference": {"chosen_only": int((c & ~r).sum()), "rejected_only": int((r & ~c).sum()),
+                               "both": int((c & r).sum())}}
+    if data.kind is Kind.UNPAIRED and (labels := teaching_rows(data, "response", False)) is not None:
+        return {"unpaired": {"desirable": int((hits["response"] & labels).sum()),
+                             "undesirable": int((hits["response"] & ~labels).sum())}}
+    return {}
+
+
 def _kind_of(columns: Iterable[str]) -> Kind:
     cols = set(columns)
     if "messages" in cols:

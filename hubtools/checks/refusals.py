@@ -30,8 +30,7 @@ import pyarrow.compute as pc
 import regex
 
 from ..errors import UnknownCheckError
-from ..records import Kind
-from .base import CheckData, CheckResult, register
+from .base import CheckData, CheckResult, register, reply_split, teaching_rows
 
 __all__ = ["FAMILIES", "RefusalOptions", "check_refusals"]
 
@@ -145,18 +144,6 @@ def _snippet(text: str, pattern: str) -> str:
     return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
 
 
-def _teaching_rows(data: CheckData, name: str, flag_rejected: bool) -> np.ndarray | None:
-    """Rows whose ``name`` reply is taught (None: all rows)."""
-    if flag_rejected:
-        return None
-    if data.kind is Kind.PREFERENCE:
-        return np.full(len(data), name == "chosen")
-    if data.kind is Kind.UNPAIRED and data.dataset is not None and "label" in data.dataset.column_names:
-        labels = data.dataset.data.table.column("label").combine_chunks()
-        return pc.fill_null(labels, True).to_numpy(zero_copy_only=False).astype(bool)
-    return None
-
-
 @register("refusals", description="canned refusals and AI disclaimers in the replies", options=RefusalOptions)
 def check_refusals(data: CheckData, opts: RefusalOptions) -> CheckResult:
     """Flag taught replies holding a refusal or AI disclaimer; counts per family and field."""
@@ -170,7 +157,7 @@ def check_refusals(data: CheckData, opts: RefusalOptions) -> CheckResult:
     any_hit = {name: m.any(axis=1) for name, m in hits.items()}
     flag = np.zeros(n, bool)
     for name in names:
-        taught = _teaching_rows(data, name, opts.flag_rejected)
+        taught = teaching_rows(data, name, opts.flag_rejected)
         flag |= any_hit[name] if taught is None else any_hit[name] & taught
     reasons = {}
     for pos in np.flatnonzero(flag):
@@ -200,13 +187,7 @@ def check_refusals(data: CheckData, opts: RefusalOptions) -> CheckResult:
                      for name in names},
         "examples": examples,
     }
-    if data.kind is Kind.PREFERENCE:
-        c, r = any_hit["chosen"], any_hit["rejected"]
-        stats["preference"] = {"chosen_only": int((c & ~r).sum()), "rejected_only": int((r & ~c).sum()),
-                               "both": int((c & r).sum())}
-    elif data.kind is Kind.UNPAIRED and (labels := _teaching_rows(data, "response", False)) is not None:
-        stats["unpaired"] = {"desirable": int((any_hit["response"] & labels).sum()),
-                             "undesirable": int((any_hit["response"] & ~labels).sum())}
+    stats.update(reply_split(data, any_hit))
     report = [{"index": e["index"], "reason": reasons.get(e["index"], ""), "fields": {e["field"]: e["snippet"]}}
               for ex in examples.values() for e in ex[:1] if e["index"] in reasons][: opts.examples]
     return CheckResult("refusals", flagged=[int(data.index[p]) for p in np.flatnonzero(flag)], stats=stats,

@@ -50,8 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BackendError, UnknownCheckError
-from ..records import Kind
-from .base import BATCH_SIZE, CheckData, CheckResult, register
+from .base import BATCH_SIZE, CheckData, CheckResult, register, reply_split, teaching_rows
 
 __all__ = [
     "BACKENDS",
@@ -482,18 +481,6 @@ class ToxicityOptions:
         return self.threshold if self.threshold is not None else DEFAULT_THRESHOLDS[self.backend]
 
 
-def _teaching_rows(data: CheckData, name: str, flag_rejected: bool) -> np.ndarray | None:
-    """Rows whose ``name`` reply is taught (None: all rows)."""
-    if flag_rejected:
-        return None
-    if data.kind is Kind.PREFERENCE:
-        return np.full(len(data), name == "chosen")
-    if data.kind is Kind.UNPAIRED and data.dataset is not None and "label" in data.dataset.column_names:
-        labels = data.dataset.data.table.column("label").combine_chunks()
-        return pc.fill_null(labels, True).to_numpy(zero_copy_only=False).astype(bool)
-    return None
-
-
 def _short(text: str) -> str:
     from .pii import redact
 
@@ -528,7 +515,7 @@ def check_toxicity(data: CheckData, opts: ToxicityOptions) -> CheckResult:
     flag = np.zeros(n, bool)
     worst = np.zeros(n)  # the highest score of a taught reply, to show the worst flags first
     for name in names:
-        taught = _teaching_rows(data, name, opts.flag_rejected)
+        taught = teaching_rows(data, name, opts.flag_rejected)
         flag |= above[name] if taught is None else above[name] & taught
         worst = np.maximum(worst, scores[name] if taught is None else np.where(taught, scores[name], 0.0))
     positions = np.flatnonzero(flag)
@@ -552,13 +539,7 @@ def check_toxicity(data: CheckData, opts: ToxicityOptions) -> CheckResult:
     }
     if isinstance(backend, TransformersBackend):
         stats["label"] = "+".join(backend.labels)
-    if data.kind is Kind.PREFERENCE:
-        c, r = above["chosen"], above["rejected"]
-        stats["preference"] = {"chosen_only": int((c & ~r).sum()), "rejected_only": int((r & ~c).sum()),
-                               "both": int((c & r).sum())}
-    elif data.kind is Kind.UNPAIRED and (labels := _teaching_rows(data, "response", False)) is not None:
-        stats["unpaired"] = {"desirable": int((above["response"] & labels).sum()),
-                             "undesirable": int((above["response"] & ~labels).sum())}
+    stats.update(reply_split(data, above))
     from .pii import redact
 
     shown = positions[np.argsort(-worst[positions], kind="stable")][: opts.examples]
