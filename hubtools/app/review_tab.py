@@ -158,13 +158,20 @@ def review_start(store: AnnotationStore, reviewer: str, session: Session, review
     return _show(store, reviewer, review, None, f"Queue of {len(review.queue)} items from {session.name}.")
 
 
-def review_decide(store: AnnotationStore, decision: str, reviewer: str, item_id: str, note: str | None,
-                  review: ReviewState | None) -> ReviewScreen:
-    """Save the reviewer's ``decision`` on the shown item, then show their next item."""
+def _not_ready(reviewer: str, review: ReviewState | None) -> ReviewScreen | None:
+    """The screen saying what is missing before an item can be decided (a name, a queue), or None."""
     if not (reviewer or "").strip():
         return _empty(_NEED_NAME, review)
     if review is None:
         return _empty(_NEED_QUEUE, review)
+    return None
+
+
+def review_decide(store: AnnotationStore, decision: str, reviewer: str, item_id: str, note: str | None,
+                  review: ReviewState | None) -> ReviewScreen:
+    """Save the reviewer's ``decision`` on the shown item, then show their next item."""
+    if (missing := _not_ready(reviewer, review)) is not None:
+        return missing
     if not item_id:
         return _show(store, reviewer, review, None, "No item is shown.")
     try:
@@ -178,10 +185,8 @@ def review_decide(store: AnnotationStore, decision: str, reviewer: str, item_id:
 def review_edit(store: AnnotationStore, reviewer: str, item_id: str, side: str, edited: str | None,
                 note: str | None, review: ReviewState | None) -> ReviewScreen:
     """Save an edit: the preferred response (``side`` "a" or "b") rewritten, or the SFT reply accepted with it."""
-    if not (reviewer or "").strip():
-        return _empty(_NEED_NAME, review)
-    if review is None:
-        return _empty(_NEED_QUEUE, review)
+    if (missing := _not_ready(reviewer, review)) is not None:
+        return missing
     if not item_id:
         return _show(store, reviewer, review, None, "No item is shown.")
     try:
@@ -196,10 +201,8 @@ def review_edit(store: AnnotationStore, reviewer: str, item_id: str, side: str, 
 
 def review_open(store: AnnotationStore, reviewer: str, item_id: str, review: ReviewState | None) -> ReviewScreen:
     """Show one item again (e.g. one of the reviewer's annotations, to change it)."""
-    if not (reviewer or "").strip():
-        return _empty(_NEED_NAME, review)
-    if review is None:
-        return _empty(_NEED_QUEUE, review)
+    if (missing := _not_ready(reviewer, review)) is not None:
+        return missing
     try:
         store.annotations(reviewer)
         return _show(store, reviewer, review, (item_id or "").strip(), "")
@@ -209,10 +212,8 @@ def review_open(store: AnnotationStore, reviewer: str, item_id: str, review: Rev
 
 def review_withdraw(store: AnnotationStore, reviewer: str, item_id: str, review: ReviewState | None) -> ReviewScreen:
     """Withdraw the reviewer's own annotation of ``item_id`` and show the item again."""
-    if not (reviewer or "").strip():
-        return _empty(_NEED_NAME, review)
-    if review is None:
-        return _empty(_NEED_QUEUE, review)
+    if (missing := _not_ready(reviewer, review)) is not None:
+        return missing
     try:
         removed = store.remove(reviewer, (item_id or "").strip())
         return _show(store, reviewer, review, (item_id or "").strip(),
