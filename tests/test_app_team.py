@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,19 +17,10 @@ from hubtools.app.load_tab import load_example
 from hubtools.app.review_tab import review_start
 from hubtools.app.session import Session
 from hubtools.app.team import login_reviewer, login_token, open_team
+from tests.fixtures.app import serve_app
 from tests.fixtures.hub import PROJECT_ROOT, client_env, run_client_json
 
 WRONG_TOKEN = "hf_wrongTokenThatLooksReal123"
-
-LAUNCH = """
-import threading
-from hubtools.app import create_app
-
-demo = create_app()
-demo.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-print("URL " + demo.local_url, flush=True)
-threading.Event().wait()
-"""
 
 RESTART = """
 import json
@@ -69,24 +57,8 @@ def team_app(hub_server, tmp_path_factory):
     env = team_env(hub_server, home, repo, home / "app1")
     full = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "HUBTOOLS_"))}
     full.update(env, PYTHONPATH=str(PROJECT_ROOT))
-    log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH], env=full, cwd=home, stdout=subprocess.PIPE,
-                            stderr=log, text=True)
-    url = None
-    deadline = time.monotonic() + 120
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        if line.startswith("URL "):
-            url = line.split(" ", 1)[1].strip()
-    try:
-        assert url, f"the app did not start:\n{(home / 'app.log').read_text()[-4000:]}"
+    with serve_app(full, home) as url:
         yield SimpleNamespace(url=url, repo=repo, home=home)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def client(app):

@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -23,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from tests.fixtures.app import serve_app
 from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, client_env, run_client_json
 
 from .conftest import CORPUS
@@ -33,16 +31,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ALPACA_EVAL = CORPUS / "alpaca_eval" / "alpaca-7b_vs_davinci003_gpt4_annotations.json"
 DPO = CORPUS / "llama_factory" / "dpo_en_demo.json"
 WAIT = 30_000  # ms, for anything the server computes
-
-LAUNCH = """
-import threading
-from hubtools.app import create_app
-
-demo = create_app()
-demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-print("URL " + demo.local_url, flush=True)
-threading.Event().wait()
-"""
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -84,24 +72,8 @@ def served_app(hub_server, tmp_path_factory):
     env.update(client_env(hub_server, home / "hf_home"), HUBTOOLS_APP_DIR=str(home / "app"),
                GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(PROJECT_ROOT))
     del env["HF_TOKEN"]
-    log = open(home / "app.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH], env=env, cwd=home, stdout=subprocess.PIPE,
-                            stderr=log, text=True)
-    url = None
-    deadline = time.monotonic() + 120
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        if line.startswith("URL "):
-            url = line.split(" ", 1)[1].strip()
-    try:
-        assert url, f"the app did not start:\n{(home / 'app.log').read_text()[-4000:]}"
+    with serve_app(env, home) as url:
         yield SimpleNamespace(url=url, home=home)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def _only_this_machine(route) -> None:
