@@ -82,10 +82,8 @@ def joined_role_text(messages: pa.Array, roles: Sequence[str], sep: str = TURN_S
 
 
 def _views(table: pa.Table, kind: Kind) -> dict[str, pa.Array]:
-    """The text fields of each kind (see :class:`CheckData`)."""
-    def col(name: str) -> pa.ChunkedArray:
-        return table.column(name)  # joined_role_text takes it chunk by chunk
-
+    """The text fields of each kind (see :class:`CheckData`); message columns are joined chunk by chunk."""
+    col = table.column
     if kind is Kind.TEXT:
         return {"text": pc.fill_null(table.column("text").combine_chunks(), "")}
     if kind is Kind.SFT:
