@@ -6,7 +6,6 @@ Run from the project root with the project's virtualenv::
     python bench/bench_generate.py --latency 0.2 --concurrency 8 64   # 0.2 s x C=8 and C=64
     python bench/bench_generate.py --requests 400           # a fixed number of requests each
     python bench/bench_generate.py --repeat 3               # best of 3 runs per setting
-    python bench/bench_generate.py --nodelay                # stand-in with TCP_NODELAY (diagnosis)
     python bench/bench_generate.py --no-checkpoint          # without the fsync-ed checkpoint (diagnosis)
     python bench/bench_generate.py --latency 0.5 --concurrency 64 --profile   # cProfile the client
 
@@ -28,24 +27,22 @@ C=64; ``--latency``/``--concurrency`` replace them with every combination of the
    finished row ``fsync``-ed to the checkpoint (no completion cache unless ``--cache``).
    Wall time is measured around ``Runner.run`` only (imports done before). In the client
    process only, the backend is wrapped to time each request as the client sees it (from
-   the call into ``acomplete`` to its return) and ``Checkpoint.add`` to time the write +
-   ``fsync`` of each row (which the Runner does on its event-loop thread), so the report can
-   tell a slow server from a starved client. The run must finish every task with one
-   request each and leave N rows in the checkpoint.
+   the call into ``acomplete`` to its return) and ``Checkpoint._write_batch`` to time each
+   group commit (one write + ``fsync`` for the rows finished meanwhile, in a thread while
+   the workers go on), so the report can tell a slow server from a starved client. The run
+   must finish every task with one request each and leave N rows in the checkpoint.
 3. Prints a table: L, C, requests, seconds, req/s, ideal C/L, efficiency %, then per-request
    client latency (median / p99 ms), the server's hold time (median ms), the most requests
-   the server saw in flight, the checkpoint time per row (ms), client CPU (% of one core
+   the server saw in flight, the commit time per checkpoint row (ms), client CPU (% of one core
    and ms per request) and server CPU. Efficiency is ``(N / seconds) / (C / L)``; a run of
    N requests cannot beat ``ceil(N / C) * L`` s. Writes everything to ``<out>/generate.json``
    (default ``bench/results/``, gitignored).
 
-Reading it: client latency above the server's hold time is time lost between the two. The
-stand-in as shipped answers with two writes (headers, then body) on a socket without
-``TCP_NODELAY``, so Nagle holds the body until the client's delayed ACK: about 40 ms per
-request on Linux; ``--nodelay`` starts it with ``TCP_NODELAY`` (as uvicorn, vLLM or TGI do)
-to separate that from the client's own costs. The machine's load average is printed before
-and after: other work on the 2 cores shows up as a starved client (latency and checkpoint
-time up, server hold time still L).
+Reading it: client latency above the server's hold time is time lost between the two (the
+stand-in sends with ``TCP_NODELAY``, as uvicorn, vLLM or TGI do, so Nagle adds nothing). The
+first round pays for opening C connections at once. The machine's load average is printed
+before and after: other work on the 2 cores shows up as a starved client (latency and
+commit time up, server hold time still L).
 
 ``--profile`` runs the client of the (first) setting under cProfile and prints the top 30
 functions by cumulative and by own time after the table.
@@ -115,15 +112,11 @@ def default_requests(latency: float, concurrency: int, duration: float = DEFAULT
 # ---- server side (its own process) --------------------------------------------------------
 
 
-def serve(latency: float, nodelay: bool) -> int:
+def serve(latency: float) -> int:
     """Run the stand-in until stdin closes; on a ``stats`` line, print what it saw as JSON."""
     sys.path.insert(0, str(PROJECT_ROOT))
     from tests.openai_server import OpenAIServer
-    from tests.openai_server import server as server_module
 
-    if nodelay:
-        # what a production server (uvicorn, vLLM, TGI) does: no Nagle delay on the answer
-        server_module._Handler.disable_nagle_algorithm = True
     server = OpenAIServer(models=[MODEL], latency=latency).start()
     cpu0 = time.process_time()
     print(json.dumps({"base_url": server.base_url, "pid": os.getpid()}), flush=True)
@@ -145,10 +138,8 @@ def serve(latency: float, nodelay: bool) -> int:
 class Server:
     """The stand-in in a subprocess: started on a free port, stopped by closing its stdin."""
 
-    def __init__(self, latency: float, nodelay: bool = False):
+    def __init__(self, latency: float):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", str(latency)]
-        if nodelay:
-            cmd.append("--nodelay")
         self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, bufsize=1)
         info = self._read_line(SERVER_START_TIMEOUT)
@@ -198,7 +189,8 @@ class Server:
 def run_client(base_url: str, latency: float, concurrency: int, requests: int, *, checkpoint: bool = True,
                cache: bool = False, profile: bool = False) -> dict[str, Any]:
     """Time ``Runner.run`` over ``requests`` tasks in this process; return the measurements."""
-    import huggingface_hub  # noqa: F401 - imported up front so the timed run does not pay for it
+    import httpx_aiohttp.httpx2  # noqa: F401 - imported up front so the timed run does not pay for it
+    import huggingface_hub  # noqa: F401
     import tqdm.auto  # noqa: F401
     from huggingface_hub import AsyncInferenceClient  # noqa: F401
 
@@ -222,13 +214,14 @@ def run_client(base_url: str, latency: float, concurrency: int, requests: int, *
                 in_flight[0] -= 1
 
     class TimedCheckpoint(runner_module.Checkpoint):
-        # Runner calls Checkpoint.add (write + fsync) on its event-loop thread: time it there
-        def add(self, row: dict[str, Any]) -> None:
+        # each group commit (one write + fsync for the rows that finished meanwhile) runs in a
+        # thread while the workers go on: time it there, per row committed
+        def _write_batch(self, batch: list) -> None:
             started = time.perf_counter()
             try:
-                super().add(row)
+                super()._write_batch(batch)
             finally:
-                checkpoint_s.append(time.perf_counter() - started)
+                checkpoint_s.extend([(time.perf_counter() - started) / len(batch)] * len(batch))
 
     runner_module.Checkpoint = TimedCheckpoint  # this process only; the library is unchanged
     tasks = build_tasks(requests)
@@ -266,7 +259,7 @@ def run_client(base_url: str, latency: float, concurrency: int, requests: int, *
                               "max": lat[-1] * 1e3} if lat else None,
         "client_max_in_flight": in_flight[1],
         "checkpoint_ms_per_row": 1e3 * sum(checkpoint_s) / len(checkpoint_s) if checkpoint_s else None,
-        "checkpoint_blocked_s": sum(checkpoint_s),
+        "checkpoint_commit_s": sum(checkpoint_s),
         "failures": dict(itertools.islice(outcome.failures.items(), 3)),
     }
     problems = []
@@ -312,9 +305,9 @@ def spawn_client(base_url: str, latency: float, concurrency: int, requests: int,
 
 
 def measure(latency: float, concurrency: int, requests: int, *, checkpoint: bool, cache: bool,
-            nodelay: bool, profile: bool) -> dict[str, Any]:
+            profile: bool) -> dict[str, Any]:
     """One run of one setting: a fresh server, a fresh client."""
-    with Server(latency, nodelay=nodelay) as server:
+    with Server(latency) as server:
         result = spawn_client(server.base_url, latency, concurrency, requests, checkpoint=checkpoint,
                               cache=cache, profile=profile)
         try:
@@ -358,16 +351,16 @@ def print_table(results: list[dict[str, Any]]) -> None:
         if r.get("error"):
             print(f"      ^ INVALID RUN: {r['error']}")
     print("\nlat p50/p99: per-request latency seen by the client (ms); srv hold: median time the server held\n"
-          "a request (ms); srv max: most requests in flight at the server; ckpt ms: mean time per row in\n"
-          "Checkpoint.add (write + fsync, on the client's event-loop thread); CPU: % of one core over the\n"
+          "a request (ms); srv max: most requests in flight at the server; ckpt ms: commit time per checkpoint\n"
+          "row (write + fsync, in a thread; no worker waits for it); CPU: % of one core over the\n"
           "timed run, and client CPU ms per request.")
 
 
 def benchmark(settings: list[tuple[float, int]], requests: int | None, duration: float, repeat: int, *,
-              checkpoint: bool, cache: bool, nodelay: bool, profile: bool, out_dir: Path) -> int:
+              checkpoint: bool, cache: bool, profile: bool, out_dir: Path) -> int:
     print(f"hubtools Runner vs the tests/openai_server stand-in: {len(settings)} setting(s), "
-          f"checkpoint {'ON (fsync per row)' if checkpoint else 'OFF'}, cache {'ON' if cache else 'OFF'}, "
-          f"server TCP_NODELAY {'ON' if nodelay else 'OFF (as shipped)'}, best of {repeat}")
+          f"checkpoint {'ON (fsync-ed group commits)' if checkpoint else 'OFF'}, cache {'ON' if cache else 'OFF'}, "
+          f"best of {repeat}")
     print(f"{os.cpu_count()} cores, load average {_load()} (1/5/15 min)", flush=True)
     best: list[dict[str, Any]] = []
     every: list[dict[str, Any]] = []
@@ -376,7 +369,7 @@ def benchmark(settings: list[tuple[float, int]], requests: int | None, duration:
         runs = []
         for k in range(repeat):
             print(f"L={latency:g}s C={concurrency} N={n}: run {k + 1}/{repeat} ...", flush=True)
-            runs.append(measure(latency, concurrency, n, checkpoint=checkpoint, cache=cache, nodelay=nodelay,
+            runs.append(measure(latency, concurrency, n, checkpoint=checkpoint, cache=cache,
                                 profile=profile and i == 0 and k == 0))
         every.extend(runs)
         ok = [r for r in runs if "seconds" in r and not r.get("error")]
@@ -394,7 +387,7 @@ def benchmark(settings: list[tuple[float, int]], requests: int | None, duration:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / "generate.json"
     report = {
-        "target_efficiency": EFFICIENCY_TARGET, "checkpoint": checkpoint, "cache": cache, "server_nodelay": nodelay,
+        "target_efficiency": EFFICIENCY_TARGET, "checkpoint": checkpoint, "cache": cache,
         "repeat": repeat,
         "results": [{k: v for k, v in r.items() if k != "profile"} for r in best],
         "runs": [{k: v for k, v in r.items() if k != "profile"} for r in every],
@@ -433,8 +426,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-checkpoint", dest="checkpoint", action="store_false",
                         help="run without the checkpoint (diagnosis; the target is for checkpoint on)")
     parser.add_argument("--cache", action="store_true", help="also use the SQLite completion cache")
-    parser.add_argument("--nodelay", action="store_true",
-                        help="start the stand-in with TCP_NODELAY on its sockets (diagnosis)")
     parser.add_argument("--profile", action="store_true", help="cProfile the client of the first setting")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
                         help="directory for generate.json (default bench/results)")
@@ -443,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.serve is not None:
-        return serve(args.serve, args.nodelay)
+        return serve(args.serve)
     if args.child:
         result = run_client(args.child, args.latency[0], args.concurrency[0], args.requests,
                             checkpoint=args.checkpoint, cache=args.cache, profile=args.profile)
@@ -458,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         settings = list(itertools.product(args.latency or DEFAULT_LATENCY, args.concurrency or DEFAULT_CONCURRENCY))
     return benchmark(settings, args.requests, args.duration, args.repeat, checkpoint=args.checkpoint,
-                     cache=args.cache, nodelay=args.nodelay, profile=args.profile, out_dir=args.out)
+                     cache=args.cache, profile=args.profile, out_dir=args.out)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,58 @@ class TestInferenceClientBackend:
             backend_for(openai_server, timeout=0.3).complete(HELLO)
         assert info.value.reason == "timeout"
 
+    def test_async_requests_go_through_the_aiohttp_transport(self, openai_server):
+        from httpx_aiohttp.httpx2 import AiohttpTransport
+
+        backend = backend_for(openai_server)
+
+        async def run():
+            try:
+                answer = await backend.acomplete(HELLO, seed=2)
+                # the seam hubtools uses: if huggingface_hub stops calling _get_async_client, this fails
+                return answer, backend._async[1]._async_client._transport
+            finally:
+                await backend.aclose()
+
+        answer, transport = asyncio.run(run())
+        assert isinstance(transport, AiohttpTransport)
+        assert answer.text == backend.complete(HELLO, seed=2).text
+        assert openai_server.completions()[0].authorized
+
+    @pytest.mark.parametrize(("fault", "reason", "retry_after"), [
+        (Fault(status=429, retry_after=2), "rate_limited", 2.0),
+        (Fault(status=503, retry_after=1.5), "server_error", 1.5),
+        (Fault(kind="malformed"), "malformed", None),
+        (Fault(kind="hang", seconds=1.5), "timeout", None),
+    ])
+    def test_async_failures_are_translated_like_sync_ones(self, openai_server, fault, reason, retry_after):
+        openai_server.queue_faults(fault)
+        backend = backend_for(openai_server, timeout=0.4)
+
+        async def run():
+            try:
+                await backend.acomplete(HELLO)
+            finally:
+                await backend.aclose()
+
+        with pytest.raises(BackendError) as info:
+            asyncio.run(run())
+        assert (info.value.reason, info.value.retryable, info.value.retry_after) == (reason, True, retry_after)
+
+    def test_async_auth_and_unreachable(self, openai_server):
+        async def one(backend):
+            try:
+                await backend.acomplete(HELLO)
+            finally:
+                await backend.aclose()
+
+        with pytest.raises(BackendError) as info:
+            asyncio.run(one(backend_for(openai_server, token="sk-wrong")))
+        assert info.value.reason == "auth" and not info.value.retryable
+        with pytest.raises(BackendError) as info:
+            asyncio.run(one(InferenceClientBackend("m", endpoint=closed_port_url())))
+        assert info.value.reason == "unreachable" and info.value.retryable
+
     def test_the_token_never_appears_in_errors_or_logs(self, openai_server, caplog):
         caplog.set_level(logging.DEBUG)
         secret = OPENAI_TOKEN

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -140,6 +142,52 @@ def test_a_cut_short_last_line_is_redone_once(openai_server, tmp_path):
     assert outcome.stats.resumed == 2 and outcome.stats.generated == 1
     keys = [json.loads(line)["key"] for line in checkpoint.read_bytes().splitlines()[1:]]
     assert sorted(keys) == ["row-0", "row-1", "row-2"]
+
+
+def test_workers_do_not_wait_for_checkpoint_commits(openai_server, tmp_path, monkeypatch):
+    from hubtools.generate import runner as runner_module
+
+    n, all_asked = 5, threading.Event()
+
+    class SlowDisk(Checkpoint):
+        def _write_batch(self, batch):
+            # the disk holds the first commit until every request has been sent: with one worker,
+            # that happens only if the worker goes on without waiting for its row to be on disk
+            if not all_asked.wait(timeout=10):
+                raise AssertionError("the worker waited for the commit")
+            super()._write_batch(batch)
+
+    monkeypatch.setattr(runner_module, "Checkpoint", SlowDisk)
+    original = InferenceClientBackend.acomplete
+
+    async def counting(self, messages, **params):
+        try:
+            return await original(self, messages, **params)
+        finally:
+            if len(openai_server.completions()) == n:
+                all_asked.set()
+
+    monkeypatch.setattr(InferenceClientBackend, "acomplete", counting)
+    path = tmp_path / "cp.jsonl"
+    outcome = Runner(backend_for(openai_server), checkpoint=path, concurrency=1).run(tasks(n))
+    assert len(outcome.results) == n
+    # run() returned only once every row was committed
+    assert sorted(_checkpoint_keys(path)) == sorted(f"row-{i}" for i in range(n))
+
+
+def test_a_full_disk_stops_the_run_with_the_os_error(openai_server, tmp_path, monkeypatch):
+    from hubtools.generate import runner as runner_module
+
+    class FullDisk(Checkpoint):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._fh.close()
+            self._fh = open("/dev/full", "ab")  # a real ENOSPC on write
+
+    monkeypatch.setattr(runner_module, "Checkpoint", FullDisk)
+    with pytest.raises(OSError) as info:
+        Runner(backend_for(openai_server), checkpoint=tmp_path / "cp.jsonl", concurrency=2).run(tasks(6))
+    assert info.value.errno == errno.ENOSPC
 
 
 _CHILD = textwrap.dedent("""

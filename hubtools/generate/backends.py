@@ -119,11 +119,32 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether the chain under ``exc`` holds a socket error that is not a timeout (refused, reset, DNS).
+
+    httpx_aiohttp 0.2 maps aiohttp's ``ClientConnectorError`` (connection refused) to
+    ``ConnectTimeout``, which AsyncInferenceClient turns into ``InferenceTimeoutError``: the cause
+    chain still says what happened.
+    """
+    import httpx2
+
+    seen = 0
+    while exc is not None and seen < 10:
+        # httpx2.HTTPError (and so HfHubHTTPError) is an OSError too: an answer, not a socket error
+        if isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, httpx2.HTTPError)):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
 def _translate(exc: BaseException, where: str, model: str, token: str | None) -> BackendError:
     """Turn a client exception into a BackendError with a reason, a hint, and no secret."""
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
     detail = _scrub(str(exc).split("\n")[0], token)
+    if not isinstance(exc, HfHubHTTPError) and _refused(exc):
+        return BackendError(f"{where}: unreachable (connection refused or reset)", reason="unreachable",
+                            retryable=True, hint="check that the server is running and --endpoint is right")
     if isinstance(exc, InferenceTimeoutError) or isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
         return BackendError(f"{where}: no answer in time", reason="timeout", retryable=True,
                             hint="the server is slow or overloaded: raise --timeout or lower --concurrency")
@@ -170,6 +191,40 @@ def _completion(out: Any, model: str) -> Completion:
                   int(getattr(out.usage, "completion_tokens", 0) or 0)) if out.usage else Usage()
     return Completion(text=text, model=getattr(out, "model", None) or model, usage=usage,
                       finish_reason=choice.finish_reason)
+
+
+#: Connections the async transport may open at once; the Runner's concurrency is the real bound.
+MAX_CONNECTIONS = 1024
+
+
+def _aiohttp_inference_client(**kwargs: Any) -> Any:
+    """An ``AsyncInferenceClient`` whose HTTP goes through aiohttp instead of httpcore.
+
+    ``AsyncInferenceClient`` builds the request (payload, provider routing, headers) and raises
+    ``HfHubHTTPError`` exactly as it does on its own; only the connection pool underneath is
+    swapped for ``httpx_aiohttp``'s transport (by httpx's maintainer). httpcore's pool walks
+    every connection for every request (``_assign_requests_to_connections``, a readability
+    poll per connection), which at 64 requests in flight costs ~3 ms of event-loop CPU per
+    request and capped throughput at 88% of C/L (bench/bench_generate.py); over aiohttp it is
+    ~1 ms. ``_get_async_client`` is the one seam the client offers for its httpx2 session;
+    ``tests/test_generate_backends.py`` fails if a new huggingface_hub stops calling it.
+    """
+    from huggingface_hub import AsyncInferenceClient
+    from huggingface_hub.utils import _http
+    from httpx2 import Limits
+    from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
+
+    class AiohttpInferenceClient(AsyncInferenceClient):
+        async def _get_async_client(self):  # type: ignore[override]
+            if self._async_client is None:
+                hooks = {"request": [_http.async_hf_request_event_hook],
+                         "response": [_http.async_hf_response_event_hook]}
+                session = Httpx2AiohttpClient(event_hooks=hooks, follow_redirects=True, timeout=None,
+                                              limits=Limits(max_connections=MAX_CONNECTIONS))
+                self._async_client = await self.exit_stack.enter_async_context(session)
+            return self._async_client
+
+    return AiohttpInferenceClient(**kwargs)
 
 
 class _BatchMixin:
@@ -278,12 +333,10 @@ class InferenceClientBackend(_BatchMixin):
             raise _translate(exc, self.where, self.model, self._token) from None
 
     async def acomplete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
-        """The async variant of :meth:`complete` (one client per event loop)."""
-        from huggingface_hub import AsyncInferenceClient
-
+        """The async variant of :meth:`complete` (one client per event loop, over aiohttp)."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            self._async = (loop, AsyncInferenceClient(**self._client_kwargs()))
+            self._async = (loop, _aiohttp_inference_client(**self._client_kwargs()))
         client = self._async[1]
         try:
             out = await client.chat_completion(wire_messages(messages), model=self._payload_model(), **params)

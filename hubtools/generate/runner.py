@@ -6,7 +6,8 @@
 * an answer a task's ``parse`` cannot read is asked again, with the bad answer and the
   reason, up to ``parse_retries`` times;
 * answers go to an on-disk cache (model + parameters + messages) and every finished row to an
-  fsync-ed checkpoint, so a killed run resumes with no row lost and none done twice;
+  fsync-ed checkpoint, group-committed in the background (no worker waits for the disk), so a
+  killed run resumes with no row lost and none done twice;
 * tokens and cost are counted into :class:`RunStats` (``summary.json``).
 
 Example:
@@ -247,12 +248,14 @@ class Runner:
                     continue
                 results[task.key] = result
                 if checkpoint is not None:
-                    await checkpoint.aadd(result.to_row())
+                    checkpoint.submit(result.to_row())  # committed in the background; drained below
                 bar.update(1)
 
         try:
             await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(1, len(pending))))))
         finally:
+            if checkpoint is not None:
+                await checkpoint.drain()
             bar.close()
             aclose = getattr(self.backend, "aclose", None)
             if aclose is not None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -56,7 +57,8 @@ class Checkpoint:
         self._lock = threading.Lock()
         self._fh = None
         self._pending: list = []
-        self._flushing = False
+        self._flusher: asyncio.Task | None = None
+        self._error: Exception | None = None
         self._open(resume)
 
     def _open(self, resume: bool) -> None:
@@ -122,37 +124,59 @@ class Checkpoint:
             os.fsync(self._fh.fileno())
             self.rows[row["key"]] = row
 
-    async def aadd(self, row: dict[str, Any]) -> None:
-        """:meth:`add` for a coroutine: rows that finish while a write is on disk are written
-        together, with one ``fsync``, off the event loop; returns once this row is on disk."""
-        import asyncio
+    def submit(self, row: dict[str, Any]) -> asyncio.Future:
+        """Queue one finished row for the next group commit and return at once (from a coroutine).
 
+        Rows that finish while a commit is on disk go out together, with one ``write`` and one
+        ``fsync``, in a thread: the event loop never waits for the disk, and neither does the
+        worker that finished the row, so its next request starts right away. A row counts as
+        done only once committed; a run killed before that redoes it on resume (nothing lost,
+        nothing twice). :meth:`drain` waits for every queued row. The returned future is done
+        when this row is on disk.
+
+        Raises:
+            OSError: an earlier commit failed (disk full, ...): the run must stop.
+        """
+        if self._error is not None:
+            raise self._error
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((row, orjson.dumps(row, option=orjson.OPT_NON_STR_KEYS) + b"\n", future))
-        if not self._flushing:
-            self._flushing = True
-            loop.create_task(self._flush())
-        await future
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return future
+
+    async def aadd(self, row: dict[str, Any]) -> None:
+        """:meth:`add` for a coroutine: :meth:`submit` and wait until this row is on disk."""
+        await self.submit(row)
+
+    async def drain(self) -> None:
+        """Wait until every submitted row is on disk.
+
+        Raises:
+            OSError: a commit failed; the rows committed before it are on disk.
+        """
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+        if self._error is not None:
+            raise self._error
 
     async def _flush(self) -> None:
-        import asyncio
-
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await asyncio.to_thread(self._write_batch, batch)
-                except BaseException as exc:
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for _, _, future in batch:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._write_batch, batch)
+            except Exception as exc:  # noqa: BLE001 - kept and raised by submit/drain
+                self._error = self._error or exc
+                for _, _, future in batch + self._pending:
                     if not future.done():
-                        future.set_result(None)
-        finally:
-            self._flushing = False
+                        future.set_exception(exc)
+                        future.exception()  # retrieved here: drain() is where it is raised
+                self._pending = []
+                return
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     def _write_batch(self, batch: list) -> None:
         with self._lock:
