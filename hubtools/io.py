@@ -21,7 +21,7 @@ from typing import IO, Any
 
 import orjson
 
-from .errors import DatasetFileNotFound, ErrorCode, InputUnusableError, Issue
+from .errors import DatasetFileNotFound, ErrorCode, HubNetworkError, InputUnusableError, Issue
 
 __all__ = [
     "CONTAINERS",
@@ -395,6 +395,15 @@ def _read_hub(source: Source) -> Iterator[RawItem]:
             f"{repo_id}: no such dataset on the Hub ({exc.__class__.__name__})",
             hint="check the id; private datasets need HF_TOKEN or `hf auth login`",
         ) from exc
+    except ConnectionError as exc:  # datasets' own "Couldn't reach ..." and socket errors alike
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            raise HubNetworkError(f"{repo_id}: not in the local cache, and HF_HUB_OFFLINE=1 keeps the Hub out",
+                                  hint="unset HF_HUB_OFFLINE to download it, or load a local file") from None
+        raise HubNetworkError(f"{repo_id}: the Hub at {constants.ENDPOINT} could not be reached",
+                              hint="check the network (or HF_ENDPOINT); a dataset loaded before is "
+                                   "read from the cache with HF_HUB_OFFLINE=1") from None
     split = source.split or ("train" if "train" in loaded else next(iter(loaded)))
     if split not in loaded:
         raise InputUnusableError(f"{repo_id} has no split {split!r}",

@@ -37,3 +37,14 @@ def test_missing_hub_dataset_is_a_clear_cli_error(hub_env):
     assert "no such dataset on the Hub" in result.stderr
     assert "Traceback" not in result.stderr
     assert hub_env["HF_TOKEN"] not in result.stderr + result.stdout
+
+
+def test_an_unreachable_hub_is_a_clear_cli_error(tmp_path):
+    # offline mode fails at once; a dead endpoint takes the clients' ~25 s of retries to the same end
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home"), "HF_TOKEN": "hf_offlinetest123456"}
+    result = run_client("from hubtools.cli import main; import sys; sys.argv = ['hubtools', 'inspect', "
+                        "'user/not-cached']; main()", env)
+    assert result.returncode == 1, result.stderr  # a network failure, not bad input (2)
+    assert "user/not-cached: not in the local cache, and HF_HUB_OFFLINE=1 keeps the Hub out" in result.stderr
+    assert "unset HF_HUB_OFFLINE" in result.stderr
+    assert "Traceback" not in result.stderr and "hf_offlinetest" not in result.stderr + result.stdout
