@@ -135,7 +135,7 @@ def load(
 
     Example:
         >>> result = load("../shared/corpus/llama_factory/alpaca_en_demo.json")  # doctest: +SKIP
-        >>> result.format, result.valid
+        >>> result.format, result.valid  # doctest: +SKIP
         ('alpaca', 999)
     """
     src = open_source(source, split=split)

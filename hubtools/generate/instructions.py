@@ -120,7 +120,7 @@ class InstructionsResult:
 def key_terms(text: str, k: int = 5) -> list[str]:
     """The passage's most telling words: frequent, long, non-stopwords (capitalised ones first).
 
-    >>> key_terms("The Loire river flows west. The Loire is long.", 2)
+    >>> key_terms("The Loire river flows west. The Loire river is long.", 2)
     ['Loire', 'river']
     """
     words = re.findall(r"[A-Za-z][A-Za-z'-]{2,}", text)

@@ -134,7 +134,7 @@ def apply_reviews(
 
     Example:
         >>> result = apply_reviews(dataset, AnnotationStore("reviews.sqlite"))  # doctest: +SKIP
-        >>> result.counts["in"] == result.counts["out"] + result.counts["excluded"]
+        >>> result.counts["in"] == result.counts["out"] + result.counts["excluded"]  # doctest: +SKIP
         True
     """
     kind = Kind(kind) if kind is not None else _guess_kind(dataset)

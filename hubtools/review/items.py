@@ -266,7 +266,7 @@ def build_queue(
 
     Example:
         >>> queue = build_queue(dataset, flags={3: ["hallucination"]})  # doctest: +SKIP
-        >>> queue.items[0].index
+        >>> queue.items[0].index  # doctest: +SKIP
         3
     """
     kind = Kind(kind) if kind is not None else _guess_kind(dataset)

@@ -122,7 +122,7 @@ class AnnotationStore:
 
     Example:
         >>> store = AnnotationStore("reviews.sqlite")  # doctest: +SKIP
-        >>> store.register(queue); store.annotate("alice", queue.items[0].item_id, "b")
+        >>> store.register(queue); store.annotate("alice", queue.items[0].item_id, "b")  # doctest: +SKIP
     """
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True,

@@ -164,7 +164,7 @@ class ReviewSync:
 
     Example:
         >>> sync = ReviewSync(store, "me/reviews", every=5)  # doctest: +SKIP
-        >>> sync.trigger().result()  # push now, e.g. before shutting down
+        >>> sync.trigger().result()  # push now, e.g. before shutting down  # doctest: +SKIP
     """
 
     def __init__(self, store: AnnotationStore, repo_id: str, *, every: float = 5, token: str | None = None,
