@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from langdetect import DetectorFactory, detect
@@ -261,3 +262,20 @@ def test_fast_path_agrees_with_plain_seeded_langdetect_where_it_decides(corpus):
     agreement = sum(a == b for a, b in zip(ours, reference)) / len(fast)
     assert agreement >= 0.95, [(texts[i][:60], a, b) for i, a, b in zip(fast, ours, reference) if a != b]
     assert {"en", "zh"} <= set(ours)
+
+
+def test_close_call_tier_gives_langdetects_own_answer_bit_for_bit(corpus):
+    """`_langdetect_sure` (numpy draws, early stop) against langdetect's detect_langs itself."""
+    rng = random.Random(1)
+    texts: list[str] = list(_close_calls())
+    for path, k in AGREEMENT_SAMPLE:
+        data = CheckData.from_dataset(load(corpus / path).dataset)
+        pool = [t[:300] for name in data.prompt_fields + data.response_fields for t in data.texts(name)]
+        texts += rng.sample(pool, k)
+    texts += [t for lang in PLANTED for t in PLANTED[lang]]
+    cleaned = _langid.clean_text(pa.array(texts)).to_pylist()
+    ours = [_langid._langdetect_sure(t) for t in cleaned]
+    reference = [_langid._langdetect_sure_reference(t) for t in cleaned]
+    assert ours == reference
+    codes = set(_langid.codes(np.array(ours)))
+    assert {"und", "en", "zh", "fr", "de"} <= codes  # sure and unsure answers, several languages

@@ -20,7 +20,9 @@ doubtful rest to langdetect itself:
    (a likelihood ratio of e^6, about 400:1).
 3. **langdetect** (seeded, so deterministic) for everything else: close calls, texts with no
    known n-gram. Its answer counts when its probability is at least ``LANGDETECT_MIN_PROB``;
-   below that the text is ``und``.
+   below that the text is ``und``. Its sampling runs on numpy vectors and stops once no
+   language can reach that probability (:func:`_langdetect_sure`): the same answer, bit for
+   bit, in a third of the time.
 
 Texts with fewer than ``min_chars`` letters (after dropping code blocks, inline code, URLs and
 e-mail addresses) are ``und`` (undetermined); a Chinese, Japanese or Korean character counts as
@@ -435,13 +437,75 @@ def langdetect_one(text: str) -> str:
         return UND
 
 
-def _langdetect_sure(text: str) -> int:
-    """langdetect's language index when its probability reaches LANGDETECT_MIN_PROB, else 0."""
+def _langdetect_sure_reference(text: str) -> int:
+    """langdetect's language index when its probability reaches LANGDETECT_MIN_PROB, else 0
+    (langdetect itself: what :func:`_langdetect_sure` must answer, and the test's reference)."""
     try:
         best = detect_langs(text)[0]
     except LangDetectException:
         return 0
     return _CODE.get(normalise_code(best.lang), 0) if best.prob >= LANGDETECT_MIN_PROB else 0
+
+
+_PROFILE_ROWS: dict[str, np.ndarray] = {}
+
+
+def _profile_row(gram: str, table: dict[str, list[float]]) -> np.ndarray:
+    row = _PROFILE_ROWS.get(gram)
+    if row is None:
+        row = _PROFILE_ROWS[gram] = np.asarray(table[gram], dtype=np.float64)
+    return row
+
+
+def _langdetect_sure(text: str) -> int:
+    """The answer of :func:`_langdetect_sure_reference`, about 2-6x sooner, bit for bit.
+
+    langdetect's own detector prepares the text and its n-grams, and its seeded random stream
+    draws them in the same order; what changes is the arithmetic and when to stop:
+
+    * each draw multiplies the 55 language probabilities as one numpy vector (the same IEEE
+      products, in the same order; the normalising sum is Python's, as langdetect's is), not a
+      Python loop over them;
+    * the 7 trials stop as soon as no language can reach ``LANGDETECT_MIN_PROB`` any more: each
+      trial adds at most 1/7 to a language, so once two trials converge on different
+      languages the text is undetermined whatever the rest would say. On close calls that is
+      most of them, and each cut trial would have run to langdetect's 1000-draw limit.
+    """
+    factory = _factory._factory
+    detector = factory.create()
+    detector.append(text)
+    detector.cleaning_text()
+    grams = detector._extract_ngrams()
+    if not grams:
+        return 0
+    table = factory.word_lang_prob_map
+    profiles = np.stack([_profile_row(g, table) for g in grams])
+    n_lang = profiles.shape[1]
+    rng = detector.random
+    rng.seed(detector.seed)
+    draws = range(len(grams))
+    trials = detector.n_trial
+    total = np.zeros(n_lang)
+    for trial in range(trials):
+        prob = np.full(n_lang, 1.0 / n_lang)
+        alpha = detector.alpha + rng.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
+        factors = (alpha / detector.BASE_FREQ) + profiles
+        # langdetect: one draw, a check, then a check after every 5 draws (i % 5 == 0)
+        i, block = 0, 1
+        while True:
+            for _ in range(block):
+                prob *= factors[rng.choice(draws)]
+            prob /= sum(prob.tolist())
+            if prob.max() > detector.CONV_THRESHOLD or i >= detector.ITERATION_LIMIT:
+                break
+            i, block = i + 5, 5
+        total += prob / trials
+        if total.max() + (trials - 1 - trial) / trials < LANGDETECT_MIN_PROB:
+            return 0  # out of reach for every language
+    best = int(np.argmax(total))  # langdetect's stable sort keeps the first of equal maxima
+    if total[best] < LANGDETECT_MIN_PROB:
+        return 0
+    return _CODE.get(normalise_code(factory.langlist[best]), 0)
 
 
 def detect_texts(arr: pa.Array, *, min_chars: int, fast: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
