@@ -11,13 +11,15 @@ import typer
 
 from .errors import HubtoolsError
 
-__all__ = ["FormatOpt", "JsonOpt", "MaxCharsOpt", "PathArg", "_errors", "_print_json", "_progress_enabled"]
+__all__ = ["FormatOpt", "JsonOpt", "MaxCharsOpt", "PathArg", "SplitOpt", "_errors", "_print_json", "_progress_enabled"]
 
 PathArg = Annotated[str, typer.Argument(help="A .jsonl/.json/.csv/.parquet/.txt file (optionally "
                                               ".gz), a directory of them, or a Hub dataset id.")]
 FormatOpt = Annotated[str | None, typer.Option(
     "--format", "-f", help="Read as this format instead of detecting it (see `hubtools formats`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a report.")]
+SplitOpt = Annotated[str | None, typer.Option(
+    "--split", help="The split of a Hub dataset id (default: train, else its first split).")]
 MaxCharsOpt = Annotated[int | None, typer.Option(
     "--max-chars", help="Quarantine records with a text longer than this (default 1,000,000).")]
 

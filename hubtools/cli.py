@@ -20,6 +20,7 @@ from ._cli_utils import (
     JsonOpt,
     MaxCharsOpt,
     PathArg,
+    SplitOpt,
     _errors,
     _print_json,
     _progress_enabled,
@@ -68,7 +69,7 @@ def formats(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def inspect(path: PathArg, format: FormatOpt = None, as_json: JsonOpt = False) -> None:
+def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_json: JsonOpt = False) -> None:
     """Show a dataset's format, kind, record counts, fields and two sample records.
 
     Example: hubtools inspect ../shared/corpus/llama_factory/dpo_en_demo.json
@@ -76,7 +77,7 @@ def inspect(path: PathArg, format: FormatOpt = None, as_json: JsonOpt = False) -
     from .load import load
 
     with _errors():
-        result = load(path, format=format, progress=_progress_enabled(as_json))
+        result = load(path, format=format, split=split, progress=_progress_enabled(as_json))
     data = {**result.summary(), "fields": result.fields, "samples": result.samples,
             "detection": result.detection.to_dict()}
     if as_json:
@@ -100,6 +101,7 @@ def validate(
     format: FormatOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any record was quarantined.")] = False,
     max_chars: MaxCharsOpt = None,
+    split: SplitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a dataset: write the valid records, the quarantine with reasons, and a summary.
@@ -114,8 +116,8 @@ def validate(
     from .convert import validate_to_dir
 
     with _errors():
-        summary = validate_to_dir(path, out, format=format, max_chars=max_chars,
-                               progress=_progress_enabled(as_json))
+        summary = validate_to_dir(path, out, format=format, max_chars=max_chars, split=split,
+                                  progress=_progress_enabled(as_json))
     if as_json:
         _print_json(summary)
     else:
@@ -138,6 +140,7 @@ def convert(
                                                        "trl, kto, text, ... (see `hubtools formats`).")],
     format: FormatOpt = None,
     max_chars: MaxCharsOpt = None,
+    split: SplitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert a dataset to another format; records the target cannot hold are quarantined.
@@ -152,7 +155,7 @@ def convert(
     from .convert import quarantine_path
 
     with _errors():
-        loaded, result = run_convert(src, out, to=to, format=format, max_chars=max_chars,
+        loaded, result = run_convert(src, out, to=to, format=format, max_chars=max_chars, split=split,
                                      progress=_progress_enabled(as_json))
     data = {"from": loaded.format, "to": result.format, "kind": loaded.kind.value,
             "total": loaded.total, "written": result.written, "quarantined": result.quarantined,

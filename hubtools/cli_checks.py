@@ -11,12 +11,22 @@ from ._cli_utils import (
     FormatOpt,
     JsonOpt,
     PathArg,
+    SplitOpt,
     _errors,
     _print_json,
     _progress_enabled,
 )
 
 __all__ = ["check_options", "register"]
+
+
+def _source(path: str, format: str | None, split: str | None, as_json: bool) -> Any:
+    """The path itself, or with ``--split`` the Hub dataset's split read with :func:`hubtools.load`."""
+    if split is None:
+        return path
+    from .load import load
+
+    return load(path, format=format, split=split, progress=_progress_enabled(as_json))
 
 ChecksOpt = Annotated[str | None, typer.Option(
     "--checks", "-c", help="Comma-separated checks to run (default: the default scan; 'all' for every "
@@ -84,6 +94,7 @@ def register(app: typer.Typer) -> None:
         toxicity_threshold: ToxThresholdOpt = None,
         near_dup_threshold: NearDupOpt = None,
         format: FormatOpt = None,
+        split: SplitOpt = None,
         list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
         as_json: JsonOpt = False,
     ) -> None:
@@ -116,7 +127,8 @@ def register(app: typer.Typer) -> None:
             names = resolve_checks(checks)
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
                                                   toxicity_threshold, near_dup_threshold), names)
-            quality = run_checks(path, checks=names, options=options, num_proc=num_proc,
+            quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
+                                 num_proc=num_proc,
                                  progress=_progress_enabled(as_json), format=format)
             files = write_report(quality, out)
         if as_json:
@@ -150,6 +162,7 @@ def register(app: typer.Typer) -> None:
         toxicity_threshold: ToxThresholdOpt = None,
         near_dup_threshold: NearDupOpt = None,
         format: FormatOpt = None,
+        split: SplitOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Remove flagged records and write the rest in the input's own format.
@@ -171,7 +184,7 @@ def register(app: typer.Typer) -> None:
             quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
                                                   toxicity_threshold, near_dup_threshold), names)
-            result = filter_dataset(path, out, drop=names, redact_pii=redact_pii, quality=quality,
+            result = filter_dataset(_source(path, format, split, as_json), out, drop=names, redact_pii=redact_pii, quality=quality,
                                     options=options, num_proc=num_proc,
                                     progress=_progress_enabled(as_json), format=format)
         if as_json:

@@ -170,6 +170,7 @@ def convert(
     to: str,
     format: str | None = None,
     max_chars: int | None = None,
+    split: str | None = None,
     progress: bool = False,
 ) -> tuple[LoadResult, WriteResult]:
     """Read ``src`` (any format), write it to ``out`` as ``to``; quarantine what cannot go.
@@ -178,7 +179,7 @@ def convert(
     beside ``out``. For LLaMA-Factory formats, ``dataset_info.json`` beside ``out`` gets the
     matching entry.
     """
-    loaded = load(src, format=format, max_chars=max_chars, progress=progress)
+    loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress)
     result = write(loaded, out, format=to)
     rows = sorted(loaded.quarantine + result.quarantine, key=lambda r: r.index)
     out_path = Path(out)
@@ -270,6 +271,7 @@ def validate_to_dir(
     *,
     format: str | None = None,
     max_chars: int | None = None,
+    split: str | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Validate ``src`` and write ``valid.<ext>``, ``quarantine.jsonl`` and ``summary.json``.
@@ -277,7 +279,7 @@ def validate_to_dir(
     ``valid.<ext>`` is in the input's own format and container (JSONL for directories, Hub
     datasets and gzip files). Returns the summary, which states ``total = valid + quarantined``.
     """
-    loaded = load(src, format=format, max_chars=max_chars, progress=progress)
+    loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     container = loaded.source.container

@@ -102,10 +102,14 @@ def open_source(location: str | os.PathLike, *, split: str | None = None) -> Sou
 
     Raises:
         DatasetFileNotFound: the path does not exist and is not a Hub id.
-        InputUnusableError: the file has an extension hubtools does not read.
+        InputUnusableError: the file has an extension hubtools does not read, or a ``split``
+            was given for something that is not a Hub id.
     """
     text = os.fspath(location)
     path = Path(text)
+    if split is not None and (path.exists() or not _HUB_ID.match(text)):
+        raise InputUnusableError(f"{text}: a split applies to Hub dataset ids only",
+                                 hint="drop --split for files and directories")
     if path.is_dir():
         return Source(text, "dir")
     if path.exists():

@@ -83,8 +83,10 @@ def test_publish_to_the_hub_then_as_a_pull_request_and_load_it_back(team_app, hu
     assert b"license: mit" in hub_server.files(hub_repo_id)["README.md"]  # main is untouched
     status, url = c.predict(hub_repo_id, False, False, "", "", WRONG_TOKEN, api_name="/publish")
     assert status.startswith("**Not published.**") and WRONG_TOKEN not in status and url == ""
-    text, rows, _, valid = c.predict(hub_repo_id, api_name="/load_hub")
+    text, rows, _, valid = c.predict(hub_repo_id, "", api_name="/load_hub")
     assert "20 = **20 valid** + **0 quarantined**" in text and valid.endswith(".jsonl")
+    text, _, _, valid = c.predict(hub_repo_id, "test", api_name="/load_hub")
+    assert f"{hub_repo_id} has no split 'test'" in text and "use one of train" in text and valid is None
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,40 @@ def test_an_unreachable_hub_is_a_clear_cli_error(tmp_path):
     assert "user/not-cached: not in the local cache, and HF_HUB_OFFLINE=1 keeps the Hub out" in result.stderr
     assert "unset HF_HUB_OFFLINE" in result.stderr
     assert "Traceback" not in result.stderr and "hf_offlinetest" not in result.stderr + result.stdout
+
+
+def test_split_option_reads_that_split_of_a_hub_dataset(hub_env, hub_repo_id, tmp_path):
+    code = textwrap.dedent(f"""
+        import json, sys
+        from datasets import Dataset, DatasetDict
+        from typer.testing import CliRunner
+        from hubtools.cli import app
+        rows = lambda n, tag: [{{"instruction": f"{{tag}} question {{i}}", "output": f"answer {{i}}"}} for i in range(n)]
+        DatasetDict({{"train": Dataset.from_list(rows(5, "train")),
+                      "test": Dataset.from_list(rows(3, "test"))}}).push_to_hub({hub_repo_id!r})
+        runner = CliRunner()
+        out = {{}}
+        for split in (None, "test", "dev"):
+            args = ["inspect", {hub_repo_id!r}, "--json"] + (["--split", split] if split else [])
+            result = runner.invoke(app, args)
+            out[str(split)] = [result.exit_code, result.stdout if result.exit_code == 0 else result.output]
+        result = runner.invoke(app, ["validate", {hub_repo_id!r}, "--split", "test", "--out", {str(tmp_path / "v")!r}])
+        out["validate"] = [result.exit_code, result.output]
+        print(json.dumps(out))
+    """)
+    out = run_client_json(code, hub_env)
+    default, test, dev = json.loads(out["None"][1]), json.loads(out["test"][1]), out["dev"]
+    assert (default["total"], default["samples"][0]["instruction"]) == (5, "train question 0")
+    assert (test["total"], test["samples"][0]["instruction"]) == (3, "test question 0")
+    assert dev[0] == 2 and "has no split 'dev'" in dev[1] and "train" in dev[1] and "test" in dev[1]
+    assert out["validate"][0] == 0 and "3 records = 3 valid + 0 quarantined" in out["validate"][1]
+
+
+def test_split_is_refused_for_a_local_file(tmp_path):
+    from hubtools.cli import app
+    from typer.testing import CliRunner
+
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"instruction": "hi", "output": "hello"}\n')
+    result = CliRunner().invoke(app, ["inspect", str(path), "--split", "test"])
+    assert result.exit_code == 2 and "a split applies to Hub dataset ids only" in result.output

@@ -49,11 +49,11 @@ def _summary_text(name: str, summary: dict[str, Any]) -> str:
     )
 
 
-def _validate(source: str, name: str, session: Session, failure: str) -> LoadScreen:
+def _validate(source: str, name: str, session: Session, failure: str, split: str | None = None) -> LoadScreen:
     """validate_to_dir into a fresh folder of the session; the valid file becomes the current dataset."""
     session, out = fresh_dir(session, "loads")
     try:
-        summary = validate_to_dir(source, out)
+        summary = validate_to_dir(source, out, split=split)
     except (HubtoolsError, OSError) as exc:  # OSError: the Hub or a file could not be reached
         return LoadScreen(problem(failure, exc), [], None, None, session)
     text = _summary_text(name, summary)
@@ -84,13 +84,18 @@ def load_upload(settings: AppSettings, path: str | None, session: Session) -> Lo
     return _validate(path, Path(path).name, session, "Cannot read this file.")
 
 
-def load_hub(hub_id: str, session: Session) -> LoadScreen:
-    """Read a Hub dataset (``user/name``, optionally ``user/name:config``) and make it the current dataset."""
+def load_hub(hub_id: str, split: str | None, session: Session) -> LoadScreen:
+    """Read a Hub dataset (``user/name``, optionally ``user/name:config``) and make it the current dataset.
+
+    ``split`` picks the split (empty: ``train``, else the dataset's first split).
+    """
     hub_id = (hub_id or "").strip()
+    split = (split or "").strip() or None
     if not hub_id:
         return LoadScreen("Type a Hub dataset id such as `user/name`.", [], None, None, session)
-    return _validate(hub_id, hub_id, session,
-                     "Cannot read this Hub dataset (it needs the network, and a token if it is private).")
+    name = f"{hub_id} ({split})" if split else hub_id
+    return _validate(hub_id, name, session,
+                     "Cannot read this Hub dataset (it needs the network, and a token if it is private).", split)
 
 
 def load_example(session: Session) -> LoadScreen:
@@ -111,7 +116,10 @@ def build(gr, settings: AppSettings, session_state) -> None:
             upload = gr.File(label=f"Dataset file (up to {settings.max_upload_mb} MB)", type="filepath",
                              file_types=_FILE_TYPES, elem_id="upload")
         with gr.Column(scale=1):
-            hub_id = gr.Textbox(label="or a Hub dataset id", placeholder="user/name", elem_id="load-hub-id")
+            with gr.Row():
+                hub_id = gr.Textbox(label="or a Hub dataset id", placeholder="user/name", elem_id="load-hub-id",
+                                    scale=3)
+                hub_split = gr.Textbox(label="split", placeholder="train", elem_id="load-hub-split", scale=1)
             hub_button = gr.Button("Load from the Hub", elem_id="load-hub")
             example_button = gr.Button("Load the example (20 preference pairs)", variant="primary",
                                        elem_id="load-example")
@@ -125,6 +133,7 @@ def build(gr, settings: AppSettings, session_state) -> None:
     jobs = {"concurrency_id": "load", "concurrency_limit": 2}
     upload.upload(partial(load_upload, settings), inputs=[upload, session_state], outputs=outputs,
                   api_name="inspect", **jobs)
-    hub_button.click(load_hub, inputs=[hub_id, session_state], outputs=outputs, api_name="load_hub", **jobs)
-    hub_id.submit(load_hub, inputs=[hub_id, session_state], outputs=outputs, api_visibility="private", **jobs)
+    hub_inputs = [hub_id, hub_split, session_state]
+    hub_button.click(load_hub, inputs=hub_inputs, outputs=outputs, api_name="load_hub", **jobs)
+    hub_id.submit(load_hub, inputs=hub_inputs, outputs=outputs, api_visibility="private", **jobs)
     example_button.click(load_example, inputs=[session_state], outputs=outputs, api_name="load_example", **jobs)
