@@ -410,3 +410,51 @@ def test_module_runs_standalone_and_prints_its_url():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_oauth_provider_refuses_bad_clients_reused_codes_and_checks_with_authlib():
+    """The OpenID provider with authlib's own client: discovery, code, token, id_token signature."""
+    import asyncio
+
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    with HubServer() as server:
+        server.register_oauth_app("app", "s3cret")
+        meta = json.loads(urllib.request.urlopen(f"{server.url}/.well-known/openid-configuration").read())
+        assert meta["issuer"] == server.url and meta["id_token_signing_alg_values_supported"] == ["RS256"]
+
+        def code_for(user: str) -> str:
+            form = f"client_id=app&redirect_uri=http://127.0.0.1:1/cb&scope=openid&state=xyz&nonce=n1&username={user}"
+            conn = http.client.HTTPConnection(urlparse(server.url).netloc)
+            conn.request("POST", "/oauth/authorize", form, {"Content-Type": "application/x-www-form-urlencoded"})
+            response = conn.getresponse()
+            assert response.status == 302
+            location = response.getheader("Location")
+            assert location.startswith("http://127.0.0.1:1/cb?") and "state=xyz" in location
+            return location.split("code=")[1].split("&")[0]
+
+        async def exchange(code: str, secret: str) -> dict[str, Any]:
+            async with AsyncOAuth2Client("app", secret, token_endpoint_auth_method="client_secret_basic") as client:
+                return await client.fetch_token(meta["token_endpoint"], code=code,
+                                                redirect_uri="http://127.0.0.1:1/cb")
+
+        code = code_for("carol")
+        token = asyncio.run(exchange(code, "s3cret"))
+        keys = KeySet.import_key_set(json.loads(urllib.request.urlopen(meta["jwks_uri"]).read()))
+        claims = jwt.decode(token["id_token"], keys, algorithms=["RS256"]).claims
+        jwt.JWTClaimsRegistry(exp={"essential": True}, aud={"essential": True, "value": "app"}).validate(claims)
+        assert (claims["preferred_username"], claims["nonce"], claims["aud"], claims["iss"]) == \
+            ("carol", "n1", "app", server.url)
+        whoami = urllib.request.Request(f"{server.url}/api/whoami-v2",
+                                        headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert json.loads(urllib.request.urlopen(whoami).read())["name"] == "carol"  # a real Hub token
+
+        for bad_code, secret in ((code, "s3cret"), (code_for("carol"), "wrong")):  # reused code; bad secret
+            try:
+                asyncio.run(exchange(bad_code, secret))
+            except Exception as exc:  # authlib raises OAuthError for both
+                assert "invalid_grant" in str(exc) or "Invalid client credentials" in str(exc)
+            else:
+                raise AssertionError("the exchange should have been refused")

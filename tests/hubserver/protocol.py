@@ -38,6 +38,8 @@ class Context:
     tree_page_size: int = 1000
     expanded_tree_page_size: int = 50
     commits_page_size: int = 50
+    #: Sign in with Hugging Face (api_oauth.OAuthState): registered apps, pending codes, the key
+    oauth: Any = None
 
 
 @dataclass
@@ -125,8 +127,8 @@ class Router:
 def identify(context: Context, headers: dict[str, str]) -> Identity | None:
     """Return who the `Authorization: Bearer` token belongs to; 401 if the token is unknown."""
     auth = headers.get("authorization")
-    if not auth:
-        return None
+    if not auth or auth.lower().startswith("basic "):
+        return None  # no token; Basic is an OAuth client's credentials (POST /oauth/token)
     token = auth.removeprefix("Bearer ").strip()
     if token not in context.tokens:
         raise HubError(401, INVALID_CREDENTIALS)

@@ -19,7 +19,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import api_community, api_git, api_repos, api_upload
+from . import api_community, api_git, api_oauth, api_repos, api_upload
 from .errors import HubError
 from .model import Repo
 from .protocol import Context, Handler, Request, Response, identify, json_response
@@ -33,6 +33,7 @@ ROUTES = [
     *api_git.router.routes,
     *api_upload.router.routes,
     *api_community.router.routes,
+    *api_oauth.router.routes,
 ]
 
 
@@ -116,7 +117,8 @@ class HubServer:
     def __init__(
         self, tokens: dict[str, tuple[str, str]] | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self.context = Context(store=HubStore(), tokens=dict(tokens if tokens is not None else DEFAULT_TOKENS))
+        self.context = Context(store=HubStore(), tokens=dict(tokens if tokens is not None else DEFAULT_TOKENS),
+                               oauth=api_oauth.OAuthState())
         self.host = host
         self.port = port
         self.url = ""
@@ -264,6 +266,10 @@ class HubServer:
             space = self._repo(repo_id, "space").space
             assert space is not None
             return space.runtime()
+
+    def register_oauth_app(self, client_id: str, secret: str) -> None:
+        """Accept "Sign in with Hugging Face" for this client (a Space's OAUTH_CLIENT_ID/SECRET)."""
+        self.context.oauth.clients[client_id] = secret
 
     def repo_exists(self, repo_id: str, repo_type: str = "dataset") -> bool:
         """Return True if the repo exists."""
