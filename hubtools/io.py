@@ -247,8 +247,65 @@ def _read_json(source: Source) -> Iterator[RawItem]:
     yield RawItem(0, value, None)
 
 
+#: how far a bad record's brackets are followed before looking for the next record another way
+_MAX_RECORD_CHARS = 10_000_000
+_RECORD_BOUNDARY = re.compile(r"[}\]][ \t\r\n]*,[ \t\r\n]*(?=[{\[])")
+
+
+def _value_end(text: str, pos: int) -> int | None:
+    """Where the object or array starting at ``pos`` ends, by its brackets alone (strings skipped).
+
+    Malformed JSON inside (a trailing comma, a missing comma, NaN, a raw newline in a string)
+    leaves the brackets balanced, so this finds the record's end where a parser cannot.
+    """
+    depth, i, n = 0, pos, min(len(text), pos + _MAX_RECORD_CHARS)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def _resync(text: str, pos: int, decoder: json.JSONDecoder, ws: re.Pattern) -> int | None:
+    """After a bad record at ``pos``: where the next record starts, or None when none can be found.
+
+    First by the bad record's brackets; if they do not balance (an unclosed string or brace),
+    at the first later ``}, {`` from which a whole record parses.
+    """
+    end = _value_end(text, pos) if text.startswith(("{", "["), pos) else None
+    if end is not None:
+        after = ws.match(text, end).end()
+        if text.startswith(",", after):
+            return ws.match(text, after + 1).end()
+        if text.startswith("]", after):
+            return after
+    for match in _RECORD_BOUNDARY.finditer(text, pos + 1):
+        start = match.end()
+        try:
+            _, value_end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            continue
+        if text.startswith((",", "]"), ws.match(text, value_end).end()):
+            return start
+    return None
+
+
 def _read_json_array(data: bytes) -> Iterator[RawItem]:
-    """Yield the elements of a JSON array one by one; a cut-short tail becomes one bad record."""
+    """Yield the elements of a JSON array one by one.
+
+    A malformed record becomes one bad record and reading goes on with the next one (found by
+    :func:`_resync`); a cut-short tail, or a bad record with no recognisable end, becomes one
+    bad record holding the rest of the file.
+    """
     lossy = False
     try:
         text = data.decode("utf-8")
@@ -265,15 +322,22 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            tail = text[pos:]
             cut = exc.pos >= len(text.rstrip()) or not text.rstrip().endswith("]")
+            resume = None if cut else _resync(text, pos, decoder, ws)
+            tail = text[pos:] if resume is None else text[pos:resume].rstrip().removesuffix(",").rstrip()
             code = ErrorCode.TRUNCATED if cut else ErrorCode.INVALID_JSON
             message = ("the file ends in the middle of this record" if code is ErrorCode.TRUNCATED
                        else f"not valid JSON ({exc.msg} at char {exc.pos})")
             raw = tail if len(tail) <= 100_000 else tail[:100_000] + "…"
             yield RawItem(index, None, raw, Issue(code, message, index,
                                                   "restore the full file, or fix the record"))
-            return
+            if resume is None:
+                return
+            index += 1
+            pos = resume
+            if text.startswith("]", pos):
+                return
+            continue
         item = RawItem(index, value, None)
         if lossy and _has_surrogates(value):
             item.issue = Issue(ErrorCode.INVALID_UTF8, "the record is not valid UTF-8", index,

@@ -195,3 +195,35 @@ def test_gzip_output_is_compressed_and_reads_back(tmp_path):
     write(hubtools.load(src), tmp_path / "out.jsonl.gz", format="alpaca")
     assert [json.loads(line) for line in gzip.open(tmp_path / "out.jsonl.gz", "rt")] == [GOOD, GOOD]
     assert hubtools.load(tmp_path / "out.jsonl.gz").valid == 2
+
+
+@pytest.mark.parametrize(("broken", "why", "code"), [
+    ('{"instruction": "a", "input": "", "output": "b",}', "trailing comma", "invalid_json"),
+    ('{"instruction": "a" "input": "", "output": "b"}', "missing comma", "invalid_json"),
+    ("{'instruction': 'a', 'input': '', 'output': 'b'}", "single quotes", "invalid_json"),
+    ('{"instruction": "say \\"}\\" and ]", "input": "", "output": "b",}', "brackets in a string", "invalid_json"),
+    ('{"instruction": "a, "input": "", "output": "b"}', "an unclosed string", "invalid_json"),
+    # Python's JSON reads NaN as a number: the record parses, and a number is not a reply
+    ('{"instruction": "a", "input": "", "output": NaN}', "NaN", "wrong_type"),
+])
+def test_a_broken_record_mid_array_is_quarantined_alone(tmp_path, broken, why, code):
+    records = [dict(GOOD, instruction=f"Say hi {i}") for i in range(6)]
+    text = "[\n" + ",\n".join([*(json.dumps(r) for r in records[:3]), broken,
+                                *(json.dumps(r) for r in records[3:])]) + "\n]\n"
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    result = _load(path)
+    assert (result.total, result.valid) == (7, 6), why
+    assert _codes(result) == {3: code}
+    if code == "invalid_json":
+        assert result.quarantine[0].raw == broken
+    assert [r["messages"][0]["content"] for r in result.dataset] == [r["instruction"] for r in records]
+
+
+def test_a_broken_last_record_and_one_with_no_end_keep_what_they_can(tmp_path):
+    path = tmp_path / "last.json"
+    path.write_text('[{"instruction": "a", "input": "", "output": "b"},\n {"instruction": "c", "output": }]')
+    result = _load(path)
+    assert (result.valid, _codes(result)) == (1, {1: "invalid_json"})
+    path.write_text('[{"instruction": "a", "input": "", "output": "b"}, {"instruction": "c", "output": "d"')
+    assert _codes(_load(path)) == {1: "truncated"}  # cut short: the rest of the file is the record
