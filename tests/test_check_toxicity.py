@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from hubtools.checks import REGISTRY, CheckData, run_checks
+from hubtools.checks._toxicity_backends import _toxic_labels
 from hubtools.checks.toxicity import (
     BACKENDS,
     DEFAULT_THRESHOLDS,
     DetoxifyBackend,
     TransformersBackend,
-    _toxic_labels,
     load_backend,
     score_fields,
 )
