@@ -219,6 +219,10 @@ class TestClaims:
          {"numbers": [], "dates": [], "citations": ["[3]", "(Lee et al., 2019)", "https://example.org/x."]}),
         ("On 14 July 1789 the Bastille fell.", "The Bastille fell on 14 July 1789.",
          {"numbers": [], "dates": [], "citations": []}),
+        ("Aim for 1500 calories and 2000 steps; 1200 mg of calcium.", "",
+         {"numbers": ["1500", "2000", "1200"], "dates": [], "citations": []}),
+        ("Built in 1889, popular in the 1990s, closed 1914-1918, since the year 2001; Caesar died in 44 BC.", "",
+         {"numbers": [], "dates": ["1889", "1990s", "1914-1918", "2001", "44 BC"], "citations": []}),
     ])
     def test_claims_the_support_does_not_hold(self, reply, support, expected):
         assert claims(reply, support) == expected

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import regex
 from datasets import Dataset
 
 from ..errors import HubtoolsError
@@ -62,13 +63,22 @@ CATEGORY_SOURCES = ("provenance", "classify")
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
-_DATE = re.compile(
+#: a bare four-digit number is a year only where the words around it say so ("in 1921", "the
+#: 1990s", "1914-1918", "44 BC"); "1500 calories" or "2000 words" are numbers
+_YEAR = r"(?:1[1-9]|20)\d{2}"
+_YEAR_BEFORE = (r"(?:in|since|from|until|till|year|years|around|circa|c\.|ca\.|during|before|after|"
+                r"early|late|mid|spring|summer|autumn|fall|winter|between|founded|born|died|built|"
+                r"published|released)")
+_DATE = regex.compile(
     rf"\b(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?(?:,?\s+\d{{4}})?"
     rf"|{_MONTH}\.?\s+\d{{4}}"
     r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}"
     r"|\d{1,2}(?:st|nd|rd|th)\s+century"
-    r"|(?:1[1-9]|20)\d{2}s?)\b", re.I)
+    rf"|{_YEAR}\s*[-–]\s*(?:{_YEAR}|\d{{2}})(?!\d)"  # 1914-1918, 1914–18
+    rf"|(?:1[0-9]|20)\d0s|'\d0s"  # decades
+    r"|\d{1,4}\s?(?:BC|BCE|AD|CE)(?![\w])|AD\s?\d{1,4}"
+    rf"|(?<=\b{_YEAR_BEFORE}\s+(?:the\s+)?(?:year\s+)?){_YEAR}(?![\d,.]\d))\b", regex.I)
 _CITATION = re.compile(
     r"(?:(?<=[^\W\d_][.,;:)\"'”] )|(?<=[^\W\d_] )|(?<=[.,;:]))\[\d{1,3}(?:\s*[,–-]\s*\d{1,3}){0,5}\]"  # text [3], [1, 2].
     r"|\([A-Z][\w'-]+(?:\s+et al\.?|\s+(?:and|&)\s+[A-Z][\w'-]+)?,?\s+(?:1[5-9]|20)\d{2}[a-z]?\)"  # (Smith, 2019)
@@ -111,7 +121,8 @@ def claims(reply: str, *support: str | None) -> dict[str, list[str]]:
     dates = []
     for m in _DATE.finditer(text):
         numbers = {_norm_number(n) for n in _NUMBER.findall(m.group(0))}
-        if m.group(0).lower() not in known_lower and not numbers <= known_numbers:
+        # supported when the support has the date, or every number in it ("the 1990s" has none)
+        if m.group(0).lower() not in known_lower and (not numbers or not numbers <= known_numbers):
             dates.append(m.group(0))
     text = _DATE.sub(" ", text)
     numbers = [n for n in _NUMBER.findall(text) if _norm_number(n) not in known_numbers]
