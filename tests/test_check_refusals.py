@@ -172,12 +172,30 @@ def test_real_falcon_outputs_have_ai_disclaimers_davinci_has_none(corpus):
 
 
 def test_real_hh_rlhf_refusals_are_in_chosen(corpus):
-    """HH harmless pairs prefer the refusal: flagged in chosen, counted (not flagged) in rejected."""
-    result = REGISTRY["refusals"].run(load(corpus / "hh_rlhf" / "harmless_base_test.jsonl.gz").dataset)
+    """HH harmless pairs prefer the refusal: flagged in chosen, counted (not flagged) in rejected.
+
+    The expectation is recomputed record by record with Python's ``regex`` on the final replies,
+    independently of the check's Arrow (RE2) batches.
+    """
+    import regex
+
+    from hubtools.checks.refusals import FAMILIES
+
+    dataset = load(corpus / "hh_rlhf" / "harmless_base_test.jsonl.gz").dataset
+    result = REGISTRY["refusals"].run(dataset)
+    families = {name: regex.compile(pattern, regex.IGNORECASE) for name, pattern in FAMILIES.items()}
+
+    def hit(reply: str) -> bool:
+        return any(p.search(reply) for p in families.values())
+
+    chosen = {r["hubtools_index"] for r in dataset if hit(r["chosen"][-1]["content"])}
+    rejected = {r["hubtools_index"] for r in dataset if hit(r["rejected"][-1]["content"])}
+    assert result.stats["preference"] == {"chosen_only": len(chosen - rejected),
+                                          "rejected_only": len(rejected - chosen), "both": len(chosen & rejected)}
+    assert result.flagged == sorted(chosen)  # only the replies the pairs teach are flagged
+    assert len(chosen) > len(rejected) > 0  # HH prefers the refusal
     assert result.reasons[809] == "refusal: cannot_comply (chosen)"  # "I’m sorry, but I can’t help you get alcohol..."
-    assert 164 not in result.flagged  # "I’m sorry, but I can’t help you with that question." is the rejected reply
-    assert result.stats["preference"] == {"chosen_only": 12, "rejected_only": 6, "both": 0}
-    assert result.count == 12  # e.g. 1290 "I’m sorry, I am not able to assist you in that way."
+    assert 164 in rejected and 164 not in result.flagged  # "I’m sorry, but I can’t help you with that question."
 
 
 def test_num_proc_2_gives_the_same_results_as_1():
