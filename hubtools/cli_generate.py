@@ -368,6 +368,10 @@ def register(app: typer.Typer) -> None:
         gold_only = [name for name, c in data["per_category"].items() if not c["synthetic"]]
         if gold_only:
             typer.echo(f"  no synthetic records in: {', '.join(gold_only)}")
-        typer.echo(f"flagged {data['hallucination_prone_records']} hallucination-prone records "
-                   f"({_counts(data['flags'])})")
+        own = {k: v for k, v in data["flags"].items() if k != "risky_category"}
+        typer.echo(f"flagged {data['flagged_records']} records for review: "
+                   f"{data['hallucination_prone_records']} with hallucination-prone content"
+                   + (f" ({_counts(own)})" if own else "")
+                   + (f", {data['flags']['risky_category']} in a hallucination-prone category"
+                      if data["flags"].get("risky_category") else ""))
         _wrote(data["files"])

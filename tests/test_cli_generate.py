@@ -284,7 +284,8 @@ def test_crossval_reports_and_writes_flags_for_review(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "out" / "flags.jsonl").read_text().splitlines()]
     assert len(rows) == summary["flagged_records"] > 0
     assert all(0 <= row["index"] < 120 and row["flags"] for row in rows)
-    assert f"flagged {summary['hallucination_prone_records']} hallucination-prone records" in result.stdout
+    assert (f"flagged {summary['flagged_records']} records for review: "
+            f"{summary['hallucination_prone_records']} with hallucination-prone content") in result.stdout
 
 
 def test_generate_responses_with_a_local_model_folder(tiny_causal_lm, tmp_path):

@@ -185,9 +185,11 @@ def test_a_full_disk_stops_the_run_with_the_os_error(openai_server, tmp_path, mo
             self._fh = open("/dev/full", "ab")  # a real ENOSPC on write
 
     monkeypatch.setattr(runner_module, "Checkpoint", FullDisk)
+    backend = backend_for(openai_server)
     with pytest.raises(OSError) as info:
-        Runner(backend_for(openai_server), checkpoint=tmp_path / "cp.jsonl", concurrency=2).run(tasks(6))
+        Runner(backend, checkpoint=tmp_path / "cp.jsonl", concurrency=2).run(tasks(6))
     assert info.value.errno == errno.ENOSPC
+    assert backend._async is None  # the async client (and its aiohttp session) was closed all the same
 
 
 _CHILD = textwrap.dedent("""
@@ -247,3 +249,12 @@ def test_kill_9_mid_run_then_resume_gives_every_row_exactly_once(make_openai_ser
     assert {r["key"]: r["text"] for r in rows} == {k: v.completion.text for k, v in fresh.results.items()}
     assert Checkpoint(tmp_path / "checkpoint.jsonl", {"model": "stand-in-small"}, resume=True).rows.keys() == \
         set(keys)
+
+
+def test_a_run_that_stopped_before_its_first_row_can_start_again_without_resume(openai_server, tmp_path):
+    checkpoint = tmp_path / "cp.jsonl"
+    with pytest.raises(BackendError):
+        Runner(backend_for(openai_server, "gpt-17"), checkpoint=checkpoint).run(tasks(2))
+    assert len(checkpoint.read_bytes().splitlines()) == 1  # the header only: nothing was done
+    outcome = Runner(backend_for(openai_server), checkpoint=checkpoint).run(tasks(2))  # another model, no --resume
+    assert outcome.stats.generated == 2 and len(_checkpoint_keys(checkpoint)) == 2

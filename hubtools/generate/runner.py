@@ -254,12 +254,14 @@ class Runner:
         try:
             await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(1, len(pending))))))
         finally:
-            if checkpoint is not None:
-                await checkpoint.drain()
-            bar.close()
-            aclose = getattr(self.backend, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            try:
+                if checkpoint is not None:
+                    await checkpoint.drain()  # raises a failed commit's OSError
+            finally:
+                bar.close()
+                aclose = getattr(self.backend, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         if fatal:
             raise fatal[0]
 

@@ -63,7 +63,7 @@ class Checkpoint:
 
     def _open(self, resume: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and self.path.stat().st_size:
+        if self.path.exists() and self.path.stat().st_size and not self._header_only():
             if not resume:
                 raise RunStateError(f"{self.path.parent}: a run is already there ({self.path.name})",
                                     hint="pass --resume to continue it, or choose another --out")
@@ -74,6 +74,12 @@ class Checkpoint:
                 fh.flush()
                 os.fsync(fh.fileno())
         self._fh = open(self.path, "ab")
+
+    def _header_only(self) -> bool:
+        """A run that stopped before its first row (a wrong model, say): nothing to resume or lose."""
+        with open(self.path, "rb") as fh:
+            first = fh.readline()
+            return fh.read(1) == b"" and first.endswith(b"\n")
 
     def _load(self) -> None:
         data = self.path.read_bytes()
