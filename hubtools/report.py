@@ -188,6 +188,24 @@ def _cell(text: Any, width: int = 160) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+#: stats keys holding duplicate groups ({size, indices, text[, min_jaccard]}), shown as a table
+_GROUP_KEYS = ("largest_groups", "largest_clusters")
+
+
+def _groups(stats: dict[str, Any], limit: int = 10, members: int = 12) -> list[dict[str, str]]:
+    """The largest duplicate groups of a check, as table rows: size, members, similarity, text."""
+    found = next((stats[k] for k in _GROUP_KEYS if isinstance(stats.get(k), list)), [])
+    rows = []
+    for group in found[:limit]:
+        indices = [f"#{i}" for i in group.get("indices", [])]
+        shown = ", ".join(indices[:members]) + (f" (+{len(indices) - members})" if len(indices) > members else "")
+        similarity = group.get("min_jaccard")
+        rows.append({"size": f"{group.get('size', len(indices)):,}", "members": shown,
+                     "similarity": f"{similarity:.2f}" if isinstance(similarity, (int, float)) else "identical",
+                     "text": _cell(group.get("text", ""), 120)})
+    return rows
+
+
 def render_report(quality: QualityResult, plots: dict[str, str] | None = None) -> str:
     """The markdown of ``dataset_quality_report.md``."""
     info = quality.dataset
@@ -203,6 +221,7 @@ def render_report(quality: QualityResult, plots: dict[str, str] | None = None) -
             "count": result.count,
             "share": _pct(result.count, total),
             "stats": _scalar_stats(result.stats),
+            "groups": _groups(result.stats),
             "options": _scalar_stats(result.options),
             "versions": result.versions,
             "examples": [{"index": e.get("index"), "reason": _cell(e.get("reason", ""), 200),

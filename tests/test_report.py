@@ -74,3 +74,26 @@ def test_the_default_scan_runs_on_every_corpus_file(corpus, name):
     # the reply checks apply to every kind with replies; preference checks only to pairs
     assert quality.results["preference"].applicable == (loaded.kind.value == "preference")
     assert quality.results["toxicity"].applicable
+
+
+def test_the_report_shows_the_largest_duplicate_groups_with_personal_data_redacted(tmp_path):
+    from hubtools.checks import run_checks
+    from hubtools.report import render_report
+    from tests.fixtures.build import sft
+
+    pairs = [(f"Question {i} about rivers and lakes of the north", f"Answer {i}") for i in range(6)]
+    dup = ("Write to jane.doe@gmail.com about the shipping delay of order 1234", "Sure, here is the e-mail.")
+    story = ("Explain how rainbows form after a summer storm in the hills, why the colours always appear in "
+             "the same order, and why a second fainter bow sometimes shows above the first one with its colours "
+             "reversed, in words a curious ten year old would follow without any trouble at all")
+    near = (story, "Light refracts in droplets.")
+    rows = pairs + [dup, dup, dup] + [near, (story + " today", near[1])]
+    quality = run_checks(sft(rows), checks=["exact_duplicates", "near_duplicates"])
+    text = render_report(quality)
+    exact = text.split("### `exact_duplicates`")[1].split("### ")[0]
+    assert "| size | members | similarity | text |" in exact
+    assert "| 3 | #6, #7, #8 | identical | Write to [EMAIL] about the shipping delay" in exact
+    assert "jane.doe@gmail.com" not in text
+    near_part = text.split("### `near_duplicates`")[1]
+    row = next(line for line in near_part.splitlines() if line.startswith("| 2 | #9, #10 |"))
+    assert 0.8 <= float(row.split("|")[3]) < 1.0  # the lowest Jaccard in the cluster

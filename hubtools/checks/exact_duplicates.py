@@ -126,8 +126,14 @@ def group_firsts(keys: np.ndarray, valid: np.ndarray | None = None) -> np.ndarra
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
-    """``text`` on one line, shortened to ``limit`` characters for a report."""
-    line = " ".join(text.split())
+    """``text`` on one line, personal data redacted, shortened to ``limit`` characters for a report.
+
+    >>> preview("Mail   jane.doe@gmail.com\\nfor the file", 30)
+    'Mail [EMAIL] for the file'
+    """
+    from .pii import redact
+
+    line = " ".join(redact(text)[0].split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
