@@ -143,7 +143,7 @@ class UnknownCheckError(HubtoolsError, ValueError):
 class BackendError(HubtoolsError, RuntimeError):
     """Raised when an LLM backend call fails; ``retryable`` says whether trying again can help.
 
-    ``reason`` is one of ``unreachable``, ``auth``, ``model_not_found``, ``timeout``,
+    ``reason`` is one of ``unreachable``, ``tls``, ``auth``, ``model_not_found``, ``timeout``,
     ``rate_limited``, ``server_error``, ``malformed``, ``bad_request``, ``local``.
     """
 

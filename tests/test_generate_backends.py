@@ -221,3 +221,83 @@ def test_make_backend_picks_by_option(openai_server, tmp_path):
     assert isinstance(remote, InferenceClientBackend) and remote.describe()["endpoint"] == openai_server.base_url
     provider = make_backend("org/some-model")
     assert isinstance(provider, InferenceClientBackend) and provider.describe()["provider"] == "auto"
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key (PEM files), made here: the client trusts it by SSL_CERT_FILE."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hubtools test endpoint")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+HTTPS_CLIENT = """
+import asyncio, json, sys
+from hubtools.errors import BackendError
+from hubtools.generate import InferenceClientBackend
+backend = InferenceClientBackend("stand-in-small", endpoint=sys.argv[1], token=sys.argv[2])
+hello = [{"role": "user", "content": "Name the capital of France."}]
+
+async def run():
+    try:
+        return (await backend.acomplete(hello, seed=3)).text
+    finally:
+        await backend.aclose()
+
+try:
+    out = {"async": asyncio.run(run()), "sync": backend.complete(hello, seed=3).text}
+except BackendError as exc:
+    out = {"error": exc.reason, "message": str(exc)}
+print(json.dumps(out))
+"""
+
+
+def test_an_https_endpoint_is_verified_with_the_trusted_certificates(tmp_path):
+    import json
+    import os
+    import ssl
+    import subprocess
+    import sys
+
+    from tests.openai_server import OpenAIServer
+
+    cert_file, key_file = _self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    server = OpenAIServer(models=["stand-in-small"], token=OPENAI_TOKEN, tls=tls).start()
+    try:
+        assert server.base_url.startswith("https://127.0.0.1:")
+
+        def client(**env):
+            full = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+            run = subprocess.run([sys.executable, "-c", HTTPS_CLIENT, server.base_url, OPENAI_TOKEN],
+                                 capture_output=True, text=True, timeout=120, env={**full, **env})
+            assert run.returncode == 0, run.stderr[-2000:]
+            return json.loads(run.stdout.strip().splitlines()[-1])
+
+        trusted = client(SSL_CERT_FILE=str(cert_file))
+        assert trusted["async"] == trusted["sync"] and trusted["async"].startswith("Answer from stand-in-small")
+        untrusted = client()  # the system store does not know this certificate: refused, not ignored
+        assert untrusted["error"] == "tls" and "certificate is not trusted" in untrusted["message"]
+        assert "SSL_CERT_FILE" in untrusted["message"] and OPENAI_TOKEN not in untrusted["message"]
+        assert all(r.authorized for r in server.completions()) and len(server.completions()) == 2
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ import email.utils
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -119,22 +120,26 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _refused(exc: BaseException) -> bool:
-    """Whether the chain under ``exc`` holds a socket error that is not a timeout (refused, reset, DNS).
+def _socket_error(exc: BaseException) -> OSError | None:
+    """The socket error (refused, reset, DNS, TLS) in the chain under ``exc``, if any, timeouts aside.
 
-    httpx_aiohttp 0.2 maps aiohttp's ``ClientConnectorError`` (connection refused) to
-    ``ConnectTimeout``, which AsyncInferenceClient turns into ``InferenceTimeoutError``: the cause
-    chain still says what happened.
+    httpx_aiohttp 0.2 maps aiohttp's ``ClientConnectorError`` (connection refused, and a failed
+    certificate check) to ``ConnectTimeout``, which AsyncInferenceClient turns into
+    ``InferenceTimeoutError``: the cause chain still says what happened.
     """
+    import ssl
+
     import httpx2
 
-    seen = 0
+    seen, found = 0, None
     while exc is not None and seen < 10:
+        if isinstance(exc, ssl.SSLError):
+            return exc
         # httpx2.HTTPError (and so HfHubHTTPError) is an OSError too: an answer, not a socket error
-        if isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, httpx2.HTTPError)):
-            return True
+        if found is None and isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, httpx2.HTTPError)):
+            found = exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return found
 
 
 def _translate(exc: BaseException, where: str, model: str, token: str | None) -> BackendError:
@@ -142,7 +147,16 @@ def _translate(exc: BaseException, where: str, model: str, token: str | None) ->
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
     detail = _scrub(str(exc).split("\n")[0], token)
-    if not isinstance(exc, HfHubHTTPError) and _refused(exc):
+    socket_error = None if isinstance(exc, HfHubHTTPError) else _socket_error(exc)
+    if isinstance(socket_error, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(socket_error):
+        return BackendError(f"{where}: the server's TLS certificate is not trusted", reason="tls",
+                            hint="point SSL_CERT_FILE at the CA bundle that signed it, or use the server's "
+                                 "trusted address")
+    if isinstance(socket_error, ssl.SSLError):
+        return BackendError(f"{where}: the TLS handshake failed ({_scrub(str(socket_error), token)[:120]})",
+                            reason="tls", hint="check that --endpoint uses the scheme the server speaks "
+                                               "(http:// or https://)")
+    if socket_error is not None:
         return BackendError(f"{where}: unreachable (connection refused or reset)", reason="unreachable",
                             retryable=True, hint="check that the server is running and --endpoint is right")
     if isinstance(exc, InferenceTimeoutError) or isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:

@@ -39,7 +39,7 @@ __all__ = ["Pricing", "Result", "RunOutcome", "RunStats", "Runner", "Task"]
 logger = logging.getLogger(__name__)
 
 #: Reasons that make every other request fail too: stop the run instead of failing each row.
-_FATAL = frozenset({"auth", "model_not_found"})
+_FATAL = frozenset({"auth", "model_not_found", "tls"})
 
 
 @dataclass

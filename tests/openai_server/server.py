@@ -76,11 +76,12 @@ class OpenAIServer:
         token: when set, requests need ``Authorization: Bearer <token>`` (else 401).
         latency: seconds each completion takes.
         position_bias: ``"none"`` or ``"first"`` for the pairwise judge script.
+        tls: a server-side ``ssl.SSLContext``: serve HTTPS with its certificate.
     """
 
     def __init__(self, *, models: list[str] | None = None, token: str | None = None,
                  latency: float = 0.0, position_bias: str = "none", host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, tls: Any = None):
         self.models = list(models or ["stand-in"])
         self.token = token
         self.latency = latency
@@ -95,6 +96,10 @@ class OpenAIServer:
         self._count = 0
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.stand_in = self
+        self.scheme = "http"
+        if tls is not None:  # an ssl.SSLContext with the server's certificate: serve HTTPS
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -102,7 +107,7 @@ class OpenAIServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     @property
     def base_url(self) -> str:
