@@ -301,3 +301,42 @@ def test_an_https_endpoint_is_verified_with_the_trusted_certificates(tmp_path):
         assert all(r.authorized for r in server.completions()) and len(server.completions()) == 2
     finally:
         server.stop()
+
+
+class TestReasoningModels:
+    """Thinking comes back in a field (vLLM, DeepSeek) or as <think> tags (Ollama, llama.cpp): kept apart."""
+
+    @pytest.mark.parametrize("style", ["field", "tags"])
+    def test_the_thinking_is_split_off_the_answer(self, make_openai_server, style):
+        plain = make_openai_server(token=OPENAI_TOKEN)
+        server = make_openai_server(token=OPENAI_TOKEN, reasoning=style)
+        expected = backend_for(plain).complete(HELLO, seed=4).text
+        backend = backend_for(server)
+
+        async def run():
+            try:
+                return await backend.acomplete(HELLO, seed=4)
+            finally:
+                await backend.aclose()
+
+        for completion in (backend.complete(HELLO, seed=4), asyncio.run(run())):
+            assert completion.text == expected and "<think>" not in completion.text
+            assert completion.reasoning == "The user asks: Name the capital of France.. I will answer plainly and briefly."
+
+    @pytest.mark.parametrize("style", ["field", "tags"])
+    def test_a_budget_spent_on_thinking_asks_for_more_tokens(self, make_openai_server, style):
+        server = make_openai_server(token=OPENAI_TOKEN, reasoning=style)
+        with pytest.raises(BackendError) as info:
+            backend_for(server).complete(HELLO, max_tokens=5)
+        assert info.value.reason == "malformed" and info.value.retryable and "--max-tokens" in str(info.value)
+
+    def test_responses_keep_the_thinking_in_provenance(self, make_openai_server):
+        from hubtools.generate.responses import generate_responses
+        from hubtools.records import EXTRA, load_extra
+        from tests.fixtures.build import sft
+
+        server = make_openai_server(token=OPENAI_TOKEN, reasoning="tags")
+        result = generate_responses(sft([("Name the capital of France.", "Paris.")]), [backend_for(server)], n=1)
+        record = result.dataset[0]
+        assert "<think>" not in record["messages"][-1]["content"]
+        assert load_extra(record[EXTRA])["reasoning"].startswith("The user asks: Name the capital of France.")

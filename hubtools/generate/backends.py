@@ -18,6 +18,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import ssl
 import threading
 import time
@@ -34,6 +35,7 @@ __all__ = [
     "TransformersBackend",
     "Usage",
     "make_backend",
+    "split_reasoning",
     "wire_messages",
 ]
 
@@ -65,6 +67,9 @@ class Completion:
     finish_reason: str | None = None
     #: True when the answer came from the on-disk cache, not the backend
     cached: bool = False
+    #: a reasoning model's thinking, kept apart from ``text`` (``reasoning_content``/``reasoning``
+    #: fields, or a leading ``<think>...</think>`` block)
+    reasoning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +77,8 @@ class Completion:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Completion:
         return cls(text=data["text"], model=data["model"], usage=Usage(**data.get("usage") or {}),
-                   finish_reason=data.get("finish_reason"), cached=bool(data.get("cached")))
+                   finish_reason=data.get("finish_reason"), cached=bool(data.get("cached")),
+                   reasoning=data.get("reasoning"))
 
 
 @runtime_checkable
@@ -196,15 +202,46 @@ def _translate(exc: BaseException, where: str, model: str, token: str | None) ->
                         retryable=True, hint="check that the server is running and --endpoint is right")
 
 
+#: a leading think block; a bare closing tag (the template opened it) must end its line
+_THINK = re.compile(r"\A\s*(?:<think>(?P<open>.*?)</think>|(?P<bare>(?:(?!<think>).)*?)</think>(?=[ \t]*(?:\n|\Z)))\s*",
+                    re.S)
+_THINK_CUT = re.compile(r"\A\s*<think>(?P<cut>(?:(?!</think>).)*)\Z", re.S)
+
+
+def split_reasoning(text: str) -> tuple[str, str | None]:
+    """Split a leading ``<think>...</think>`` block (or thinking closed by a bare ``</think>``,
+    when the chat template opened the tag) off an answer: ``(answer, thinking)``.
+
+    >>> split_reasoning("<think>\\nIt is 4.\\n</think>\\n\\n2 + 2 = 4")
+    ('2 + 2 = 4', 'It is 4.')
+    >>> split_reasoning("Tags like <think> are HTML-ish.")
+    ('Tags like <think> are HTML-ish.', None)
+    """
+    m = _THINK.match(text)
+    if m:
+        return text[m.end():], (m.group("open") if m.group("open") is not None else m.group("bare")).strip()
+    cut = _THINK_CUT.match(text)
+    if cut:  # cut off while thinking
+        return "", cut.group("cut").strip()
+    return text, None
+
+
 def _completion(out: Any, model: str) -> Completion:
     choice = out.choices[0]
     text = choice.message.content
+    reasoning = getattr(choice.message, "reasoning_content", None) or getattr(choice.message, "reasoning", None)
+    if text is not None and reasoning is None:
+        text, reasoning = split_reasoning(text)
+    if not text and reasoning:
+        raise BackendError(f"the model used its whole answer budget on reasoning ({choice.finish_reason})",
+                           reason="malformed", retryable=True,
+                           hint="raise --max-tokens: this model thinks before it answers")
     if text is None:
         raise ValueError("the first choice has no message content")
     usage = Usage(int(getattr(out.usage, "prompt_tokens", 0) or 0),
                   int(getattr(out.usage, "completion_tokens", 0) or 0)) if out.usage else Usage()
     return Completion(text=text, model=getattr(out, "model", None) or model, usage=usage,
-                      finish_reason=choice.finish_reason)
+                      finish_reason=choice.finish_reason, reasoning=reasoning or None)
 
 
 #: Connections the async transport may open at once; the Runner's concurrency is the real bound.

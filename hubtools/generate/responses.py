@@ -116,6 +116,8 @@ def generate_responses(prompts: Dataset, backends: list[Backend], *, kind: Kind 
             extra.update({"prompt_index": records[i][INDEX], "candidate": j, "model": result.completion.model,
                           "sampling": task.params, "finish_reason": result.completion.finish_reason,
                           "synthetic": True})
+            if result.completion.reasoning:  # the thinking stays in provenance, out of the reply
+                extra["reasoning"] = result.completion.reasoning
             rows.append({"messages": [*turns[i], message("assistant", result.completion.text)],
                          "tools": records[i].get("tools"), EXTRA: dump_extra(extra)})
             order.append((i, b, j))

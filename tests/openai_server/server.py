@@ -77,15 +77,22 @@ class OpenAIServer:
         latency: seconds each completion takes.
         position_bias: ``"none"`` or ``"first"`` for the pairwise judge script.
         tls: a server-side ``ssl.SSLContext``: serve HTTPS with its certificate.
+        reasoning: how a reasoning model's thinking comes back: ``"none"``; ``"field"`` (a
+            ``reasoning_content`` beside ``content``, as vLLM and DeepSeek send it); ``"tags"``
+            (``<think>...</think>`` before the answer in ``content``, as Ollama or llama.cpp pass
+            Qwen3/R1 output on). The thinking counts against ``max_tokens`` first.
     """
 
     def __init__(self, *, models: list[str] | None = None, token: str | None = None,
                  latency: float = 0.0, position_bias: str = "none", host: str = "127.0.0.1",
-                 port: int = 0, tls: Any = None):
+                 port: int = 0, tls: Any = None, reasoning: str = "none"):
         self.models = list(models or ["stand-in"])
         self.token = token
         self.latency = latency
         self.position_bias = position_bias
+        if reasoning not in ("none", "field", "tags"):
+            raise ValueError(f"reasoning must be none, field or tags, not {reasoning!r}")
+        self.reasoning = reasoning
         self.log: list[LoggedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -291,12 +298,26 @@ class _Handler(BaseHTTPRequestHandler):
                 params["seed"] = f"{body.get('seed')}/{i}"
             text = answer(messages, model, params, position_bias=self.stand_in.position_bias)
             finish = "stop"
-            if max_tokens is not None and count_tokens(text) > int(max_tokens):
-                text = " ".join(text.split()[: max(1, int(max_tokens))])
+            budget = None if max_tokens is None else int(max_tokens)
+            thinking = None
+            if self.stand_in.reasoning != "none":
+                asked = str(messages[-1].get("content") or "")[:60]
+                thinking = f"The user asks: {asked}. I will answer plainly and briefly."
+                if budget is not None and count_tokens(thinking) >= budget:
+                    thinking, text, finish = " ".join(thinking.split()[:max(1, budget)]), "", "length"
+                elif budget is not None:
+                    budget -= count_tokens(thinking)
+            if budget is not None and count_tokens(text) > budget:
+                text = " ".join(text.split()[: max(1, budget)])
                 finish = "length"
-            completion_tokens += count_tokens(text)
-            choices.append({"index": i, "message": {"role": "assistant", "content": text},
-                            "finish_reason": finish, "logprobs": None})
+            completion_tokens += count_tokens(text) + (count_tokens(thinking) if thinking else 0)
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if self.stand_in.reasoning == "field":
+                message["reasoning_content"] = thinking
+                message["content"] = text or None
+            elif self.stand_in.reasoning == "tags":
+                message["content"] = f"<think>\n{thinking}\n</think>\n\n{text}" if text else f"<think>\n{thinking}"
+            choices.append({"index": i, "message": message, "finish_reason": finish, "logprobs": None})
         return {
             "id": f"chatcmpl-{len(self.stand_in.log)}",
             "object": "chat.completion",
