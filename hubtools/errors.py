@@ -144,7 +144,8 @@ class BackendError(HubtoolsError, RuntimeError):
     """Raised when an LLM backend call fails; ``retryable`` says whether trying again can help.
 
     ``reason`` is one of ``unreachable``, ``tls``, ``auth``, ``model_not_found``, ``timeout``,
-    ``rate_limited``, ``server_error``, ``malformed``, ``bad_request``, ``local``.
+    ``rate_limited``, ``server_error``, ``malformed``, ``reasoning_budget`` (a reasoning model
+    spent ``max_tokens`` thinking), ``bad_request``, ``local``.
     """
 
     def __init__(self, message: str, *, reason: str, status: int | None = None,

@@ -328,7 +328,9 @@ class TestReasoningModels:
         server = make_openai_server(token=OPENAI_TOKEN, reasoning=style)
         with pytest.raises(BackendError) as info:
             backend_for(server).complete(HELLO, max_tokens=5)
-        assert info.value.reason == "malformed" and info.value.retryable and "--max-tokens" in str(info.value)
+        assert info.value.reason == "reasoning_budget" and info.value.retryable and "--max-tokens" in str(info.value)
+        check = check_endpoint(server.base_url, "stand-in-small", token=OPENAI_TOKEN)  # max_tokens=1: all thinking
+        assert check.ok and check.line().endswith("a reasoning model: give it room to think with --max-tokens")
 
     def test_responses_keep_the_thinking_in_provenance(self, make_openai_server):
         from hubtools.generate.responses import generate_responses

@@ -234,7 +234,7 @@ def _completion(out: Any, model: str) -> Completion:
         text, reasoning = split_reasoning(text)
     if not text and reasoning:
         raise BackendError(f"the model used its whole answer budget on reasoning ({choice.finish_reason})",
-                           reason="malformed", retryable=True,
+                           reason="reasoning_budget", retryable=True,
                            hint="raise --max-tokens: this model thinks before it answers")
     if text is None:
         raise ValueError("the first choice has no message content")

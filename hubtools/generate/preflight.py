@@ -64,6 +64,9 @@ def check_endpoint(endpoint: str | None, model: str | None = None, *, token: str
     try:
         backend.complete([{"role": "user", "content": "Reply with OK."}], max_tokens=1, temperature=0.0)
     except BackendError as exc:
+        if exc.reason == "reasoning_budget":  # it answered: with its thinking, in one token's budget
+            return _ok(where, endpoint, backend, started,
+                       "; a reasoning model: give it room to think with --max-tokens")
         result = EndpointCheck(False, exc.reason, exc.message, exc.hint, endpoint, backend.model)
         if exc.reason == "auth" and not (token or get_token()):
             result.message = f"{where}: the endpoint needs a token and none was given ({exc.status})"
@@ -77,6 +80,10 @@ def check_endpoint(endpoint: str | None, model: str | None = None, *, token: str
         return result
     finally:
         backend.close()
+    return _ok(where, endpoint, backend, started, "")
+
+
+def _ok(where: str, endpoint: str | None, backend: InferenceClientBackend, started: float, note: str) -> EndpointCheck:
     seconds = time.monotonic() - started
-    return EndpointCheck(True, "ok", f"{where} answered with model {backend.model!r} in {seconds:.2f} s",
+    return EndpointCheck(True, "ok", f"{where} answered with model {backend.model!r} in {seconds:.2f} s{note}",
                          None, endpoint, backend.model, seconds=round(seconds, 3))
