@@ -258,3 +258,19 @@ def test_a_run_that_stopped_before_its_first_row_can_start_again_without_resume(
     assert len(checkpoint.read_bytes().splitlines()) == 1  # the header only: nothing was done
     outcome = Runner(backend_for(openai_server), checkpoint=checkpoint).run(tasks(2))  # another model, no --resume
     assert outcome.stats.generated == 2 and len(_checkpoint_keys(checkpoint)) == 2
+
+
+def test_a_run_where_nothing_works_stops_early_and_resumes_later(openai_server, tmp_path):
+    from hubtools.generate.runner import FAIL_FAST_ROWS
+
+    openai_server.fail_when("question number", Fault(status=400), times=10_000)  # e.g. a refused parameter
+    checkpoint = tmp_path / "cp.jsonl"
+    with pytest.raises(BackendError) as info:
+        Runner(backend_for(openai_server), checkpoint=checkpoint, concurrency=2, max_retries=1,
+               base_delay=0.01).run(tasks(200))
+    assert info.value.message.startswith(f"stopped: the first {FAIL_FAST_ROWS} rows all failed, none worked")
+    assert info.value.reason == "bad_request" and info.value.hint
+    assert len(openai_server.completions()) < 20  # not 200 rows' worth of requests
+    openai_server.reset()  # the endpoint is fixed: resume finishes the run
+    outcome = Runner(backend_for(openai_server), checkpoint=checkpoint, resume=True, concurrency=2).run(tasks(200))
+    assert len(outcome.results) == 200 and not outcome.failures

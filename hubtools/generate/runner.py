@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 #: Reasons that make every other request fail too: stop the run instead of failing each row.
 _FATAL = frozenset({"auth", "model_not_found", "tls"})
+#: A run whose first this-many rows all fail (after their retries) with none done stops there,
+#: instead of writing every row of a long run into the failures.
+FAIL_FAST_ROWS = 8
 
 
 @dataclass
@@ -241,6 +244,13 @@ class Runner:
                         return
                     failures[task.key] = f"{exc.reason}: {exc.message}"
                     bar.update(1)
+                    if len(failures) >= FAIL_FAST_ROWS and not stats.generated and not stats.cached:
+                        # nothing has worked yet: the endpoint is down or refuses these requests
+                        fatal.append(BackendError(
+                            f"stopped: the first {len(failures)} rows all failed, none worked "
+                            f"(last: {exc.reason}: {exc.message})", reason=exc.reason, status=exc.status,
+                            hint=exc.hint))
+                        return
                     continue
                 except UnparseableOutputError as exc:
                     failures[task.key] = f"unparseable: {exc.message}"
