@@ -274,3 +274,11 @@ def test_a_run_where_nothing_works_stops_early_and_resumes_later(openai_server, 
     openai_server.reset()  # the endpoint is fixed: resume finishes the run
     outcome = Runner(backend_for(openai_server), checkpoint=checkpoint, resume=True, concurrency=2).run(tasks(200))
     assert len(outcome.results) == 200 and not outcome.failures
+
+
+def test_rows_failing_each_in_their_own_way_do_not_stop_the_run(openai_server):
+    # e.g. the longest prompts first, each over the context window by a different amount
+    for i in range(10):
+        openai_server.fail_when(f"question number {i}\"", Fault(status=400 + (i % 2) * 13), times=10)
+    outcome = Runner(backend_for(openai_server), concurrency=1, max_retries=0).run(tasks(14))
+    assert len(outcome.failures) == 10 and len(outcome.results) == 4  # rows 10-13 still ran

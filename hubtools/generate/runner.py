@@ -40,8 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Reasons that make every other request fail too: stop the run instead of failing each row.
 _FATAL = frozenset({"auth", "model_not_found", "tls"})
-#: A run whose first this-many rows all fail (after their retries) with none done stops there,
-#: instead of writing every row of a long run into the failures.
+#: A run whose first this-many rows all fail (after their retries) with the same error, none
+#: done, stops there instead of writing every row of a long run into the failures.
 FAIL_FAST_ROWS = 8
 
 
@@ -244,8 +244,11 @@ class Runner:
                         return
                     failures[task.key] = f"{exc.reason}: {exc.message}"
                     bar.update(1)
-                    if len(failures) >= FAIL_FAST_ROWS and not stats.generated and not stats.cached:
-                        # nothing has worked yet: the endpoint is down or refuses these requests
+                    if (len(failures) >= FAIL_FAST_ROWS and not stats.generated and not stats.cached
+                            and len(set(failures.values())) == 1):
+                        # nothing has worked and every row failed the same way: the endpoint is down
+                        # or refuses these requests (rows too long for the context window say so
+                        # each in its own words, and do not stop the run)
                         fatal.append(BackendError(
                             f"stopped: the first {len(failures)} rows all failed, none worked "
                             f"(last: {exc.reason}: {exc.message})", reason=exc.reason, status=exc.status,
