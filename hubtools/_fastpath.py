@@ -1,4 +1,4 @@
-"""Columnar fast path for clean, flat JSON Lines (Alpaca and text).
+"""Columnar fast path for clean JSON Lines: Alpaca, text, and OpenAI / ShareGPT chats.
 
 pyarrow parses the file in blocks; conversion and validation run as Arrow compute over whole
 columns. It is all or nothing: the moment a block fails to parse, has a column of an unexpected
@@ -20,6 +20,7 @@ import pyarrow.json as pajson
 
 from .errors import UnknownFormatError
 from .formats import Detection, detect, get_format
+from .formats.base import ROLE_ALIASES
 from .io import Source
 from .records import EXTRA, INDEX, schema_for
 
@@ -103,7 +104,70 @@ def _text(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     return pa.table({"text": text, EXTRA: _extras(batch, extra_names)})
 
 
-_CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, ("text",))}
+#: raw role names the chat fast path maps (tool turns and function calls take the exact path)
+_CHAT_ROLES = {raw: role for raw, role in ROLE_ALIASES.items() if role in ("system", "user", "assistant")
+               and raw != "function_call"}
+_ROLE_NAMES = ("system", "user", "assistant")
+
+
+def _chat(column: str, role_key: str, content_key: str):
+    """A converter for clean ``column`` message lists of exactly {role_key, content_key} strings."""
+
+    def convert(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
+        if column not in batch.schema.names or {"system", "tools"} & set(batch.schema.names):
+            return None
+        lists = batch.column(column)
+        value_type = getattr(lists.type, "value_type", None)
+        if not pa.types.is_list(lists.type) or not pa.types.is_struct(value_type) or \
+                sorted(f.name for f in value_type) != sorted((role_key, content_key)) or \
+                any(value_type.field(k).type not in _STRING_TYPES for k in (role_key, content_key)):
+            return None
+        if lists.null_count:
+            return None
+        lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+        if (lengths == 0).any():
+            return None
+        flat = lists.flatten()
+        if flat.null_count:
+            return None
+        raw_roles, content = flat.field(role_key), flat.field(content_key)
+        known = pa.array(list(_CHAT_ROLES))
+        position = pc.index_in(raw_roles, value_set=known)
+        if position.null_count:
+            return None  # an unknown or tool role: the exact path says which
+        mapped = np.array([_ROLE_NAMES.index(_CHAT_ROLES[r]) for r in known.to_pylist()], np.int8)
+        roles = mapped[position.to_numpy(zero_copy_only=False)]
+        if not pc.all(_text_ok(content, max_chars)).as_py():
+            return None
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        within = np.arange(len(roles)) - np.repeat(starts, lengths)
+        if ((roles == 0) & (within > 0)).any():
+            return None  # a system turn after the start
+        first = roles[starts]
+        lead = np.where(first == 0, 1, 0)  # the first turn after an optional system prompt
+        if ((lengths - lead) == 0).any():
+            return None  # only a system turn
+        if (roles[np.minimum(starts + lead, len(roles) - 1)] != 1).any() or (roles[starts + lengths - 1] != 2).any():
+            return None  # not user first and assistant last
+        message_type = schema_for("sft").field("messages").type.value_type
+        nulls = pa.nulls(len(roles), pa.string())
+        values = pa.StructArray.from_arrays(
+            [pc.take(pa.array(_ROLE_NAMES), pa.array(roles)), content.cast(pa.string()),
+             nulls, nulls, nulls], fields=list(message_type))
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        extra_names = [n for n in batch.schema.names if n != column]
+        return pa.table({
+            "messages": pa.ListArray.from_arrays(offsets, values),
+            "tools": pa.nulls(batch.num_rows, pa.string()),
+            EXTRA: _extras(batch, extra_names),
+        })
+
+    return convert
+
+
+_CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, ("text",)),
+               "openai": (_chat("messages", "role", "content"), ()),
+               "sharegpt": (_chat("conversations", "from", "value"), ())}
 
 
 def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:

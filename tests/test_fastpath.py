@@ -60,3 +60,63 @@ def test_one_bad_record_sends_the_file_to_the_exact_path(bad, tmp_path):
     result = hubtools.load(path)
     assert result.valid == 2 and result.quarantine[0].index == 1
     assert result.quarantine[0].raw == json.dumps(bad)
+
+
+@pytest.fixture
+def chat_jsonl(tmp_path):
+    """The real ShareGPT file as JSON Lines, and the same conversations in OpenAI chat form."""
+    from hubtools.convert import convert
+
+    rows = json.loads((CORPUS / "fastchat/dummy_conversation.json").read_text())
+    sharegpt = tmp_path / "sharegpt.jsonl"
+    sharegpt.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    openai = tmp_path / "openai.jsonl"
+    convert(sharegpt, openai, to="openai")
+    return {"sharegpt": sharegpt, "openai": openai}
+
+
+@pytest.mark.parametrize("name", ["sharegpt", "openai"])
+def test_chat_fast_path_matches_the_record_by_record_path(name, chat_jsonl):
+    path = chat_jsonl[name]
+    assert fast_load(open_source(path), format=None, max_chars=1_000_000) is not None
+    fast, slow = hubtools.load(path), hubtools.load(path, fast=False)
+    assert fast.format == slow.format == name and fast.valid == 500
+    assert fast.summary() == slow.summary() and fast.samples == slow.samples
+    assert _rows(fast) == _rows(slow)
+
+
+GOOD_CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                          {"role": "assistant", "content": "Hello!"}], "id": "a"}
+
+
+@pytest.mark.parametrize(("change", "fast"), [
+    (lambda r: r, True),
+    (lambda r: {**r, "messages": [{"role": "human", "content": "Hi"}, {"role": "gpt", "content": "Yo"}]}, True),
+    (lambda r: {**r, "messages": r["messages"][1:] + [r["messages"][0]]}, False),  # system turn at the end
+    (lambda r: {**r, "messages": r["messages"][:2]}, False),                        # ends on the user
+    (lambda r: {**r, "messages": r["messages"][:1]}, False),                        # only a system turn
+    (lambda r: {**r, "messages": [{"role": "narrator", "content": "x"}] + r["messages"][1:]}, False),
+    (lambda r: {**r, "messages": r["messages"][:2] + [{"role": "assistant", "content": "  "}]}, False),
+    (lambda r: {**r, "messages": r["messages"][:2] + [{"role": "tool", "content": "42"}]}, False),
+    (lambda r: {**r, "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                                  {"role": "assistant", "content": "Yo"}]}, False),  # content parts
+    (lambda r: {**r, "messages": r["messages"][1:] + [{"role": "user", "content": "Hm", "name": "bob"}]}, False),
+    (lambda r: {**r, "system": "Be kind."}, False),                                  # a system column
+    (lambda r: {**r, "messages": []}, False),
+])
+def test_chat_records_the_fast_path_cannot_vouch_for_take_the_exact_path(change, fast, tmp_path):
+    path = tmp_path / "chat.jsonl"
+    rows = [GOOD_CHAT, change(json.loads(json.dumps(GOOD_CHAT))), GOOD_CHAT]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert (fast_load(open_source(path), format=None, max_chars=1_000_000) is not None) is fast
+    quick, exact = hubtools.load(path), hubtools.load(path, fast=False)
+    assert quick.summary() == exact.summary() and _rows(quick) == _rows(exact)
+    assert [(q.index, q.code) for q in quick.quarantine] == [(q.index, q.code) for q in exact.quarantine]
+
+
+def test_tool_call_conversations_take_the_exact_path(tmp_path):
+    rows = json.loads((CORPUS / "llama_factory/glaive_toolcall_en_demo.json").read_text())
+    path = tmp_path / "glaive.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    assert fast_load(open_source(path), format=None, max_chars=1_000_000) is None
+    assert _rows(hubtools.load(path)) == _rows(hubtools.load(path, fast=False))
