@@ -1,4 +1,4 @@
-"""Columnar fast path for clean JSON Lines: Alpaca, text, and OpenAI / ShareGPT chats.
+"""Columnar fast path for clean JSON Lines: Alpaca, text, OpenAI / ShareGPT chats and flat DPO.
 
 pyarrow parses the file in blocks; conversion and validation run as Arrow compute over whole
 columns. It is all or nothing: the moment a block fails to parse, has a column of an unexpected
@@ -96,6 +96,66 @@ def _alpaca(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     })
 
 
+def _one_turn(role: str, content: pa.Array) -> pa.ListArray:
+    """list<message> of one ``role`` turn per row."""
+    n = len(content)
+    message_type = schema_for("sft").field("messages").type.value_type
+    nulls = pa.nulls(n, pa.string())
+    values = pa.StructArray.from_arrays([pa.repeat(role, n), content.cast(pa.string()), nulls, nulls, nulls],
+                                        fields=list(message_type))
+    return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), values)
+
+
+def _system_and_user(system: pa.Array | None, prompt: pa.Array) -> pa.ListArray | None:
+    """list<message> per row: [system, user] where ``system`` is a non-empty string, else [user]."""
+    n = len(prompt)
+    if system is None:
+        return _one_turn("user", prompt)
+    system = system.cast(pa.string()).fill_null("")
+    has = pc.greater(pc.utf8_length(system), 0).to_numpy(zero_copy_only=False)
+    offsets = np.concatenate([[0], np.cumsum(1 + has)]).astype(np.int32)
+    index = np.empty(offsets[-1], np.int64)
+    index[offsets[1:] - 1] = n + np.arange(n)  # the user turn closes each row
+    index[offsets[:-1][has]] = np.flatnonzero(has)  # the system turn opens it, when there is one
+    roles = np.full(offsets[-1], "user", dtype=object)
+    roles[offsets[:-1][has]] = "system"
+    content = pa.concat_arrays([system, prompt.cast(pa.string())]).take(pa.array(index))
+    message_type = schema_for("sft").field("messages").type.value_type
+    nulls = pa.nulls(len(index), pa.string())
+    values = pa.StructArray.from_arrays([pa.array(roles, pa.string()), content, nulls, nulls, nulls],
+                                        fields=list(message_type))
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def _dpo(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
+    """Flat prompt/chosen/rejected strings, with an optional system prompt (no input, scores or
+    other prompt keys)."""
+    names = batch.schema.names
+    if {"question", "instruction", "input", "score_chosen", "score_rejected"} & set(names):
+        return None
+    prompt, chosen, rejected = (batch.column(n) for n in ("prompt", "chosen", "rejected"))
+    ok = pc.and_(pc.and_(_text_ok(prompt, max_chars), _text_ok(chosen, max_chars)), _text_ok(rejected, max_chars))
+    if not pc.all(ok).as_py():
+        return None
+    system = batch.column("system") if "system" in names else None
+    if system is not None:
+        if system.type not in _STRING_TYPES and system.null_count != len(system):
+            return None
+        given = pc.greater(pc.utf8_length(system.cast(pa.string()).fill_null("")), 0)
+        if not pc.all(pc.or_(pc.invert(given), _text_ok(system, max_chars))).as_py():
+            return None  # a blank or too long system prompt: the exact path says which
+    same = pc.equal(pc.utf8_trim_whitespace(chosen), pc.utf8_trim_whitespace(rejected))
+    if pc.any(same).as_py():
+        return None  # the exact path quarantines the pair as same_replies
+    extra_names = [n for n in names if n not in get_format("dpo").owned]
+    no_score = pa.nulls(batch.num_rows, pa.float64())
+    return pa.table({
+        "prompt": _system_and_user(system, prompt), "chosen": _one_turn("assistant", chosen),
+        "rejected": _one_turn("assistant", rejected), "score_chosen": no_score, "score_rejected": no_score,
+        "tools": pa.nulls(batch.num_rows, pa.string()), EXTRA: _extras(batch, extra_names),
+    })
+
+
 def _text(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     text = batch.column("text")
     if not pc.all(_text_ok(text, max_chars)).as_py():
@@ -167,7 +227,8 @@ def _chat(column: str, role_key: str, content_key: str):
 
 _CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, ("text",)),
                "openai": (_chat("messages", "role", "content"), ()),
-               "sharegpt": (_chat("conversations", "from", "value"), ())}
+               "sharegpt": (_chat("conversations", "from", "value"), ()),
+               "dpo": (_dpo, ("prompt", "chosen", "rejected"))}
 
 
 def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:

@@ -120,3 +120,37 @@ def test_tool_call_conversations_take_the_exact_path(tmp_path):
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
     assert fast_load(open_source(path), format=None, max_chars=1_000_000) is None
     assert _rows(hubtools.load(path)) == _rows(hubtools.load(path, fast=False))
+
+
+def test_flat_dpo_fast_path_matches_the_record_by_record_path(tmp_path):
+    from hubtools.convert import convert
+
+    path = tmp_path / "dpo.jsonl"
+    convert(CORPUS / "llama_factory/dpo_en_demo.json", path, to="dpo")  # 80 of its pairs carry a system prompt
+    assert fast_load(open_source(path), format=None, max_chars=1_000_000) is not None
+    fast, slow = hubtools.load(path), hubtools.load(path, fast=False)
+    assert fast.format == slow.format == "dpo" and fast.summary() == slow.summary()
+    assert _rows(fast) == _rows(slow)
+    assert sum(r["prompt"][0]["role"] == "system" for r in _rows(fast)) == 80
+
+
+GOOD_PAIR = {"prompt": "Name a colour.", "chosen": "Blue.", "rejected": "Seven.", "id": 1}
+
+
+@pytest.mark.parametrize(("change", "fast"), [
+    (lambda r: r, True),
+    (lambda r: {**r, "system": "Be brief."}, True),
+    (lambda r: {**r, "system": ""}, True),
+    (lambda r: {**r, "system": "   "}, False),                 # a blank system prompt
+    (lambda r: {**r, "rejected": " Blue. "}, False),            # the same reply twice
+    (lambda r: {**r, "chosen": ""}, False),
+    (lambda r: {**r, "score_chosen": 7.5, "score_rejected": 2}, False),
+])
+def test_dpo_pairs_the_fast_path_cannot_vouch_for_take_the_exact_path(change, fast, tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [GOOD_PAIR, change(dict(GOOD_PAIR)), GOOD_PAIR]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert (fast_load(open_source(path), format=None, max_chars=1_000_000) is not None) is fast
+    quick, exact = hubtools.load(path), hubtools.load(path, fast=False)
+    assert quick.summary() == exact.summary() and _rows(quick) == _rows(exact)
+    assert [(q.index, q.code) for q in quick.quarantine] == [(q.index, q.code) for q in exact.quarantine]
