@@ -7,21 +7,27 @@ Run from the project root with the project's virtualenv::
     python bench/bench_validate.py --rows 200000 --profile   # cProfile hubtools.load
     python bench/bench_validate.py --repeat 5         # best of 5 runs per contender
     python bench/bench_validate.py --out /tmp/results # write the JSON somewhere else
+    python bench/bench_validate.py --format openai --rows 300000 --exact   # chats, and the exact path
 
 What it does:
 
-1. Builds an Alpaca JSONL file of ``--rows`` records (``instruction``/``input``/``output``)
-   by cycling through the 999 records of LLaMA-Factory's ``alpaca_en_demo.json`` (read from
-   ``../shared/corpus`` beside the project, never copied into it). Each copy gets its row
-   number appended to the instruction, so no two lines are byte-identical. The file is cached
-   as ``bench/data/alpaca-<N>.jsonl`` (gitignored): reruns with the same N reuse it.
+1. Builds a JSONL file of ``--rows`` records in ``--format`` (``alpaca``: instruction/input/
+   output; ``openai``: system + user + assistant messages; ``sharegpt``: the same as
+   system/human/gpt conversations; ``dpo``: prompt/chosen/rejected) by cycling through the 999
+   records of LLaMA-Factory's ``alpaca_en_demo.json`` (read from ``../shared/corpus`` beside
+   the project, never copied into it). Each copy gets its row number appended to the
+   instruction, so no two lines are byte-identical. The file is cached as
+   ``bench/data/<format>-<N>.jsonl`` (gitignored): reruns with the same N reuse it.
 2. Reads the file once to warm the page cache, then runs each contender ``--repeat`` times
    (default 3, interleaved), every run in a fresh subprocess so peak memory is measured
    independently:
 
    * ``pyarrow``: ``pyarrow.json.read_json(path)``, the raw-parse baseline (multi-threaded);
    * ``hubtools``: ``hubtools.load(path)``: read, detect, convert to canonical, validate,
-     build the ``datasets.Dataset``.
+     build the ``datasets.Dataset`` (the columnar fast path, for these clean files);
+   * with ``--exact``, ``hubtools_exact``: ``hubtools.load(path, fast=False)``, record by
+     record, as files with a bad record are read (same result; the ratio target is for
+     ``hubtools``).
 
    Inside the child, wall time is measured around the call only (imports excluded) and peak
    memory is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the call (whole-process peak,
@@ -30,7 +36,7 @@ What it does:
    Timings on a shared machine are noisy (pyarrow especially): prefer ``--repeat`` >= 3.
 3. Prints seconds, records/s, the throughput ratio hubtools / pyarrow (target >= 0.30) and the
    hubtools peak RSS (target < 2 GB = 2e9 bytes), with "TARGET MET"/"TARGET MISSED" for each,
-   and writes everything to ``<out>/validate-<N>.json`` (default ``bench/results/``, gitignored).
+   and writes everything to ``<out>/validate-<format>-<N>.json`` (default ``bench/results/``, gitignored).
 
 ``--profile`` skips the timing runs and instead runs ``hubtools.load`` under cProfile in this
 process, printing the top 25 functions by cumulative and by total (own) time.
@@ -63,8 +69,10 @@ RATIO_TARGET = 0.30
 MEMORY_TARGET_BYTES = 2_000_000_000
 PROFILE_TOP = 25
 
-Contender = Literal["pyarrow", "hubtools"]
-CONTENDERS: tuple[Contender, ...] = ("pyarrow", "hubtools")
+Contender = Literal["pyarrow", "hubtools", "hubtools_exact"]
+CONTENDERS: tuple[Contender, ...] = ("pyarrow", "hubtools", "hubtools_exact")
+FORMATS = ("alpaca", "openai", "sharegpt", "dpo")
+SYSTEM = "You are a helpful assistant."
 
 
 class ChildResult(TypedDict, total=False):
@@ -87,11 +95,26 @@ class ChildResult(TypedDict, total=False):
 # ---- input --------------------------------------------------------------------------------
 
 
-def build_input(rows: int, data_dir: Path = DATA_DIR) -> Path:
-    """Return the cached Alpaca JSONL file of ``rows`` records, generating it if needed."""
+def make_record(seed: dict[str, Any], i: int, fmt: str) -> dict[str, Any]:
+    """Record ``i`` of the input, from a corpus seed, in format ``fmt``."""
+    instruction = f"{seed['instruction']} [{i}]"
+    if fmt == "alpaca":
+        return {"instruction": instruction, "input": seed["input"], "output": seed["output"]}
+    user = f"{instruction}\n{seed['input']}" if seed["input"] else instruction
+    if fmt == "openai":
+        return {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user},
+                             {"role": "assistant", "content": seed["output"]}]}
+    if fmt == "sharegpt":
+        return {"conversations": [{"from": "system", "value": SYSTEM}, {"from": "human", "value": user},
+                                  {"from": "gpt", "value": seed["output"]}]}
+    return {"prompt": user, "chosen": seed["output"], "rejected": f"I am not sure. {seed['output'][:60]}"}
+
+
+def build_input(rows: int, data_dir: Path = DATA_DIR, fmt: str = "alpaca") -> Path:
+    """Return the cached JSONL file of ``rows`` records in ``fmt``, generating it if needed."""
     import orjson
 
-    path = data_dir / f"alpaca-{rows}.jsonl"
+    path = data_dir / f"{fmt}-{rows}.jsonl"
     if path.exists():
         print(f"input: {path.relative_to(PROJECT_ROOT)} (cached, {_mb(path.stat().st_size):.1f} MB)")
         return path
@@ -101,10 +124,7 @@ def build_input(rows: int, data_dir: Path = DATA_DIR) -> Path:
     started = time.perf_counter()
     with tmp.open("wb") as fh:
         for i in range(rows):
-            seed = seeds[i % len(seeds)]
-            record = {"instruction": f"{seed['instruction']} [{i}]", "input": seed["input"],
-                      "output": seed["output"]}
-            fh.write(orjson.dumps(record) + b"\n")
+            fh.write(orjson.dumps(make_record(seeds[i % len(seeds)], i, fmt)) + b"\n")
     tmp.replace(path)  # only a complete file is ever cached
     print(f"input: {path.relative_to(PROJECT_ROOT)} (generated {rows:,} rows in "
           f"{time.perf_counter() - started:.1f}s, {_mb(path.stat().st_size):.1f} MB)")
@@ -135,7 +155,7 @@ def run_child(contender: Contender, path: Path) -> ChildResult:
 
         baseline = _peak_rss_bytes()
         started = time.perf_counter()
-        loaded = hubtools.load(path)
+        loaded = hubtools.load(path, fast=contender == "hubtools")
         seconds = time.perf_counter() - started
         result = {"rows": loaded.total, "valid": loaded.valid, "quarantined": loaded.quarantined,
                   "format": loaded.format}
@@ -188,24 +208,26 @@ def _verdict(met: bool) -> str:
     return "TARGET MET" if met else "TARGET MISSED"
 
 
-def benchmark(rows: int, out_dir: Path, repeat: int = DEFAULT_REPEAT) -> dict[str, Any]:
-    """Build the input, time both contenders, print and save the comparison."""
-    path = build_input(rows)
+def benchmark(rows: int, out_dir: Path, repeat: int = DEFAULT_REPEAT, fmt: str = "alpaca",
+              exact: bool = False) -> dict[str, Any]:
+    """Build the input, time the contenders, print and save the comparison."""
+    path = build_input(rows, fmt=fmt)
     warm_page_cache(path)
-    runs: dict[str, list[ChildResult]] = {contender: [] for contender in CONTENDERS}
+    contenders = CONTENDERS if exact else CONTENDERS[:2]
+    runs: dict[str, list[ChildResult]] = {contender: [] for contender in contenders}
     for i in range(repeat):
-        for contender in CONTENDERS:
+        for contender in contenders:
             print(f"run {i + 1}/{repeat}: {contender} ...", flush=True)
             runs[contender].append(spawn(contender, path))
     results = {contender: best_of(contender_runs) for contender, contender_runs in runs.items()}
 
     print(f"\nbest of {repeat} run(s); peak RSS is the highest of them")
-    print(f"{'':10}{'seconds':>10}{'records/s':>14}{'peak RSS MB':>14}{'after import':>14}")
+    print(f"{'':16}{'seconds':>10}{'records/s':>14}{'peak RSS MB':>14}{'after import':>14}")
     for name, res in results.items():
         if "error" in res:
-            print(f"{name:10}FAILED: {res['error']}")
+            print(f"{name:16}FAILED: {res['error']}")
             continue
-        print(f"{name:10}{res['seconds']:>10.2f}{res['records_per_s']:>14,.0f}"
+        print(f"{name:16}{res['seconds']:>10.2f}{res['records_per_s']:>14,.0f}"
               f"{res['peak_rss_mb']:>14,.0f}{res['baseline_rss_mb']:>14,.0f}")
 
     arrow, hub = results["pyarrow"], results["hubtools"]
@@ -228,6 +250,7 @@ def benchmark(rows: int, out_dir: Path, repeat: int = DEFAULT_REPEAT) -> dict[st
 
     report: dict[str, Any] = {
         "rows": rows,
+        "format": fmt,
         "repeat": repeat,
         "input": str(path.relative_to(PROJECT_ROOT)),
         "input_bytes": path.stat().st_size,
@@ -243,20 +266,20 @@ def benchmark(rows: int, out_dir: Path, repeat: int = DEFAULT_REPEAT) -> dict[st
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"validate-{rows}.json"
+    out = out_dir / f"validate-{fmt}-{rows}.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {out}")
     return report
 
 
-def profile(rows: int) -> None:
+def profile(rows: int, fmt: str = "alpaca") -> None:
     """Run ``hubtools.load`` under cProfile in this process; print the top functions."""
     import cProfile
     import pstats
 
     import hubtools
 
-    path = build_input(rows)
+    path = build_input(rows, fmt=fmt)
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
@@ -276,9 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS,
                         help=f"records in the generated input (default {DEFAULT_ROWS:,})")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR,
-                        help="directory for validate-<N>.json (default bench/results)")
+                        help="directory for validate-<format>-<N>.json (default bench/results)")
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT,
                         help=f"runs per contender, fastest kept (default {DEFAULT_REPEAT})")
+    parser.add_argument("--format", choices=FORMATS, default="alpaca",
+                        help="the input's format (default alpaca)")
+    parser.add_argument("--exact", action="store_true",
+                        help="also time hubtools.load(fast=False), the record-by-record path")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile hubtools.load in-process instead of timing both")
     parser.add_argument("--child", nargs=2, metavar=("CONTENDER", "PATH"), help=argparse.SUPPRESS)
@@ -293,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows <= 0 or args.repeat <= 0:
         parser.error("--rows and --repeat must be positive")
     if args.profile:
-        profile(args.rows)
+        profile(args.rows, args.format)
     else:
-        benchmark(args.rows, args.out, args.repeat)
+        benchmark(args.rows, args.out, args.repeat, fmt=args.format, exact=args.exact)
     return 0
 
 
