@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -133,8 +134,6 @@ def _socket_error(exc: BaseException) -> OSError | None:
     certificate check) to ``ConnectTimeout``, which AsyncInferenceClient turns into
     ``InferenceTimeoutError``: the cause chain still says what happened.
     """
-    import ssl
-
     import httpx2
 
     seen, found = 0, None
@@ -154,7 +153,8 @@ def _translate(exc: BaseException, where: str, model: str, token: str | None) ->
 
     detail = _scrub(str(exc).split("\n")[0], token)
     socket_error = None if isinstance(exc, HfHubHTTPError) else _socket_error(exc)
-    if isinstance(socket_error, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(socket_error):
+    if isinstance(socket_error, ssl.SSLCertVerificationError) or (
+            socket_error is not None and "CERTIFICATE_VERIFY_FAILED" in str(socket_error)):
         return BackendError(f"{where}: the server's TLS certificate is not trusted", reason="tls",
                             hint="point SSL_CERT_FILE at the CA bundle that signed it, or use the server's "
                                  "trusted address")
@@ -248,8 +248,9 @@ def _completion(out: Any, model: str) -> Completion:
 MAX_CONNECTIONS = 1024
 
 
-def _aiohttp_inference_client(**kwargs: Any) -> Any:
-    """An ``AsyncInferenceClient`` whose HTTP goes through aiohttp instead of httpcore.
+@functools.lru_cache(maxsize=1)
+def _aiohttp_inference_client_class() -> type:
+    """``AsyncInferenceClient`` whose HTTP goes through aiohttp instead of httpcore.
 
     ``AsyncInferenceClient`` builds the request (payload, provider routing, headers) and raises
     ``HfHubHTTPError`` exactly as it does on its own; only the connection pool underneath is
@@ -275,7 +276,7 @@ def _aiohttp_inference_client(**kwargs: Any) -> Any:
                 self._async_client = await self.exit_stack.enter_async_context(session)
             return self._async_client
 
-    return AiohttpInferenceClient(**kwargs)
+    return AiohttpInferenceClient
 
 
 class _BatchMixin:
@@ -387,7 +388,7 @@ class InferenceClientBackend(_BatchMixin):
         """The async variant of :meth:`complete` (one client per event loop, over aiohttp)."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            self._async = (loop, _aiohttp_inference_client(**self._client_kwargs()))
+            self._async = (loop, _aiohttp_inference_client_class()(**self._client_kwargs()))
         client = self._async[1]
         try:
             out = await client.chat_completion(wire_messages(messages), model=self._payload_model(), **params)
