@@ -128,11 +128,18 @@ def _system_and_user(system: pa.Array | None, prompt: pa.Array) -> pa.ListArray 
 
 
 def _dpo(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
-    """Flat prompt/chosen/rejected strings, with an optional system prompt (no input, scores or
-    other prompt keys)."""
+    """Flat prompt/chosen/rejected strings, with an optional system prompt and numeric scores (no
+    input or other prompt keys)."""
     names = batch.schema.names
-    if {"question", "instruction", "input", "score_chosen", "score_rejected"} & set(names):
+    if {"question", "instruction", "input"} & set(names):
         return None
+    scores = {}
+    for key in ("score_chosen", "score_rejected"):
+        column = batch.column(key) if key in names else pa.nulls(batch.num_rows, pa.float64())
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                or column.null_count == len(column)):
+            return None  # text or true/false scores: the exact path says which record
+        scores[key] = column.cast(pa.float64())
     prompt, chosen, rejected = (batch.column(n) for n in ("prompt", "chosen", "rejected"))
     ok = pc.and_(pc.and_(_text_ok(prompt, max_chars), _text_ok(chosen, max_chars)), _text_ok(rejected, max_chars))
     if not pc.all(ok).as_py():
@@ -148,10 +155,9 @@ def _dpo(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     if pc.any(same).as_py():
         return None  # the exact path quarantines the pair as same_replies
     extra_names = [n for n in names if n not in get_format("dpo").owned]
-    no_score = pa.nulls(batch.num_rows, pa.float64())
     return pa.table({
         "prompt": _system_and_user(system, prompt), "chosen": _one_turn("assistant", chosen),
-        "rejected": _one_turn("assistant", rejected), "score_chosen": no_score, "score_rejected": no_score,
+        "rejected": _one_turn("assistant", rejected), **scores,
         "tools": pa.nulls(batch.num_rows, pa.string()), EXTRA: _extras(batch, extra_names),
     })
 

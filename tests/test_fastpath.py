@@ -144,7 +144,10 @@ GOOD_PAIR = {"prompt": "Name a colour.", "chosen": "Blue.", "rejected": "Seven."
     (lambda r: {**r, "system": "   "}, False),                 # a blank system prompt
     (lambda r: {**r, "rejected": " Blue. "}, False),            # the same reply twice
     (lambda r: {**r, "chosen": ""}, False),
-    (lambda r: {**r, "score_chosen": 7.5, "score_rejected": 2}, False),
+    (lambda r: {**r, "score_chosen": 7.5, "score_rejected": 2}, True),
+    (lambda r: {**r, "score_chosen": 7.5}, True),
+    (lambda r: {**r, "score_chosen": "high"}, False),
+    (lambda r: {**r, "score_chosen": True}, False),
 ])
 def test_dpo_pairs_the_fast_path_cannot_vouch_for_take_the_exact_path(change, fast, tmp_path):
     path = tmp_path / "pairs.jsonl"
