@@ -128,3 +128,25 @@ def test_optional_columns_appear_only_when_written():
     assert "system" not in llama_factory_entry("a.json", "alpaca", ["instruction", "input", "output"])["columns"]
     assert llama_factory_entry("a.json", "alpaca", ["instruction", "system"])["columns"]["system"] == "system"
     assert llama_factory_entry("a.json", "trl") is None
+
+
+def test_trl_replies_that_repeat_the_prompt_are_read_as_the_replies(tmp_path):
+    """HuggingFaceH4/ultrafeedback_binarized: a prompt string, and chosen/rejected full conversations."""
+    question = "Which planet is closest to the sun?"
+    row = {"prompt": question, "prompt_id": "p1", "score_chosen": 9.0, "score_rejected": 4.0,
+           "chosen": [{"role": "user", "content": question}, {"role": "assistant", "content": "Mercury."}],
+           "rejected": [{"role": "user", "content": question}, {"role": "assistant", "content": "Venus."}]}
+    other = {**row, "prompt": "A different question?"}  # the replies do not repeat this prompt
+    path = tmp_path / "uf.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (row, row, other)) + "\n")
+    loaded = hubtools.load(path)
+    assert (loaded.format, loaded.valid) == ("trl", 2)
+    assert [q.code for q in loaded.quarantine] == ["role_order"]  # chosen would start with a user turn
+    record = loaded.dataset[0]
+    assert [m["content"] for m in record["prompt"]] == [question]
+    assert [(m["role"], m["content"]) for m in record["chosen"]] == [("assistant", "Mercury.")]
+    assert [(m["role"], m["content"]) for m in record["rejected"]] == [("assistant", "Venus.")]
+    assert record["score_chosen"] == 9.0
+    write(loaded, tmp_path / "flat.jsonl", format="dpo")
+    flat = json.loads((tmp_path / "flat.jsonl").read_text().splitlines()[0])
+    assert (flat["prompt"], flat["chosen"], flat["rejected"]) == (question, "Mercury.", "Venus.")

@@ -139,10 +139,16 @@ class TRLPreference(Format):
         prompt = record.get("prompt")
         if prompt is None:
             prompt, chosen, rejected = _split_prompt(chosen, rejected)
-        elif isinstance(prompt, str):
-            prompt = [message("user", prompt)]
         else:
-            prompt, _ = parse_messages(prompt, field="prompt")
+            if isinstance(prompt, str):
+                prompt = [message("user", prompt)]
+            else:
+                prompt, _ = parse_messages(prompt, field="prompt")
+            n = len(prompt)
+            if n and chosen[:n] == prompt and rejected[:n] == prompt:
+                # the replies repeat the prompt (HuggingFaceH4/ultrafeedback_binarized and its kin):
+                # a prompt given twice is the same prompt, and the replies are what follows it
+                chosen, rejected = chosen[n:], rejected[n:]
         return {"prompt": prompt, "chosen": chosen, "rejected": rejected, **_scores(record),
                 "tools": tools_to_canonical(record)}
 
