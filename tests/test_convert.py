@@ -150,3 +150,50 @@ def test_trl_replies_that_repeat_the_prompt_are_read_as_the_replies(tmp_path):
     write(loaded, tmp_path / "flat.jsonl", format="dpo")
     flat = json.loads((tmp_path / "flat.jsonl").read_text().splitlines()[0])
     assert (flat["prompt"], flat["chosen"], flat["rejected"]) == (question, "Mercury.", "Venus.")
+
+
+@pytest.mark.parametrize(("name", "rows", "first_user", "first_reply"), [
+    ("prompt_completion", [{"prompt": "Capital of Peru?", "completion": "Lima."},
+                           {"prompt": [{"role": "system", "content": "Be brief."},
+                                       {"role": "user", "content": "Capital of Chile?"}],
+                            "completion": [{"role": "assistant", "content": "Santiago."}]}],
+     "Capital of Peru?", "Lima."),
+    ("dolly", [{"instruction": "Summarise this.", "context": "Lima is the capital of Peru.",
+                "response": "Lima is Peru's capital.", "category": "summarization"},
+               {"instruction": "Name a fruit.", "context": "", "response": "Apple.", "category": "brainstorming"}],
+     "Summarise this.\nLima is the capital of Peru.", "Lima is Peru's capital."),
+    ("question_answer", [{"question": "What is 6 x 7?", "answer": "6 x 7 = 42 #### 42"},
+                         {"question": "What is 2 + 2?", "answer": "4"}],
+     "What is 6 x 7?", "6 x 7 = 42 #### 42"),
+])
+def test_common_hub_sft_shapes_are_detected_and_round_trip(name, rows, first_user, first_reply, tmp_path):
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    loaded = hubtools.load(path)
+    assert (loaded.format, loaded.kind.value, loaded.valid) == (name, "sft", len(rows))
+    messages = loaded.dataset[0]["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [("user", first_user), ("assistant", first_reply)]
+    write(loaded, tmp_path / "again.jsonl", format=name)
+    assert [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()] == rows
+
+
+def test_dolly_becomes_alpaca_with_the_context_as_input(tmp_path):
+    path = tmp_path / "dolly.jsonl"
+    path.write_text(json.dumps({"instruction": "Summarise this.", "context": "Lima is the capital of Peru.",
+                                "response": "Lima is Peru's capital.", "category": "summarization"}) + "\n")
+    write(hubtools.load(path), tmp_path / "alpaca.json", format="alpaca")
+    assert json.loads((tmp_path / "alpaca.json").read_text()) == [
+        {"instruction": "Summarise this.", "input": "Lima is the capital of Peru.", "output": "Lima is Peru's capital.",
+         "category": "summarization"}]
+
+
+def test_kto_data_with_a_label_stays_kto_and_input_alone_is_a_dpo_prompt(tmp_path):
+    path = tmp_path / "kto.jsonl"
+    path.write_text(json.dumps({"prompt": "Q?", "completion": "A.", "label": True}) + "\n")
+    assert hubtools.load(path).format == "trl_unpaired"
+    path = tmp_path / "orca.jsonl"  # argilla/distilabel-intel-orca-dpo-pairs
+    path.write_text(json.dumps({"system": "You are an AI.", "input": "Q?", "chosen": "Good.", "rejected": "Bad."}) + "\n")
+    loaded = hubtools.load(path)
+    assert (loaded.format, loaded.valid) == ("dpo", 1)
+    assert [(m["role"], m["content"]) for m in loaded.dataset[0]["prompt"]] == [("system", "You are an AI."),
+                                                                               ("user", "Q?")]

@@ -16,7 +16,7 @@ from ..records import EXTRA, Kind, dump_extra, load_extra
 from .base import Format, fail
 from .chat import OpenAIChat, ShareGPT
 from .evaluation import FastChatAnswers, JudgePrompts, MTBenchQuestions
-from .instruction import Alpaca, AlpacaEvalOutputs, SelfInstruct
+from .instruction import Alpaca, AlpacaEvalOutputs, Dolly, PromptCompletion, QuestionAnswer, SelfInstruct
 from .preference import (
     HHRLHF,
     AlpacaEvalPairwise,
@@ -46,6 +46,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     FlatDPO(),
     KTO(),
     TRLUnpaired(),
+    PromptCompletion(),
     OpenAIChat(),
     ShareGPT(),
     FastChatAnswers(),
@@ -54,6 +55,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     SelfInstruct(),
     AlpacaEvalOutputs(),
     Alpaca(),
+    Dolly(),
+    QuestionAnswer(),
     Text(),
 )}
 

@@ -207,6 +207,14 @@ def parse_messages(value: Any, *, field: str) -> tuple[list[dict], str]:
     return out, style
 
 
+def text_or_messages(record: dict, key: str, role: str) -> list[dict]:
+    """``record[key]`` as canonical messages: a text is one ``role`` turn, a list is parsed."""
+    value = record[key]
+    if isinstance(value, str):
+        return [message(role, value)]
+    return parse_messages(value, field=key)[0]
+
+
 def dump_messages(messages: list[dict], style: str) -> list[dict]:
     """Write canonical messages in a key style ("openai" or "sharegpt")."""
     out = []

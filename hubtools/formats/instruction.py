@@ -1,5 +1,5 @@
-"""Instruction formats: Alpaca (with LLaMA-Factory's system/history), alpaca_eval outputs,
-and Self-Instruct seed tasks. All read as ``sft``.
+"""Instruction formats: Alpaca (with LLaMA-Factory's system/history), Dolly, question/answer
+pairs, TRL prompt-completion, alpaca_eval outputs and Self-Instruct seed tasks. All read as ``sft``.
 
 The Alpaca ``input`` is joined to the instruction with one newline (LLaMA-Factory's rule) and
 also kept as an extra, so writing Alpaca again splits the two exactly.
@@ -13,15 +13,17 @@ from ..errors import ErrorCode
 from ..records import Kind, message
 from .base import (
     Format,
+    dump_messages,
     fail,
     only_roles,
     optional_str,
     require_str,
     split_turns,
+    text_or_messages,
     user_content,
 )
 
-__all__ = ["Alpaca", "AlpacaEvalOutputs", "SelfInstruct"]
+__all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "PromptCompletion", "QuestionAnswer", "SelfInstruct"]
 
 
 def _split_user(content: str, extra: dict) -> tuple[str, str]:
@@ -40,6 +42,16 @@ def _single_turn(record: dict, target: str) -> tuple[str | None, str, str]:
         raise fail(ErrorCode.CANNOT_CONVERT, f"{target} holds one user turn and one reply, "
                    f"this record has {len(turns)} turns", "convert to sharegpt or openai instead")
     return system, turns[0]["content"], turns[1]["content"]
+
+
+def _one_exchange(record: dict, extra: dict, target: str) -> tuple[str, str, str]:
+    """(instruction, input, reply) of a one-exchange sft record with no system prompt."""
+    system, user, reply = _single_turn(record, target)
+    if system is not None:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} cannot hold a system prompt",
+                   "convert to alpaca or openai instead")
+    instruction, input_text = _split_user(user, extra)
+    return instruction, input_text, reply
 
 
 class Alpaca(Format):
@@ -109,11 +121,7 @@ class AlpacaEvalOutputs(Format):
                              message("assistant", require_str(record, "output"))], "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        system, user, reply = _single_turn(record, self.name)
-        if system is not None:
-            raise fail(ErrorCode.CANNOT_CONVERT, "alpaca_eval cannot hold a system prompt",
-                       "convert to alpaca instead")
-        instruction, input_text = _split_user(user, extra)
+        instruction, input_text, reply = _one_exchange(record, extra, self.name)
         return {"instruction": user_content(instruction, input_text), "output": reply}
 
 
@@ -147,9 +155,85 @@ class SelfInstruct(Format):
         return out
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        system, user, reply = _single_turn(record, self.name)
-        if system is not None:
-            raise fail(ErrorCode.CANNOT_CONVERT, "self_instruct cannot hold a system prompt",
-                       "convert to alpaca instead")
-        instruction, input_text = _split_user(user, extra)
+        instruction, input_text, reply = _one_exchange(record, extra, self.name)
         return {"instruction": instruction, "instances": [{"input": input_text, "output": reply}]}
+
+
+class Dolly(Format):
+    """databricks-dolly-15k: ``instruction``, optional ``context``, ``response`` (and ``category``,
+    kept as an extra). The context joins the instruction like Alpaca's input, and is kept as the
+    ``input`` extra, so Dolly -> Alpaca gives instruction/input/output."""
+
+    name = "dolly"
+    kind = Kind.SFT
+    description = "Dolly: instruction, optional context, response (databricks-dolly-15k)"
+    required = frozenset({"instruction", "response"})
+    hints = frozenset({"response", "context"})
+    owned = frozenset({"instruction", "context", "response"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        context = optional_str(record, "context")
+        out: dict[str, Any] = {"messages": [
+            message("user", user_content(require_str(record, "instruction"), context)),
+            message("assistant", require_str(record, "response"))], "tools": None}
+        if context:
+            out["_extra"] = {"input": context}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        instruction, context, reply = _one_exchange(record, extra, self.name)
+        return {"instruction": instruction, "context": context, "response": reply}
+
+
+class QuestionAnswer(Format):
+    """Question/answer pairs (gsm8k and most QA sets): ``question`` and ``answer`` texts."""
+
+    name = "question_answer"
+    kind = Kind.SFT
+    description = "question/answer pairs (gsm8k and most QA sets)"
+    required = frozenset({"question", "answer"})
+    hints = frozenset({"answer"})
+    owned = frozenset({"question", "answer"})
+
+    def accepts(self, record: dict) -> bool:
+        return isinstance(record["question"], str) and isinstance(record["answer"], str)
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        return {"messages": [message("user", require_str(record, "question")),
+                             message("assistant", require_str(record, "answer"))], "tools": None}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        question, input_text, reply = _one_exchange(record, extra, self.name)
+        return {"question": user_content(question, input_text), "answer": reply}
+
+
+class PromptCompletion(Format):
+    """TRL's prompt-completion SFT data: ``prompt`` and ``completion`` as texts (standard) or
+    message lists (conversational). Written back as texts when the record is one user turn and
+    one reply, else as message lists. With a boolean ``label`` it is KTO data (``trl_unpaired``)."""
+
+    name = "prompt_completion"
+    kind = Kind.SFT
+    description = "TRL prompt-completion: prompt and completion texts or message lists"
+    required = frozenset({"prompt", "completion"})
+    hints = frozenset({"completion"})
+    owned = frozenset({"prompt", "completion"})
+
+    def accepts(self, record: dict) -> bool:
+        return "label" not in record
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        return {"messages": text_or_messages(record, "prompt", "user")
+                + text_or_messages(record, "completion", "assistant"), "tools": None}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        messages = record["messages"]
+        if not messages or messages[-1]["role"] != "assistant":
+            raise fail(ErrorCode.CANNOT_CONVERT, "prompt_completion needs a conversation that ends with a reply")
+        cut = len(messages) - 1
+        while cut > 0 and messages[cut - 1]["role"] == "assistant":
+            cut -= 1
+        prompt, completion = messages[:cut], messages[cut:]
+        if [m["role"] for m in prompt] == ["user"] and len(completion) == 1 and not completion[0].get("tool_calls"):
+            return {"prompt": prompt[0]["content"], "completion": completion[0]["content"]}
+        return {"prompt": dump_messages(prompt, "openai"), "completion": dump_messages(completion, "openai")}

@@ -1,6 +1,6 @@
 """Preference (pairwise) formats, all read as ``preference``:
 
-* ``dpo``: flat prompt/chosen/rejected strings (also ``question`` or ``instruction``+``input``);
+* ``dpo``: flat prompt/chosen/rejected strings (also ``question``, ``input``, or ``instruction``+``input``);
 * ``trl``: TRL's conversational prompt/chosen/rejected message lists (implicit prompt too);
 * ``sharegpt_preference``: LLaMA-Factory's ranking data (``conversations`` + chosen/rejected turns);
 * ``hh_rlhf``: Anthropic HH transcripts, split into a shared prompt and the two replies;
@@ -93,10 +93,12 @@ class FlatDPO(Format):
 
     def accepts(self, record: dict) -> bool:
         return (isinstance(record["chosen"], str) and isinstance(record["rejected"], str)
-                and any(k in record for k in _PROMPT_KEYS))
+                and any(k in record for k in (*_PROMPT_KEYS, "input")))
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        key = next(k for k in _PROMPT_KEYS if k in record)
+        # "input" alone is the prompt (argilla/distilabel-intel-orca-dpo-pairs); beside an
+        # instruction it is the instruction's input, as in Alpaca
+        key = next((k for k in _PROMPT_KEYS if k in record), "input")
         input_text = optional_str(record, "input") if key == "instruction" else None
         system = optional_str(record, "system")
         prompt = [message("system", system)] if system else []

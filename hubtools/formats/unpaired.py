@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ErrorCode
-from ..records import Kind, message
-from .base import Format, dump_messages, fail, parse_messages
+from ..records import Kind
+from .base import Format, dump_messages, fail, parse_messages, text_or_messages
 
 __all__ = ["KTO", "TRLUnpaired"]
 
@@ -50,14 +50,8 @@ class TRLUnpaired(Format):
     owned = frozenset({"prompt", "completion", "label"})
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        def side(key: str, role: str) -> list[dict]:
-            value = record[key]
-            if isinstance(value, str):
-                return [message(role, value)]
-            return parse_messages(value, field=key)[0]
-
-        return {"prompt": side("prompt", "user"), "completion": side("completion", "assistant"),
-                "label": _label(record)}
+        return {"prompt": text_or_messages(record, "prompt", "user"),
+                "completion": text_or_messages(record, "completion", "assistant"), "label": _label(record)}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
         return {"prompt": dump_messages(record["prompt"], "openai"),
