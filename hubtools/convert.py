@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 WRITE_FORMATS = ("alpaca", "sharegpt", "openai", "dpo", "trl", "kto", "text",
                  "sharegpt_preference", "hh_rlhf", "trl_unpaired", "alpaca_eval",
                  "alpaca_eval_pairwise", "self_instruct", "mt_bench", "fastchat_answers",
-                 "judge_prompts", "prompt_completion", "dolly", "question_answer")
+                 "judge_prompts", "prompt_completion", "dolly", "question_answer", "prompt_response",
+                 "query_response", "input_output", "conversation")
 
 
 def writable_formats(kind: Kind | str) -> list[str]:

@@ -165,6 +165,14 @@ def test_trl_replies_that_repeat_the_prompt_are_read_as_the_replies(tmp_path):
     ("question_answer", [{"question": "What is 6 x 7?", "answer": "6 x 7 = 42 #### 42"},
                          {"question": "What is 2 + 2?", "answer": "4"}],
      "What is 6 x 7?", "6 x 7 = 42 #### 42"),
+    ("prompt_response", [{"prompt": "Explain tides.", "response": "The moon pulls.", "helpfulness": 3}],
+     "Explain tides.", "The moon pulls."),
+    ("query_response", [{"query": "Define AI.", "response": "Machines that learn."}], "Define AI.",
+     "Machines that learn."),
+    ("input_output", [{"input": "Translate: hello", "output": "bonjour"}], "Translate: hello", "bonjour"),
+    ("conversation", [{"conversation_id": "c1", "model": "vicuna-13b", "language": "English",
+                       "conversation": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}],
+     "Hi", "Hello"),
 ])
 def test_common_hub_sft_shapes_are_detected_and_round_trip(name, rows, first_user, first_reply, tmp_path):
     path = tmp_path / f"{name}.jsonl"

@@ -14,9 +14,19 @@ from typing import Any
 from ..errors import ErrorCode, UnknownFormatError
 from ..records import EXTRA, Kind, dump_extra, load_extra
 from .base import Format, fail
-from .chat import OpenAIChat, ShareGPT
+from .chat import Conversation, OpenAIChat, ShareGPT
 from .evaluation import FastChatAnswers, JudgePrompts, MTBenchQuestions
-from .instruction import Alpaca, AlpacaEvalOutputs, Dolly, PromptCompletion, QuestionAnswer, SelfInstruct
+from .instruction import (
+    Alpaca,
+    AlpacaEvalOutputs,
+    Dolly,
+    InputOutput,
+    PromptCompletion,
+    PromptResponse,
+    QueryResponse,
+    QuestionAnswer,
+    SelfInstruct,
+)
 from .preference import (
     HHRLHF,
     AlpacaEvalPairwise,
@@ -48,6 +58,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     TRLUnpaired(),
     PromptCompletion(),
     OpenAIChat(),
+    Conversation(),
     ShareGPT(),
     FastChatAnswers(),
     MTBenchQuestions(),
@@ -57,6 +68,9 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Alpaca(),
     Dolly(),
     QuestionAnswer(),
+    PromptResponse(),
+    QueryResponse(),
+    InputOutput(),
     Text(),
 )}
 

@@ -11,7 +11,7 @@ from ..errors import ErrorCode
 from ..records import Kind, message
 from .base import Format, dump_messages, fail, json_dumps, optional_str, parse_messages
 
-__all__ = ["OpenAIChat", "ShareGPT", "tools_to_canonical"]
+__all__ = ["Conversation", "OpenAIChat", "ShareGPT", "tools_to_canonical"]
 
 
 def tools_to_canonical(record: dict) -> str | None:
@@ -53,6 +53,7 @@ class ShareGPT(Format):
 
 
 class OpenAIChat(Format):
+    field = "messages"
     name = "openai"
     kind = Kind.SFT
     description = "OpenAI chat messages of role/content, with tool_calls, name and tools"
@@ -61,11 +62,11 @@ class OpenAIChat(Format):
     owned = frozenset({"messages", "tools", "system"})
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        messages, _ = parse_messages(record["messages"], field="messages")
+        messages, _ = parse_messages(record[self.field], field=self.field)
         return {"messages": _with_system(record, messages), "tools": tools_to_canonical(record)}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        out: dict[str, Any] = {"messages": dump_messages(record["messages"], "openai")}
+        out: dict[str, Any] = {self.field: dump_messages(record["messages"], "openai")}
         if record.get("tools"):
             try:
                 out["tools"] = json.loads(record["tools"])
@@ -73,3 +74,14 @@ class OpenAIChat(Format):
                 raise fail(ErrorCode.CANNOT_CONVERT, "'tools' is not valid JSON",
                            "fix the tool definitions") from None
         return out
+
+
+class Conversation(OpenAIChat):
+    """role/content messages under ``conversation`` (lmsys-chat-1m, WildChat)."""
+
+    field = "conversation"
+    name = "conversation"
+    description = "role/content messages under 'conversation' (lmsys-chat-1m, WildChat)"
+    required = frozenset({"conversation"})
+    hints = frozenset({"conversation"})
+    owned = frozenset({"conversation", "tools", "system"})

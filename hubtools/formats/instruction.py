@@ -1,5 +1,6 @@
-"""Instruction formats: Alpaca (with LLaMA-Factory's system/history), Dolly, question/answer
-pairs, TRL prompt-completion, alpaca_eval outputs and Self-Instruct seed tasks. All read as ``sft``.
+"""Instruction formats: Alpaca (with LLaMA-Factory's system/history), Dolly, prompt/reply text
+pairs under the common key names, TRL prompt-completion, alpaca_eval outputs and Self-Instruct
+seed tasks. All read as ``sft``.
 
 The Alpaca ``input`` is joined to the instruction with one newline (LLaMA-Factory's rule) and
 also kept as an extra, so writing Alpaca again splits the two exactly.
@@ -23,7 +24,8 @@ from .base import (
     user_content,
 )
 
-__all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "PromptCompletion", "QuestionAnswer", "SelfInstruct"]
+__all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "InputOutput", "PromptCompletion", "PromptResponse",
+           "QueryResponse", "QuestionAnswer", "SelfInstruct"]
 
 
 def _split_user(content: str, extra: dict) -> tuple[str, str]:
@@ -185,26 +187,60 @@ class Dolly(Format):
         return {"instruction": instruction, "context": context, "response": reply}
 
 
-class QuestionAnswer(Format):
-    """Question/answer pairs (gsm8k and most QA sets): ``question`` and ``answer`` texts."""
+class _TextPair(Format):
+    """One prompt text and one reply text under fixed keys (subclasses name them)."""
 
-    name = "question_answer"
     kind = Kind.SFT
-    description = "question/answer pairs (gsm8k and most QA sets)"
+    prompt_key: str
+    reply_key: str
+
+    def accepts(self, record: dict) -> bool:
+        return (isinstance(record[self.prompt_key], str) and isinstance(record[self.reply_key], str)
+                and "instruction" not in record)
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        return {"messages": [message("user", require_str(record, self.prompt_key)),
+                             message("assistant", require_str(record, self.reply_key))], "tools": None}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        prompt, input_text, reply = _one_exchange(record, extra, self.name)
+        return {self.prompt_key: user_content(prompt, input_text), self.reply_key: reply}
+
+
+class QuestionAnswer(_TextPair):
+    name = "question_answer"
+    description = "question/answer texts (gsm8k and most QA sets)"
+    prompt_key, reply_key = "question", "answer"
     required = frozenset({"question", "answer"})
     hints = frozenset({"answer"})
     owned = frozenset({"question", "answer"})
 
-    def accepts(self, record: dict) -> bool:
-        return isinstance(record["question"], str) and isinstance(record["answer"], str)
 
-    def to_canonical(self, record: dict) -> dict[str, Any]:
-        return {"messages": [message("user", require_str(record, "question")),
-                             message("assistant", require_str(record, "answer"))], "tools": None}
+class PromptResponse(_TextPair):
+    name = "prompt_response"
+    description = "prompt/response texts (HelpSteer and many SFT and reward sets)"
+    prompt_key, reply_key = "prompt", "response"
+    required = frozenset({"prompt", "response"})
+    hints = frozenset()
+    owned = frozenset({"prompt", "response"})
 
-    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        question, input_text, reply = _one_exchange(record, extra, self.name)
-        return {"question": user_content(question, input_text), "answer": reply}
+
+class QueryResponse(_TextPair):
+    name = "query_response"
+    description = "query/response texts"
+    prompt_key, reply_key = "query", "response"
+    required = frozenset({"query", "response"})
+    hints = frozenset({"query"})
+    owned = frozenset({"query", "response"})
+
+
+class InputOutput(_TextPair):
+    name = "input_output"
+    description = "input/output texts with no instruction"
+    prompt_key, reply_key = "input", "output"
+    required = frozenset({"input", "output"})
+    hints = frozenset()
+    owned = frozenset({"input", "output"})
 
 
 class PromptCompletion(Format):
