@@ -170,6 +170,8 @@ def test_trl_replies_that_repeat_the_prompt_are_read_as_the_replies(tmp_path):
     ("query_response", [{"query": "Define AI.", "response": "Machines that learn."}], "Define AI.",
      "Machines that learn."),
     ("input_output", [{"input": "Translate: hello", "output": "bonjour"}], "Translate: hello", "bonjour"),
+    ("problem_solution", [{"problem": "Solve x + 1 = 3.", "solution": "x = 2.", "level": "Level 1"}],
+     "Solve x + 1 = 3.", "x = 2."),
     ("conversation", [{"conversation_id": "c1", "model": "vicuna-13b", "language": "English",
                        "conversation": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}],
      "Hi", "Hello"),

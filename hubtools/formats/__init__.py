@@ -21,6 +21,7 @@ from .instruction import (
     AlpacaEvalOutputs,
     Dolly,
     InputOutput,
+    ProblemSolution,
     PromptCompletion,
     PromptResponse,
     QueryResponse,
@@ -70,6 +71,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     QuestionAnswer(),
     PromptResponse(),
     QueryResponse(),
+    ProblemSolution(),
     InputOutput(),
     Text(),
 )}

@@ -24,8 +24,8 @@ from .base import (
     user_content,
 )
 
-__all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "InputOutput", "PromptCompletion", "PromptResponse",
-           "QueryResponse", "QuestionAnswer", "SelfInstruct"]
+__all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "InputOutput", "ProblemSolution", "PromptCompletion",
+           "PromptResponse", "QueryResponse", "QuestionAnswer", "SelfInstruct"]
 
 
 def _split_user(content: str, extra: dict) -> tuple[str, str]:
@@ -232,6 +232,15 @@ class QueryResponse(_TextPair):
     required = frozenset({"query", "response"})
     hints = frozenset({"query"})
     owned = frozenset({"query", "response"})
+
+
+class ProblemSolution(_TextPair):
+    name = "problem_solution"
+    description = "problem/solution texts (MATH and most math sets)"
+    prompt_key, reply_key = "problem", "solution"
+    required = frozenset({"problem", "solution"})
+    hints = frozenset({"problem", "solution"})
+    owned = frozenset({"problem", "solution"})
 
 
 class InputOutput(_TextPair):
