@@ -46,7 +46,8 @@ _BOM = b"\xef\xbb\xbf"
 #: CSV columns that are always text: never decoded.
 _CSV_TEXT_COLUMNS = frozenset({
     "instruction", "input", "output", "text", "system", "output_1", "output_2",
-    "system_prompt", "prompt_template", "question",
+    "system_prompt", "prompt_template", "question", "answer", "response", "query", "problem",
+    "solution", "context",
 })
 #: CSV columns that are text in flat formats and message lists in others.
 _CSV_MESSAGE_COLUMNS = frozenset({"prompt", "chosen", "rejected", "completion"})

@@ -207,3 +207,13 @@ def test_kto_data_with_a_label_stays_kto_and_input_alone_is_a_dpo_prompt(tmp_pat
     assert (loaded.format, loaded.valid) == ("dpo", 1)
     assert [(m["role"], m["content"]) for m in loaded.dataset[0]["prompt"]] == [("system", "You are an AI."),
                                                                                ("user", "Q?")]
+
+
+def test_numeric_answers_stay_text_through_csv(tmp_path):
+    rows = [{"question": "What is 2 + 2?", "answer": "4"}, {"question": "What is 3 x 3?", "answer": "9"}]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    write(hubtools.load(path), tmp_path / "qa.csv", format="question_answer")
+    again = hubtools.load(tmp_path / "qa.csv")  # a CSV cell "4" is not the number 4 here
+    assert (again.format, again.valid) == ("question_answer", 2)
+    assert again.dataset[0]["messages"][1]["content"] == "4"
