@@ -188,23 +188,32 @@ class Dolly(Format):
 
 
 class _TextPair(Format):
-    """One prompt text and one reply text under fixed keys (subclasses name them)."""
+    """One prompt text and one reply text under fixed keys (subclasses name them), with an
+    optional ``system`` prompt."""
 
     kind = Kind.SFT
     prompt_key: str
     reply_key: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.owned = cls.owned | {"system"}
 
     def accepts(self, record: dict) -> bool:
         return (isinstance(record[self.prompt_key], str) and isinstance(record[self.reply_key], str)
                 and "instruction" not in record)
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        return {"messages": [message("user", require_str(record, self.prompt_key)),
+        system = optional_str(record, "system")
+        return {"messages": [*([message("system", system)] if system else []),
+                             message("user", require_str(record, self.prompt_key)),
                              message("assistant", require_str(record, self.reply_key))], "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        prompt, input_text, reply = _one_exchange(record, extra, self.name)
-        return {self.prompt_key: user_content(prompt, input_text), self.reply_key: reply}
+        system, user, reply = _single_turn(record, self.name)
+        prompt, input_text = _split_user(user, extra)
+        out = {self.prompt_key: user_content(prompt, input_text), self.reply_key: reply}
+        return {"system": system, **out} if system is not None else out
 
 
 class QuestionAnswer(_TextPair):
