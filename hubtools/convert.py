@@ -42,7 +42,8 @@ WRITE_FORMATS = ("alpaca", "sharegpt", "openai", "dpo", "trl", "kto", "text",
                  "sharegpt_preference", "hh_rlhf", "trl_unpaired", "alpaca_eval",
                  "alpaca_eval_pairwise", "self_instruct", "mt_bench", "fastchat_answers",
                  "judge_prompts", "prompt_completion", "dolly", "question_answer", "prompt_response",
-                 "query_response", "problem_solution", "input_output", "conversation")
+                 "query_response", "problem_solution", "input_output", "conversation", "capybara",
+                 "shp")
 
 
 def writable_formats(kind: Kind | str) -> list[str]:

@@ -218,3 +218,34 @@ def test_numeric_answers_stay_text_through_csv(tmp_path):
     again = hubtools.load(tmp_path / "qa.csv")  # a CSV cell "4" is not the number 4 here
     assert (again.format, again.valid) == ("question_answer", 2)
     assert again.dataset[0]["messages"][1]["content"] == "4"
+
+
+def test_shp_pairs_follow_labels_and_write_back_in_their_order(tmp_path):
+    rows = [{"post_id": "p1", "history": "Which is better for a beginner, Python or C?",
+             "human_ref_A": "Python: you see results sooner.", "human_ref_B": "C, to learn memory first.",
+             "labels": 1, "score_A": 52, "score_B": 3},
+            {"post_id": "p2", "history": "Is it fine to water cacti daily?", "human_ref_A": "Yes, daily.",
+             "human_ref_B": "No: let the soil dry out between waterings.", "labels": 0, "score_A": 1, "score_B": 40}]
+    path = tmp_path / "shp.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    loaded = hubtools.load(path)
+    assert (loaded.format, loaded.kind.value, loaded.valid) == ("shp", "preference", 2)
+    assert [r["chosen"][0]["content"] for r in loaded.dataset] == [rows[0]["human_ref_A"], rows[1]["human_ref_B"]]
+    write(loaded, tmp_path / "again.jsonl", format="shp")
+    assert [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()] == rows
+
+
+def test_capybara_exchanges_become_turns_and_round_trip(tmp_path):
+    rows = [{"source": "Airoboros", "conversation": [{"input": "Name a prime.", "output": "7."},
+                                                     {"input": "Another?", "output": "11."}]}]
+    path = tmp_path / "capybara.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    loaded = hubtools.load(path)
+    assert (loaded.format, loaded.valid) == ("capybara", 1)
+    assert [m["role"] for m in loaded.dataset[0]["messages"]] == ["user", "assistant", "user", "assistant"]
+    write(loaded, tmp_path / "again.jsonl", format="capybara")
+    assert [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()] == rows
+    lmsys = tmp_path / "lmsys.jsonl"  # role/content under the same key is the conversation format
+    lmsys.write_text(json.dumps({"conversation": [{"role": "user", "content": "Hi"},
+                                                  {"role": "assistant", "content": "Hello"}]}) + "\n")
+    assert hubtools.load(lmsys).format == "conversation"

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ErrorCode, UnknownFormatError
 from ..records import EXTRA, Kind, dump_extra, load_extra
 from .base import Format, fail
-from .chat import Conversation, OpenAIChat, ShareGPT
+from .chat import Capybara, Conversation, OpenAIChat, ShareGPT
 from .evaluation import FastChatAnswers, JudgePrompts, MTBenchQuestions
 from .instruction import (
     Alpaca,
@@ -30,6 +30,7 @@ from .instruction import (
 )
 from .preference import (
     HHRLHF,
+    SHP,
     AlpacaEvalPairwise,
     FlatDPO,
     ShareGPTPreference,
@@ -53,12 +54,14 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     AlpacaEvalPairwise(),
     ShareGPTPreference(),
     HHRLHF(),
+    SHP(),
     TRLPreference(),
     FlatDPO(),
     KTO(),
     TRLUnpaired(),
     PromptCompletion(),
     OpenAIChat(),
+    Capybara(),
     Conversation(),
     ShareGPT(),
     FastChatAnswers(),

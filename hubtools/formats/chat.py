@@ -9,9 +9,9 @@ from typing import Any
 
 from ..errors import ErrorCode
 from ..records import Kind, message
-from .base import Format, dump_messages, fail, json_dumps, optional_str, parse_messages
+from .base import Format, dump_messages, fail, json_dumps, optional_str, parse_messages, require_str
 
-__all__ = ["Conversation", "OpenAIChat", "ShareGPT", "tools_to_canonical"]
+__all__ = ["Capybara", "Conversation", "OpenAIChat", "ShareGPT", "tools_to_canonical"]
 
 
 def tools_to_canonical(record: dict) -> str | None:
@@ -85,3 +85,36 @@ class Conversation(OpenAIChat):
     required = frozenset({"conversation"})
     hints = frozenset({"conversation"})
     owned = frozenset({"conversation", "tools", "system"})
+
+
+class Capybara(Format):
+    """A ``conversation`` of ``input``/``output`` exchanges (LDJnr/Capybara, Pure-Dove)."""
+
+    name = "capybara"
+    kind = Kind.SFT
+    description = "a 'conversation' of input/output exchanges (LDJnr/Capybara)"
+    required = frozenset({"conversation"})
+    hints = frozenset()
+    owned = frozenset({"conversation"})
+
+    def accepts(self, record: dict) -> bool:
+        turns = record["conversation"]
+        return isinstance(turns, list) and bool(turns) and all(
+            isinstance(t, dict) and "input" in t and "role" not in t for t in turns)
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        messages = []
+        for i, turn in enumerate(record["conversation"]):
+            where = f"conversation[{i}]."
+            messages += [message("user", require_str(turn, "input", where=where)),
+                         message("assistant", require_str(turn, "output", where=where))]
+        return {"messages": messages, "tools": None}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        turns = record["messages"]
+        roles = [m["role"] for m in turns]
+        if not turns or len(turns) % 2 or roles != ["user", "assistant"] * (len(turns) // 2):
+            raise fail(ErrorCode.CANNOT_CONVERT, "capybara holds alternating user/assistant turns, no system",
+                       "convert to openai or sharegpt instead")
+        return {"conversation": [{"input": turns[i]["content"], "output": turns[i + 1]["content"]}
+                                 for i in range(0, len(turns), 2)]}

@@ -4,7 +4,8 @@
 * ``trl``: TRL's conversational prompt/chosen/rejected message lists (implicit prompt too);
 * ``sharegpt_preference``: LLaMA-Factory's ranking data (``conversations`` + chosen/rejected turns);
 * ``hh_rlhf``: Anthropic HH transcripts, split into a shared prompt and the two replies;
-* ``alpaca_eval_pairwise``: judge annotations, ``preference`` 1 or 2 selects the chosen output.
+* ``alpaca_eval_pairwise``: judge annotations, ``preference`` 1 or 2 selects the chosen output;
+* ``shp``: Stanford SHP, ``history`` with ``human_ref_A``/``human_ref_B``, ``labels`` 1 when A wins.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .base import (
 )
 from .chat import tools_to_canonical
 
-__all__ = ["HHRLHF", "AlpacaEvalPairwise", "FlatDPO", "ShareGPTPreference", "TRLPreference"]
+__all__ = ["HHRLHF", "SHP", "AlpacaEvalPairwise", "FlatDPO", "ShareGPTPreference", "TRLPreference"]
 
 _PROMPT_KEYS = ("prompt", "question", "instruction")
 
@@ -232,6 +233,21 @@ class HHRLHF(Format):
                 for side in ("chosen", "rejected")}
 
 
+def _one_of_two(prompt: str, first: str, second: str, first_wins: bool) -> dict[str, Any]:
+    """The canonical pair of a prompt and two replies, one of which won."""
+    chosen, rejected = (first, second) if first_wins else (second, first)
+    return {"prompt": [message("user", prompt)], "chosen": [message("assistant", chosen)],
+            "rejected": [message("assistant", rejected)], "score_chosen": None, "score_rejected": None,
+            "tools": None}
+
+
+def _both_replies(record: dict, target: str) -> tuple[str, str, str]:
+    """(prompt, chosen, rejected) texts of a one-turn canonical pair, or CANNOT_CONVERT."""
+    _, prompt = _single_prompt(record["prompt"], target, system_ok=False)
+    return (prompt, _single_reply(record["chosen"], "chosen", target),
+            _single_reply(record["rejected"], "rejected", target))
+
+
 class AlpacaEvalPairwise(Format):
     name = "alpaca_eval_pairwise"
     kind = Kind.PREFERENCE
@@ -246,24 +262,45 @@ class AlpacaEvalPairwise(Format):
             raise fail(ErrorCode.NO_PREFERENCE,
                        f"preference is {preference!r}: the judge preferred neither output (a tie)",
                        "ties carry no chosen/rejected signal; keep them out of preference data")
-        first, second = require_str(record, "output_1"), require_str(record, "output_2")
-        chosen, rejected = (first, second) if preference == 1 else (second, first)
-        out: dict[str, Any] = {
-            "prompt": [message("user", require_str(record, "instruction"))],
-            "chosen": [message("assistant", chosen)],
-            "rejected": [message("assistant", rejected)],
-            "score_chosen": None, "score_rejected": None, "tools": None,
-        }
+        out = _one_of_two(require_str(record, "instruction"), require_str(record, "output_1"),
+                          require_str(record, "output_2"), preference == 1)
         if preference == 2:
             # keep the original order so generator_1/generator_2 stay true on write
             out["_extra"] = {"preference": 2}
         return out
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        _, prompt = _single_prompt(record["prompt"], self.name, system_ok=False)
-        chosen = _single_reply(record["chosen"], "chosen", self.name)
-        rejected = _single_reply(record["rejected"], "rejected", self.name)
+        prompt, chosen, rejected = _both_replies(record, self.name)
         preference = extra.pop("preference", 1)
         first, second = (chosen, rejected) if preference != 2 else (rejected, chosen)
         return {"instruction": prompt, "output_1": first, "output_2": second,
                 "preference": 2 if preference == 2 else 1}
+
+
+class SHP(Format):
+    """Stanford Human Preferences: a post (``history``) and two human replies; ``labels`` is 1 when
+    ``human_ref_A`` is preferred, 0 when ``human_ref_B`` is. The order is kept (as the ``labels``
+    extra) so writing SHP again gives A and B where they were; ``score_A``/``score_B`` stay extras."""
+
+    name = "shp"
+    kind = Kind.PREFERENCE
+    description = "Stanford SHP: history, human_ref_A/B, labels 1 when A is preferred"
+    required = frozenset({"history", "human_ref_A", "human_ref_B", "labels"})
+    hints = frozenset({"human_ref_A", "human_ref_B"})
+    owned = frozenset({"history", "human_ref_A", "human_ref_B", "labels"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        labels = record["labels"]
+        if isinstance(labels, bool) or labels not in (0, 1):
+            raise fail(ErrorCode.WRONG_TYPE, f"labels is {labels!r}, not 1 (A preferred) or 0 (B preferred)")
+        out = _one_of_two(require_str(record, "history"), require_str(record, "human_ref_A"),
+                          require_str(record, "human_ref_B"), labels == 1)
+        if labels == 0:
+            out["_extra"] = {"labels": 0}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        prompt, chosen, rejected = _both_replies(record, self.name)
+        labels = extra.pop("labels", 1)
+        a, b = (chosen, rejected) if labels != 0 else (rejected, chosen)
+        return {"history": prompt, "human_ref_A": a, "human_ref_B": b, "labels": 0 if labels == 0 else 1}
