@@ -464,6 +464,13 @@ def _read_hub(source: Source) -> Iterator[RawItem]:
             f"{repo_id}: no such dataset on the Hub ({exc.__class__.__name__})",
             hint="check the id; private datasets need HF_TOKEN or `hf auth login`",
         ) from exc
+    except ValueError as exc:
+        if "Config name is missing" not in str(exc):
+            raise
+        configs = re.findall(r"'([^']+)'", str(exc).split("available configs:", 1)[-1].split("]", 1)[0])
+        raise InputUnusableError(
+            f"{repo_id} has several configs ({', '.join(configs)}): say which",
+            hint=f"give it as {repo_id}:{configs[0] if configs else 'CONFIG'}") from None
     except ConnectionError as exc:  # datasets' own "Couldn't reach ..." and socket errors alike
         from huggingface_hub import constants
 

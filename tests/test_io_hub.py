@@ -85,3 +85,26 @@ def test_split_is_refused_for_a_local_file(tmp_path):
     path.write_text('{"instruction": "hi", "output": "hello"}\n')
     result = CliRunner().invoke(app, ["inspect", str(path), "--split", "test"])
     assert result.exit_code == 2 and "a split applies to Hub dataset ids only" in result.output
+
+
+def test_a_hub_dataset_with_several_configs_asks_for_one(hub_env, hub_repo_id):
+    code = textwrap.dedent(f"""
+        import json
+        from datasets import Dataset
+        from typer.testing import CliRunner
+        from hubtools.cli import app
+        for name in ("easy", "hard"):
+            Dataset.from_list([{{"question": f"{{name}} q{{i}}", "answer": "a"}} for i in range(2)]).push_to_hub(
+                {hub_repo_id!r}, config_name=name)
+        runner = CliRunner()
+        missing = runner.invoke(app, ["inspect", {hub_repo_id!r}])
+        chosen = runner.invoke(app, ["inspect", {hub_repo_id!r} + ":hard", "--json"])
+        print(json.dumps({{"missing": [missing.exit_code, missing.output],
+                          "chosen": [chosen.exit_code, chosen.stdout]}}))
+    """)
+    out = run_client_json(code, hub_env)
+    code_missing, text = out["missing"]
+    assert code_missing == 2 and "has several configs" in text and "easy" in text and "hard" in text
+    assert f"{hub_repo_id}:easy" in text and "Traceback" not in text
+    code_chosen, stdout = out["chosen"]
+    assert code_chosen == 0 and json.loads(stdout)["samples"][0]["question"] == "hard q0"
