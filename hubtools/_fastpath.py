@@ -40,20 +40,28 @@ def _text_ok(column: pa.ChunkedArray | pa.Array, max_chars: int) -> pa.Array:
                          pc.less_equal(length, max_chars)).fill_null(False)
 
 
+#: the roles the fast paths write, by the codes they use for them
+_ROLE_NAMES = ("system", "user", "assistant")
+SYSTEM, USER, ASSISTANT = range(3)
+
+
+def _message_lists(offsets: np.ndarray, roles: np.ndarray, content: pa.Array) -> pa.ListArray:
+    """list<message> of flat turns cut at ``offsets``: ``roles`` are codes into ``_ROLE_NAMES``,
+    ``content`` the texts; name and tool fields are null. Every fast path builds its lists here."""
+    message_type = schema_for("sft").field("messages").type.value_type
+    nulls = pa.nulls(len(content), pa.string())
+    values = pa.StructArray.from_arrays(
+        [pc.take(pa.array(_ROLE_NAMES), pa.array(roles)), content.cast(pa.string()), nulls, nulls, nulls],
+        fields=list(message_type))
+    return pa.ListArray.from_arrays(pa.array(np.asarray(offsets, dtype=np.int32)), values)
+
+
 def _messages(users: pa.Array, replies: pa.Array) -> pa.ListArray:
     """list<message> of [user, assistant] per row, without a Python loop."""
     n = len(users)
-    message_type = schema_for("sft").field("messages").type.value_type
-    nulls = pa.nulls(n, pa.string())
-
-    def struct(role: str, content: pa.Array) -> pa.StructArray:
-        return pa.StructArray.from_arrays([pa.repeat(role, n), content, nulls, nulls, nulls],
-                                          fields=list(message_type))
-
-    values = pa.concat_arrays([struct("user", users), struct("assistant", replies)])
     order = np.arange(2 * n).reshape(2, n).T.ravel()  # user 0, reply 0, user 1, reply 1, ...
-    offsets = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, values.take(pa.array(order)))
+    content = pa.concat_arrays([users.cast(pa.string()), replies.cast(pa.string())]).take(pa.array(order))
+    return _message_lists(np.arange(0, 2 * n + 1, 2), np.tile(np.array([USER, ASSISTANT], np.int8), n), content)
 
 
 def _extras(batch: pa.RecordBatch, names: list[str], also: list[Any] | None = None) -> pa.Array:
@@ -96,35 +104,27 @@ def _alpaca(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     })
 
 
-def _one_turn(role: str, content: pa.Array) -> pa.ListArray:
+def _one_turn(role: int, content: pa.Array) -> pa.ListArray:
     """list<message> of one ``role`` turn per row."""
     n = len(content)
-    message_type = schema_for("sft").field("messages").type.value_type
-    nulls = pa.nulls(n, pa.string())
-    values = pa.StructArray.from_arrays([pa.repeat(role, n), content.cast(pa.string()), nulls, nulls, nulls],
-                                        fields=list(message_type))
-    return pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), values)
+    return _message_lists(np.arange(n + 1), np.full(n, role, np.int8), content)
 
 
-def _system_and_user(system: pa.Array | None, prompt: pa.Array) -> pa.ListArray | None:
+def _system_and_user(system: pa.Array | None, prompt: pa.Array) -> pa.ListArray:
     """list<message> per row: [system, user] where ``system`` is a non-empty string, else [user]."""
     n = len(prompt)
     if system is None:
-        return _one_turn("user", prompt)
+        return _one_turn(USER, prompt)
     system = system.cast(pa.string()).fill_null("")
     has = pc.greater(pc.utf8_length(system), 0).to_numpy(zero_copy_only=False)
-    offsets = np.concatenate([[0], np.cumsum(1 + has)]).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(1 + has)])
     index = np.empty(offsets[-1], np.int64)
     index[offsets[1:] - 1] = n + np.arange(n)  # the user turn closes each row
     index[offsets[:-1][has]] = np.flatnonzero(has)  # the system turn opens it, when there is one
-    roles = np.full(offsets[-1], "user", dtype=object)
-    roles[offsets[:-1][has]] = "system"
+    roles = np.full(offsets[-1], USER, np.int8)
+    roles[offsets[:-1][has]] = SYSTEM
     content = pa.concat_arrays([system, prompt.cast(pa.string())]).take(pa.array(index))
-    message_type = schema_for("sft").field("messages").type.value_type
-    nulls = pa.nulls(len(index), pa.string())
-    values = pa.StructArray.from_arrays([pa.array(roles, pa.string()), content, nulls, nulls, nulls],
-                                        fields=list(message_type))
-    return pa.ListArray.from_arrays(pa.array(offsets), values)
+    return _message_lists(offsets, roles, content)
 
 
 def _dpo(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
@@ -156,8 +156,8 @@ def _dpo(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
         return None  # the exact path quarantines the pair as same_replies
     extra_names = [n for n in names if n not in get_format("dpo").owned]
     return pa.table({
-        "prompt": _system_and_user(system, prompt), "chosen": _one_turn("assistant", chosen),
-        "rejected": _one_turn("assistant", rejected), **scores,
+        "prompt": _system_and_user(system, prompt), "chosen": _one_turn(ASSISTANT, chosen),
+        "rejected": _one_turn(ASSISTANT, rejected), **scores,
         "tools": pa.nulls(batch.num_rows, pa.string()), EXTRA: _extras(batch, extra_names),
     })
 
@@ -170,10 +170,11 @@ def _text(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     return pa.table({"text": text, EXTRA: _extras(batch, extra_names)})
 
 
-#: raw role names the chat fast path maps (tool turns and function calls take the exact path)
-_CHAT_ROLES = {raw: role for raw, role in ROLE_ALIASES.items() if role in ("system", "user", "assistant")
-               and raw != "function_call"}
-_ROLE_NAMES = ("system", "user", "assistant")
+#: raw role names the chat fast path maps, and their role codes (tool turns and function calls
+#: take the exact path)
+_CHAT_ROLES = {raw: role for raw, role in ROLE_ALIASES.items() if role in _ROLE_NAMES and raw != "function_call"}
+_CHAT_RAW = pa.array(list(_CHAT_ROLES))
+_CHAT_CODES = np.array([_ROLE_NAMES.index(role) for role in _CHAT_ROLES.values()], np.int8)
 
 
 def _chat(column: str, role_key: str, content_key: str):
@@ -197,33 +198,26 @@ def _chat(column: str, role_key: str, content_key: str):
         if flat.null_count:
             return None
         raw_roles, content = flat.field(role_key), flat.field(content_key)
-        known = pa.array(list(_CHAT_ROLES))
-        position = pc.index_in(raw_roles, value_set=known)
+        position = pc.index_in(raw_roles, value_set=_CHAT_RAW)
         if position.null_count:
             return None  # an unknown or tool role: the exact path says which
-        mapped = np.array([_ROLE_NAMES.index(_CHAT_ROLES[r]) for r in known.to_pylist()], np.int8)
-        roles = mapped[position.to_numpy(zero_copy_only=False)]
+        roles = _CHAT_CODES[position.to_numpy(zero_copy_only=False)]
         if not pc.all(_text_ok(content, max_chars)).as_py():
             return None
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        starts = offsets[:-1]
         within = np.arange(len(roles)) - np.repeat(starts, lengths)
-        if ((roles == 0) & (within > 0)).any():
+        if ((roles == SYSTEM) & (within > 0)).any():
             return None  # a system turn after the start
-        first = roles[starts]
-        lead = np.where(first == 0, 1, 0)  # the first turn after an optional system prompt
+        lead = (roles[starts] == SYSTEM).astype(np.int64)  # the first turn after an optional system prompt
         if ((lengths - lead) == 0).any():
             return None  # only a system turn
-        if (roles[np.minimum(starts + lead, len(roles) - 1)] != 1).any() or (roles[starts + lengths - 1] != 2).any():
+        if (roles[np.minimum(starts + lead, len(roles) - 1)] != USER).any() or \
+                (roles[offsets[1:] - 1] != ASSISTANT).any():
             return None  # not user first and assistant last
-        message_type = schema_for("sft").field("messages").type.value_type
-        nulls = pa.nulls(len(roles), pa.string())
-        values = pa.StructArray.from_arrays(
-            [pc.take(pa.array(_ROLE_NAMES), pa.array(roles)), content.cast(pa.string()),
-             nulls, nulls, nulls], fields=list(message_type))
-        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
         extra_names = [n for n in batch.schema.names if n != column]
         return pa.table({
-            "messages": pa.ListArray.from_arrays(offsets, values),
+            "messages": _message_lists(offsets, roles, content),
             "tools": pa.nulls(batch.num_rows, pa.string()),
             EXTRA: _extras(batch, extra_names),
         })
