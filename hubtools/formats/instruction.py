@@ -188,8 +188,10 @@ class Dolly(Format):
 
 
 class _TextPair(Format):
-    """One prompt text and one reply text under fixed keys (subclasses name them), with an
-    optional ``system`` prompt."""
+    """One prompt text and one reply text under fixed keys, with an optional ``system`` prompt.
+
+    Subclasses set ``prompt_key`` and ``reply_key``; ``required`` and ``owned`` follow from them.
+    """
 
     kind = Kind.SFT
     prompt_key: str
@@ -197,7 +199,8 @@ class _TextPair(Format):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.owned = cls.owned | {"system"}
+        cls.required = frozenset({cls.prompt_key, cls.reply_key})
+        cls.owned = cls.required | {"system"}
 
     def accepts(self, record: dict) -> bool:
         return (isinstance(record[self.prompt_key], str) and isinstance(record[self.reply_key], str)
@@ -210,9 +213,9 @@ class _TextPair(Format):
                              message("assistant", require_str(record, self.reply_key))], "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        system, user, reply = _single_turn(record, self.name)
-        prompt, input_text = _split_user(user, extra)
-        out = {self.prompt_key: user_content(prompt, input_text), self.reply_key: reply}
+        system, prompt, reply = _single_turn(record, self.name)
+        extra.pop("input", None)  # an Alpaca input is already part of the prompt text
+        out = {self.prompt_key: prompt, self.reply_key: reply}
         return {"system": system, **out} if system is not None else out
 
 
@@ -220,45 +223,33 @@ class QuestionAnswer(_TextPair):
     name = "question_answer"
     description = "question/answer texts (gsm8k and most QA sets)"
     prompt_key, reply_key = "question", "answer"
-    required = frozenset({"question", "answer"})
     hints = frozenset({"answer"})
-    owned = frozenset({"question", "answer"})
 
 
 class PromptResponse(_TextPair):
     name = "prompt_response"
     description = "prompt/response texts (HelpSteer and many SFT and reward sets)"
     prompt_key, reply_key = "prompt", "response"
-    required = frozenset({"prompt", "response"})
-    hints = frozenset()
-    owned = frozenset({"prompt", "response"})
 
 
 class QueryResponse(_TextPair):
     name = "query_response"
     description = "query/response texts"
     prompt_key, reply_key = "query", "response"
-    required = frozenset({"query", "response"})
     hints = frozenset({"query"})
-    owned = frozenset({"query", "response"})
 
 
 class ProblemSolution(_TextPair):
     name = "problem_solution"
     description = "problem/solution texts (MATH and most math sets)"
     prompt_key, reply_key = "problem", "solution"
-    required = frozenset({"problem", "solution"})
     hints = frozenset({"problem", "solution"})
-    owned = frozenset({"problem", "solution"})
 
 
 class InputOutput(_TextPair):
     name = "input_output"
     description = "input/output texts with no instruction"
     prompt_key, reply_key = "input", "output"
-    required = frozenset({"input", "output"})
-    hints = frozenset()
-    owned = frozenset({"input", "output"})
 
 
 class PromptCompletion(Format):

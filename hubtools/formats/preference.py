@@ -24,6 +24,7 @@ from .base import (
     parse_messages,
     require_str,
     split_turns,
+    text_or_messages,
     user_content,
 )
 from .chat import tools_to_canonical
@@ -143,10 +144,7 @@ class TRLPreference(Format):
         if prompt is None:
             prompt, chosen, rejected = _split_prompt(chosen, rejected)
         else:
-            if isinstance(prompt, str):
-                prompt = [message("user", prompt)]
-            else:
-                prompt, _ = parse_messages(prompt, field="prompt")
+            prompt = text_or_messages(record, "prompt", "user")
             n = len(prompt)
             if n and chosen[:n] == prompt and rejected[:n] == prompt:
                 # the replies repeat the prompt (HuggingFaceH4/ultrafeedback_binarized and its kin):
