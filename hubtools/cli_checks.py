@@ -19,15 +19,6 @@ from ._cli_utils import (
 
 __all__ = ["check_options", "register"]
 
-
-def _source(path: str, format: str | None, split: str | None, as_json: bool) -> Any:
-    """The path itself, or with ``--split`` the Hub dataset's split read with :func:`hubtools.load`."""
-    if split is None:
-        return path
-    from .load import load
-
-    return load(path, format=format, split=split, progress=_progress_enabled(as_json))
-
 ChecksOpt = Annotated[str | None, typer.Option(
     "--checks", "-c", help="Comma-separated checks to run (default: the default scan; 'all' for every "
                            "check). See `hubtools check --list`.")]
@@ -73,6 +64,15 @@ def check_options(lang: str | None = None, categories: str | None = None,
 
 def _only_for_run(options: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in options.items() if k in names}
+
+
+def _source(path: str, format: str | None, split: str | None, as_json: bool) -> Any:
+    """The path itself, or with ``--split`` the Hub dataset's split read with :func:`hubtools.load`."""
+    if split is None:
+        return path
+    from .load import load
+
+    return load(path, format=format, split=split, progress=_progress_enabled(as_json))
 
 
 def register(app: typer.Typer) -> None:
@@ -128,8 +128,7 @@ def register(app: typer.Typer) -> None:
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
                                                   toxicity_threshold, near_dup_threshold), names)
             quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
-                                 num_proc=num_proc,
-                                 progress=_progress_enabled(as_json), format=format)
+                                 num_proc=num_proc, progress=_progress_enabled(as_json), format=format)
             files = write_report(quality, out)
         if as_json:
             _print_json(quality.to_dict())
@@ -184,8 +183,8 @@ def register(app: typer.Typer) -> None:
             quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
                                                   toxicity_threshold, near_dup_threshold), names)
-            result = filter_dataset(_source(path, format, split, as_json), out, drop=names, redact_pii=redact_pii, quality=quality,
-                                    options=options, num_proc=num_proc,
+            result = filter_dataset(_source(path, format, split, as_json), out, drop=names, redact_pii=redact_pii,
+                                    quality=quality, options=options, num_proc=num_proc,
                                     progress=_progress_enabled(as_json), format=format)
         if as_json:
             _print_json(result.to_dict())

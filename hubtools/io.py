@@ -467,11 +467,11 @@ def _read_hub(source: Source) -> Iterator[RawItem]:
     except ValueError as exc:
         if "Config name is missing" not in str(exc):
             raise
-        configs = re.findall(r"'([^']+)'", str(exc).split("available configs:", 1)[-1].split("]", 1)[0])
+        configs = datasets.get_dataset_config_names(repo_id)
         raise InputUnusableError(
             f"{repo_id} has several configs ({', '.join(configs)}): say which",
             hint=f"give it as {repo_id}:{configs[0] if configs else 'CONFIG'}") from None
-    except ConnectionError as exc:  # datasets' own "Couldn't reach ..." and socket errors alike
+    except ConnectionError:  # datasets' own "Couldn't reach ..." and socket errors alike
         from huggingface_hub import constants
 
         if constants.HF_HUB_OFFLINE:
