@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.hub", "tests.fixtures.openai"]
+pytest_plugins = ["tests.fixtures.hub", "tests.fixtures.openai", "tests.fixtures.browser"]
 
 #: The shared corpus of real files, beside the project (never copied into it).
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

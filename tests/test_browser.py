@@ -14,54 +14,33 @@ import os
 import re
 import uuid
 from collections import Counter
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.fixtures.app import serve_app
+from tests.fixtures.browser import (
+    CHROMIUM,
+    MISSING_CHROMIUM,
+    WAIT,
+    box,
+    cell,
+    open_page,
+    pages_of,
+    save_artifacts,
+    tab,
+    upload,
+)
 from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, client_env, run_client_json
 
 from .conftest import CORPUS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ALPACA_EVAL = CORPUS / "alpaca_eval" / "alpaca-7b_vs_davinci003_gpt4_annotations.json"
 DPO = CORPUS / "llama_factory" / "dpo_en_demo.json"
-WAIT = 30_000  # ms, for anything the server computes
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-def _save_artifacts(browser, folder: Path, request: pytest.FixtureRequest) -> None:
-    """A screenshot and the HTML of every open page, into ``folder``; say where."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for c, context in enumerate(browser.contexts):
-        for p, page in enumerate(context.pages):
-            stem = folder / f"context{c}-page{p}"
-            try:
-                page.screenshot(path=f"{stem}.png", full_page=True)
-                stem.with_suffix(".html").write_text(page.content(), encoding="utf-8")
-            except Exception as exc:  # a crashed page: keep the others
-                stem.with_suffix(".error.txt").write_text(repr(exc), encoding="utf-8")
-    print(f"browser artifacts (screenshots, HTML) of {request.node.nodeid}: {folder}")
-
-
-MISSING_CHROMIUM = f"the browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium under Playwright (never a Playwright browser download)."""
-    if not CHROMIUM.exists():
-        pytest.fail(MISSING_CHROMIUM)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,63 +55,10 @@ def served_app(hub_server, tmp_path_factory):
         yield SimpleNamespace(url=url, home=home)
 
 
-def _only_this_machine(route) -> None:
-    """The machine is offline: anything not served here is refused at once instead of timing out."""
-    if route.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
-        route.continue_()
-    else:
-        route.abort()
-
-
-def open_page(browser, app):
-    """A new browser context (a new Gradio session) with the app loaded and its key bindings installed."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.route("**/*", _only_this_machine)
-    page = context.new_page()
-    page.goto(app.url, wait_until="domcontentloaded")
-    expect(page.locator("#upload input[type=file]")).to_be_attached(timeout=WAIT)
-    page.wait_for_function("window.__hubtoolsShortcuts === true", timeout=WAIT)
-    return page
-
-
 @pytest.fixture
 def new_page(browser, served_app, request, tmp_path_factory):
     """Open pages for this test (each its own session); close them after, with artifacts on failure."""
-    failed_before = request.session.testsfailed
-    pages = []
-
-    def make():
-        pages.append(open_page(browser, served_app))
-        return pages[-1]
-
-    yield make
-    if request.session.testsfailed > failed_before:
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-        _save_artifacts(browser, tmp_path_factory.getbasetemp() / "browser-artifacts" / name, request)
-    for page in pages:
-        page.context.close()
-
-
-# --------------------------------------------------------------------------- page helpers
-
-
-def upload(page, path: Path) -> None:
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    expect(page.locator("#summary")).to_contain_text(f"{path.name}", timeout=WAIT)
-    expect(page.locator("#summary")).to_contain_text("valid", timeout=WAIT)
-
-
-def tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
-
-
-def box(page, elem_id: str):
-    """The text box (input or textarea) of a gr.Textbox."""
-    return page.locator(f"#{elem_id}").get_by_role("textbox")
-
-
-def cell(page, elem_id: str, row: int, col: int) -> str:
-    return page.locator(f"#{elem_id} [data-testid=cell-{row}-{col}]").inner_text().strip()
+    yield from pages_of(browser, served_app, request, tmp_path_factory)
 
 
 # --------------------------------------------------------------------------- 1. load
@@ -259,7 +185,7 @@ def alice(browser, served_app, request, tmp_path_factory):
                     decide(page, "alice", "tie", "key", 4), decide(page, "alice", "skip", "key", 5)]
         yield SimpleNamespace(page=page, decided=decided)
     except BaseException:
-        _save_artifacts(browser, tmp_path_factory.getbasetemp() / "browser-artifacts" / "alice", request)
+        save_artifacts(browser, tmp_path_factory.getbasetemp() / "browser-artifacts" / "alice", request)
         raise
     finally:
         page.context.close()

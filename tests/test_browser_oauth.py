@@ -21,7 +21,11 @@ from playwright.sync_api import expect
 from tests.fixtures.app import serve_app
 from tests.fixtures.hub import PROJECT_ROOT, client_env
 
-from .test_browser import DPO, WAIT, _save_artifacts, box, browser, tab, upload  # noqa: F401 - fixture
+from tests.fixtures.browser import WAIT, box, pages_of, tab, upload
+
+from .conftest import CORPUS
+
+DPO = CORPUS / "llama_factory" / "dpo_en_demo.json"
 
 CLIENT_ID, CLIENT_SECRET = "space-oauth-client", "space-oauth-secret"
 
@@ -43,16 +47,12 @@ def space_app(hub_server, tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser, space_app, request, tmp_path_factory):  # noqa: F811 - the imported fixture
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(space_app.url, wait_until="domcontentloaded")
-    expect(page.locator("#upload input[type=file]")).to_be_attached(timeout=WAIT)
-    failed_before = request.session.testsfailed
-    yield page
-    if request.session.testsfailed > failed_before:
-        _save_artifacts(browser, tmp_path_factory.getbasetemp() / "browser-artifacts" / request.node.name, request)
-    context.close()
+def page(browser, space_app, request, tmp_path_factory):
+    """One page of the Space app (its own session), with artifacts on failure."""
+    pages = pages_of(browser, space_app, request, tmp_path_factory)
+    open_one = next(pages)
+    yield open_one()
+    next(pages, None)  # closes the page, saving artifacts if the test failed
 
 
 def sign_in(page, hub_server, username: str) -> None:
