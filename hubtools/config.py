@@ -58,5 +58,8 @@ def configure_logging(level: int | None = None) -> None:
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        from .redact import RedactingFilter  # config is imported by redact: import it here, not at the top
+
+        handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
     logger.setLevel(level if level is not None else VERBOSITY)
