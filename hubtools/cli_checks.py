@@ -36,12 +36,17 @@ ToxThresholdOpt = Annotated[float | None, typer.Option(
     "--toxicity-threshold", help="Flag replies scoring at least this (0-1).")]
 NearDupOpt = Annotated[float | None, typer.Option(
     "--near-dup-threshold", help="Jaccard similarity above which two records are near duplicates (default 0.8).")]
+EvalSetsOpt = Annotated[str | None, typer.Option(
+    "--eval-sets", help="Evaluation sets to check for contamination (13-word overlap): comma-separated files "
+                        "or Hub ids, optionally named, e.g. 'mt_bench=question.jsonl,tatsu-lab/alpaca_eval'. "
+                        "Turns the contamination check on.")]
 
 
 def check_options(lang: str | None = None, categories: str | None = None,
                   toxicity_backend: str | None = None, toxicity_model: str | None = None,
                   toxicity_threshold: float | None = None,
-                  near_dup_threshold: float | None = None) -> dict[str, dict[str, Any]]:
+                  near_dup_threshold: float | None = None,
+                  eval_sets: str | None = None) -> dict[str, dict[str, Any]]:
     """Per-check options from the CLI flags (only those given)."""
     def split(value: str) -> list[str]:
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -59,6 +64,8 @@ def check_options(lang: str | None = None, categories: str | None = None,
         options.setdefault("toxicity", {})["threshold"] = toxicity_threshold
     if near_dup_threshold is not None:
         options.setdefault("near_duplicates", {})["threshold"] = near_dup_threshold
+    if eval_sets:
+        options.setdefault("contamination", {})["eval_sets"] = split(eval_sets)
     return options
 
 
@@ -93,6 +100,7 @@ def register(app: typer.Typer) -> None:
         toxicity_model: ToxModelOpt = None,
         toxicity_threshold: ToxThresholdOpt = None,
         near_dup_threshold: NearDupOpt = None,
+        eval_sets: EvalSetsOpt = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
@@ -125,8 +133,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         with _errors():
             names = resolve_checks(checks)
+            if eval_sets and checks is None:  # naming evaluation sets asks for the contamination check
+                names = resolve_checks([*names, "contamination"])
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                                  toxicity_threshold, near_dup_threshold), names)
+                                                  toxicity_threshold, near_dup_threshold, eval_sets), names)
             quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
                                  num_proc=num_proc, progress=_progress_enabled(as_json), format=format)
             files = write_report(quality, out)
@@ -160,6 +170,7 @@ def register(app: typer.Typer) -> None:
         toxicity_model: ToxModelOpt = None,
         toxicity_threshold: ToxThresholdOpt = None,
         near_dup_threshold: NearDupOpt = None,
+        eval_sets: EvalSetsOpt = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         as_json: JsonOpt = False,
@@ -182,7 +193,7 @@ def register(app: typer.Typer) -> None:
             names = resolve_checks(drop)
             quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                                  toxicity_threshold, near_dup_threshold), names)
+                                                  toxicity_threshold, near_dup_threshold, eval_sets), names)
             result = filter_dataset(_source(path, format, split, as_json), out, drop=names, redact_pii=redact_pii,
                                     quality=quality, options=options, num_proc=num_proc,
                                     progress=_progress_enabled(as_json), format=format)

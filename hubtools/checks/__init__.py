@@ -27,6 +27,7 @@ MODULES = [
     "categories",
     "diversity",
     "preference",
+    "contamination",
 ]
 
 for _name in MODULES:
