@@ -138,7 +138,7 @@ def test_the_majority_language_is_the_default_whatever_it_is():
 
 
 SHORT = ["ok", "thanks!", "Thanks a lot!", "Sure.", "Yes", "No problem", "lol", "Got it.", "Nice one",
-         "Great job!", "Merci", "Danke schön", "Bien sûr", "ciao", "谢谢", "好的"]
+         "Great job!", "Merci", "Danke schön", "Bien sûr", "ciao", "π", "是"]
 
 
 def test_short_texts_are_undetermined_and_never_flagged():
@@ -152,6 +152,79 @@ def test_short_texts_are_undetermined_and_never_flagged():
     noisy = SPEC.run(ds, SPEC.make_options({"languages": "en", "min_chars": 0, "fields": "response"}))
     english_short = set(range(SHORT.index("Great job!") + 1))
     assert len(english_short & set(noisy.flagged)) >= 5, noisy.reasons
+
+
+#: short replies whose script settles the language (all under the 40-letter floor)
+SHORT_BY_SCRIPT = {"谢谢": "zh", "好的，没问题": "zh", "ありがとう": "ja", "コーヒー": "ja", "감사합니다": "ko",
+                   "ขอบคุณครับ": "th", "תודה רבה": "he", "Ευχαριστώ πολύ": "el", "მადლობა": "ka",
+                   "Շնորհակալություն": "hy", "Спасибо": None, "धन्यवाद": None}
+
+
+def test_short_texts_whose_script_settles_the_language_are_decided_and_flagged():
+    pairs = [("Say thank you in one word.", reply) for reply in SHORT_BY_SCRIPT] + [("ok", r) for r in SHORT]
+    result = SPEC.run(sft(pairs), SPEC.make_options({"languages": "en"}))
+    decided = {reply: lang for reply, lang in SHORT_BY_SCRIPT.items() if lang}
+    # Cyrillic and Devanagari are shared by several languages: still undetermined when short
+    assert result.flagged == list(range(len(decided)))
+    for i, (reply, lang) in enumerate(decided.items()):
+        assert result.reasons[i] == f"language {lang} (response), expected en", reply
+    assert result.stats["decided_by"]["short_script"] == len(decided)
+    assert set(result.stats["by_field"]["response"]) == {*decided.values(), "und"}
+
+
+def test_a_short_chinese_record_in_a_real_english_file_is_flagged(corpus):
+    english = json.loads((corpus / "llama_factory" / "alpaca_en_demo.json").read_text())[:200]
+    chinese = [r for r in json.loads((corpus / "llama_factory" / "alpaca_zh_demo.json").read_text())
+               if not r["input"] and max(len(r["instruction"]), len(r["output"])) <= 12][:3]
+    assert len(chinese) == 3, "the zh demo has short records such as 回应：“早上好！” / 早上好！"
+    pairs = [(r["instruction"] + ("\n" + r["input"] if r["input"] else ""), r["output"]) for r in english]
+    at = [50, 120, 199]
+    for pos, r in zip(at, chinese):
+        pairs.insert(pos, (r["instruction"], r["output"]))
+    result = SPEC.run(sft(pairs))
+    assert result.stats["expected"] == ["en"]
+    assert set(at) <= set(result.flagged), (result.reasons, chinese)
+    assert all("zh" in result.reasons[i] for i in at)
+    assert len(result.flagged) <= len(at) + 2  # the English records stay unflagged (alpaca_en: 0 of 999)
+
+
+#: unfenced code and shell commands, which langdetect reads as da/ro/ca/fr
+CODE_REPLIES = [
+    "def is_even(number):\n    if number % 2 == 0:\n        return True\n    else:\n        return False",
+    "SELECT COUNT(orderdate) as 'TotalOrders', MONTH(orderdate) as 'month'\nFROM Orders\nGROUP BY MONTH(orderdate);",
+    "const express = require('express');\nconst app = express();\napp.listen(3000);",
+    "du -sh /var/log/*\nls -la ~/projects | grep src",
+    "public static int factorial(int n) {\n    int result = 1;\n    for (int i = 2; i <= n; i++) {\n"
+    "        result *= i;\n    }\n    return result;\n}",
+]
+
+
+def test_code_and_shell_commands_are_not_read_as_natural_language():
+    cleaned = _langid.clean_text(pa.array(CODE_REPLIES + ["Use the len() function to count the items.\n"
+                                                          "Run it with python, then read the output."]))
+    assert [t.strip() for t in cleaned.to_pylist()[:-1]] == [""] * len(CODE_REPLIES)
+    assert "len() function" in cleaned.to_pylist()[-1] and "then read the output" in cleaned.to_pylist()[-1]
+    # code under an English explanation: the explanation decides
+    mixed = [("Write it in Python.", "Here is the function you asked for, with a loop over the list:\n" + code)
+             for code in CODE_REPLIES]
+    result = SPEC.run(sft(mixed), SPEC.make_options({"languages": "en"}))
+    assert result.flagged == []
+
+
+def test_real_code_instruction_file_is_not_flagged_as_french(corpus):
+    """codealpaca (2,015 code instructions): 9.8% of the records were flagged (da 43, ro 42, ca 33,
+    fr 29, ...), nearly all for a code reply; with code lines not read, 0.55% (11 records)."""
+    dataset = load(corpus / "real_world" / "codealpaca_code_alpaca_2k.json").dataset
+    result = SPEC.run(dataset)
+    assert result.stats["expected"] == ["en"]
+    assert result.count / len(dataset) <= 0.01, result.reasons
+    plain = REGISTRY["language"].fn  # the same check with the code-line rule switched off
+    saved, _langid._CODE_LINE = _langid._CODE_LINE, r"(?m)^\b\B$"
+    try:
+        before = plain(CheckData.from_dataset(dataset), SPEC.make_options({}))
+    finally:
+        _langid._CODE_LINE = saved
+    assert before.count / len(dataset) >= 0.08  # what the rule removes
 
 
 def _close_calls() -> list[str]:

@@ -6,8 +6,8 @@ doubtful rest to langdetect itself:
 
 1. **Script.** The UTF-8 bytes of a batch are decoded at once and every character is classed
    by Unicode script. A text written in a script that belongs to one langdetect language is
-   decided by it: Hangul -> ko, Greek -> el, Thai -> th, Hebrew -> he, the Indic scripts with
-   one language each, and Han -> zh (ja with hiragana). Chinese/Japanese/Korean are decided this
+   decided by it: Hangul -> ko, Greek -> el, Thai -> th, Hebrew -> he, Georgian -> ka,
+   Armenian -> hy, the Indic scripts with one language each, and Han -> zh (ja with kana). Chinese/Japanese/Korean are decided this
    way even beside Latin words (names, code), when the CJK characters are at least a quarter
    of the Latin letters: on such texts, and on some plainly Chinese ones, langdetect answers
    ``ko``, ``no``, ``vi``, ``sw``...: noise that would flag good records.
@@ -24,9 +24,13 @@ doubtful rest to langdetect itself:
    language can reach that probability (:func:`_langdetect_sure`): the same answer, bit for
    bit, in a third of the time.
 
-Texts with fewer than ``min_chars`` letters (after dropping code blocks, inline code, URLs and
-e-mail addresses) are ``und`` (undetermined); a Chinese, Japanese or Korean character counts as
-:data:`CJK_LETTERS` letters. Codes are langdetect's, except that ``zh-cn``/``zh-tw`` are both
+What is read is natural language only: fenced and inline code, whole lines of unfenced code or
+shell commands (:data:`_CODE_LINE`), URLs and e-mail addresses are dropped first. Texts with
+fewer than ``min_chars`` letters left are ``und`` (undetermined), unless their script settles
+the language (tier 1 with at least :data:`SHORT_SCRIPT_LETTERS` letters: "谢谢" is zh, "ok" is
+und); a Chinese, Japanese or Korean character counts as :data:`CJK_LETTERS` letters. Georgian,
+Armenian, Khmer, Lao, Sinhala and Odia, which langdetect has no profile for, are named by script
+alone (:data:`SCRIPT_ONLY_LANGUAGES`). Codes are langdetect's, except that ``zh-cn``/``zh-tw`` are both
 ``zh``. ``tests/test_check_language.py`` measures the agreement with plain langdetect on the
 corpus.
 """
@@ -44,9 +48,11 @@ from langdetect.lang_detect_exception import LangDetectException
 from langdetect.utils.ngram import NGram
 
 __all__ = [
+    "KNOWN_LANGUAGES",
     "LANGDETECT_LANGUAGES",
     "LANGUAGES",
     "METHODS",
+    "SCRIPT_ONLY_LANGUAGES",
     "UND",
     "clean_text",
     "codes",
@@ -65,13 +71,19 @@ UND = "und"
 LANGDETECT_LANGUAGES = (
     "af ar bg bn ca cs cy da de el en es et fa fi fr gu he hi hr hu id it ja kn ko lt lv mk ml mr "
     "ne nl no pa pl pt ro ru sk sl so sq sv sw ta te th tl tr uk ur vi zh").split()
+#: languages langdetect has no profile for, decided by their script alone (Georgian, Armenian,
+#: Khmer, Lao, Sinhala, Odia)
+SCRIPT_ONLY_LANGUAGES = ("ka", "hy", "km", "lo", "si", "or")
+#: every language the check can name: langdetect's and the script-only ones
+KNOWN_LANGUAGES = (*LANGDETECT_LANGUAGES, *SCRIPT_ONLY_LANGUAGES)
 #: code -> small int, as the batch results carry them (index 0 is "und")
-LANGUAGES = (UND, *LANGDETECT_LANGUAGES)
+LANGUAGES = (UND, *KNOWN_LANGUAGES)
 _CODE = {code: i for i, code in enumerate(LANGUAGES)}
-#: how each text was decided ("too_short": under min_chars letters, "langdetect_unsure":
-#: langdetect's best language had less than LANGDETECT_MIN_PROB; both count as und)
-METHODS = ("too_short", "script", "ngram_model", "langdetect", "langdetect_unsure")
-M_SHORT, M_SCRIPT, M_NGRAM, M_LANGDETECT, M_UNSURE = range(5)
+#: how each text was decided ("too_short": under min_chars letters and no script settles it,
+#: "langdetect_unsure": langdetect's best language had less than LANGDETECT_MIN_PROB; both count
+#: as und; "short_script": under min_chars letters, decided by its script)
+METHODS = ("too_short", "script", "ngram_model", "langdetect", "langdetect_unsure", "short_script")
+M_SHORT, M_SCRIPT, M_NGRAM, M_LANGDETECT, M_UNSURE, M_SHORT_SCRIPT = range(6)
 
 #: characters of each text the n-gram tier reads (langdetect itself reads up to 10,000)
 NB_PREFIX = 500
@@ -83,6 +95,10 @@ LANGDETECT_MIN_PROB = 0.9
 #: letters one Han, kana or Hangul character counts for in the ``min_chars`` rule: counted as one,
 #: 20% of the plainly Chinese alpaca_zh_demo records ("用一句话结束故事。") were too short to judge
 CJK_LETTERS = 3
+#: a text under ``min_chars`` is decided by its script (:func:`decide_by_script`) when it has at
+#: least this many letters of that script (a Han, kana or Hangul character counting CJK_LETTERS):
+#: "好的" (6) and "ขอบคุณ" (6) are decided, a lone "π" or "是" is not
+SHORT_SCRIPT_LETTERS = 4
 
 
 def normalise_code(code: str) -> str:
@@ -103,9 +119,39 @@ _NOISE = (r"```[\s\S]*?(?:```|$)|`[^`\n]*`|https?://\S+|www\.\S+"
           r"|[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}\.[-_.0-9A-Za-z]{1,255}")
 
 
+#: Lines that are source code or shell commands, not natural language: they start with a keyword
+#: or statement of a common language (Python, C/Java/JS, Go, Rust, PHP, SQL, HTML) or a shell
+#: command with an option or a path, end like code (``;`` ``{`` ``}`` ``):`` ``f(x)`` ``]``), are
+#: an assignment, or call a method / a snake_case or camelCase function. Unfenced code is what
+#: made 10% of a real code-instruction file (codealpaca) read as da/ro/ca/fr: its identifiers and
+#: keywords are n-grams of no language in particular. Prose lines that merely mention code
+#: ("Use the len() function to ...") are kept.
+_CODE_KEYWORDS = (
+    r"def\s+\w+\s*\(|class\s+\w+\s*[:({<]|import\s+[\w.*{]|from\s+[\w.]+\s+import\b|"
+    r"(?:return|yield|raise|break|continue|pass)\s*;?$|elif\b|else\s*:|try\s*:|except\b[^\n]*:|finally\s*:|"
+    r"(?:for|while|if|switch|catch)\s*\(|for\s+[\w, ]+\s+in\s+[^\n]*:|(?:if|while|with)\s+[^\n]*[=<>%()\[\]][^\n]*:$|"
+    r"(?:const|let|var|val|auto)\s+[\w$]+\s*[=:;]|function\s+[\w$]*\s*\(|fn\s+\w+\s*[(<]|func\s+[\w(]|"
+    r"package\s+[\w.]+\s*;?$|#include\b|#define\b|using\s+[\w.:]+;|struct\s+\w+\s*\{?$|"
+    r"(?:int|float|double|char|bool|boolean|unsigned|String)(?:\s*\[\])?\s+\**\w+\s*[=;(\[,)]|"
+    r"(?:SELECT|FROM|WHERE|GROUP\s+BY|ORDER\s+BY|HAVING|INSERT\s+INTO|VALUES|UPDATE|SET|DELETE\s+FROM|"
+    r"CREATE\s+(?:TABLE|INDEX|VIEW|DATABASE)|ALTER\s+TABLE|DROP\s+TABLE|(?:INNER|LEFT|RIGHT|OUTER|FULL)?\s*JOIN|LIMIT|UNION)\b|"
+    r"<\?php|</?[A-Za-z][\w-]*(?:\s[^>\n]*)?/?>|//|/\*|\*/|"
+    r"(?:\$\s+)?(?:sudo\s+)?(?:pip3?|npm|npx|yarn|git|cd|ls|du|df|grep|egrep|echo|curl|wget|mkdir|rmdir|rm|cp|mv|chmod|"
+    r"chown|cat|docker|kubectl|apt|apt-get|brew|python3?|node|javac?|gcc|g\+\+|make|tar|ssh|scp|find|awk|sed|head|tail|"
+    r"sort|uniq|wc|touch|export|source|conda|ps|kill|top|ping|systemctl|service)\b"
+    r"[^\n]*?(?:\s-{1,2}[A-Za-z]|\s[~./$][\w/.-]*|\s\||\s>|\s\w+\.\w+\b)")
+_CODE_LINE = (r"(?m)^(?:[ \t]*(?:" + _CODE_KEYWORDS + r")[^\n]*|[ \t]+(?:return|yield|raise|throw|await)\b[^\n]*"
+              r"|[^\n]*(?:[;{}]|\)\s*:|\w\([^\n]*\)|\]|=>|->)[ \t]*"          # ends like code
+              r"|[ \t]*[A-Za-z_$][\w$.]*(?:\[[^\]\n]*\])*\s*(?:[-+*/%&|^]|\*\*|//|<<|>>)?=\s*[^\n=]+"   # assignment
+              r"|[^\n]*(?:\b\w+\.\w+\(|\b[a-z]+_\w+\(|\b[a-z]+[A-Z]\w*\()[^\n]*"   # calls
+              r")$")
+
+
 def clean_text(arr: pa.Array) -> pa.Array:
-    """Drop code, URLs and e-mail addresses (one Arrow RE2 pass)."""
-    return pc.replace_substring_regex(arr, pattern=_NOISE, replacement=" ")
+    """Drop code (fenced, inline, and whole lines of unfenced code or shell commands), URLs and
+    e-mail addresses (two Arrow RE2 passes)."""
+    arr = pc.replace_substring_regex(arr, pattern=_NOISE, replacement=" ")
+    return pc.replace_substring_regex(arr, pattern=_CODE_LINE, replacement="")
 
 
 # --------------------------------------------------------------------------- UTF-8 in numpy
@@ -154,8 +200,8 @@ def _row_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 (S_NONE, S_LATIN, S_HAN, S_HIRAGANA, S_KATAKANA, S_HANGUL, S_CYRILLIC, S_GREEK, S_ARABIC,
  S_HEBREW, S_DEVANAGARI, S_BENGALI, S_GURMUKHI, S_GUJARATI, S_TAMIL, S_TELUGU, S_KANNADA,
- S_MALAYALAM, S_THAI, S_OTHER) = range(20)
-N_SCRIPTS = 20
+ S_MALAYALAM, S_THAI, S_OTHER, S_GEORGIAN, S_ARMENIAN, S_KHMER, S_LAO, S_SINHALA, S_ORIYA) = range(26)
+N_SCRIPTS = 26
 
 _RANGES = [  # (first, last, class); later entries win
     (0x0041, 0x005A, S_LATIN), (0x0061, 0x007A, S_LATIN), (0x00C0, 0x024F, S_LATIN),
@@ -163,15 +209,16 @@ _RANGES = [  # (first, last, class); later entries win
     (0x0250, 0x02AF, S_LATIN), (0xFF21, 0xFF3A, S_LATIN), (0xFF41, 0xFF5A, S_LATIN),
     (0x0370, 0x03FF, S_GREEK), (0x1F00, 0x1FFF, S_GREEK),
     (0x0400, 0x052F, S_CYRILLIC), (0x1C80, 0x1C8F, S_CYRILLIC),
-    (0x0530, 0x058F, S_OTHER), (0x10A0, 0x10FF, S_OTHER), (0x1200, 0x139F, S_OTHER),
+    (0x0530, 0x058F, S_ARMENIAN), (0xFB13, 0xFB17, S_ARMENIAN), (0x10A0, 0x10FF, S_GEORGIAN),
+    (0x1C90, 0x1CBF, S_GEORGIAN), (0x2D00, 0x2D2F, S_GEORGIAN), (0x1200, 0x139F, S_OTHER),
     (0x0590, 0x05FF, S_HEBREW), (0xFB1D, 0xFB4F, S_HEBREW),
     (0x0600, 0x06FF, S_ARABIC), (0x0750, 0x077F, S_ARABIC), (0x08A0, 0x08FF, S_ARABIC),
     (0xFB50, 0xFDFF, S_ARABIC), (0xFE70, 0xFEFF, S_ARABIC),
     (0x0900, 0x097F, S_DEVANAGARI), (0x0980, 0x09FF, S_BENGALI), (0x0A00, 0x0A7F, S_GURMUKHI),
-    (0x0A80, 0x0AFF, S_GUJARATI), (0x0B00, 0x0B7F, S_OTHER), (0x0B80, 0x0BFF, S_TAMIL),
+    (0x0A80, 0x0AFF, S_GUJARATI), (0x0B00, 0x0B7F, S_ORIYA), (0x0B80, 0x0BFF, S_TAMIL),
     (0x0C00, 0x0C7F, S_TELUGU), (0x0C80, 0x0CFF, S_KANNADA), (0x0D00, 0x0D7F, S_MALAYALAM),
-    (0x0D80, 0x0DFF, S_OTHER), (0x0E00, 0x0E7F, S_THAI), (0x0E80, 0x0FFF, S_OTHER),
-    (0x1000, 0x109F, S_OTHER), (0x1780, 0x17FF, S_OTHER),
+    (0x0D80, 0x0DFF, S_SINHALA), (0x0E00, 0x0E7F, S_THAI), (0x0E80, 0x0EFF, S_LAO), (0x0F00, 0x0FFF, S_OTHER),
+    (0x1000, 0x109F, S_OTHER), (0x1780, 0x17FF, S_KHMER), (0x19E0, 0x19FF, S_KHMER),
     (0x1100, 0x11FF, S_HANGUL), (0x3130, 0x318F, S_HANGUL), (0xAC00, 0xD7AF, S_HANGUL),
     (0x3040, 0x309F, S_HIRAGANA), (0x30A0, 0x30FF, S_KATAKANA), (0x31F0, 0x31FF, S_KATAKANA),
     (0xFF66, 0xFF9D, S_KATAKANA),
@@ -182,7 +229,8 @@ _RANGES = [  # (first, last, class); later entries win
 #: single-language scripts -> the language (langdetect's answer for a text in that script alone)
 _SCRIPT_LANGUAGE = {S_HANGUL: "ko", S_GREEK: "el", S_HEBREW: "he", S_THAI: "th", S_BENGALI: "bn",
                     S_GURMUKHI: "pa", S_GUJARATI: "gu", S_TAMIL: "ta", S_TELUGU: "te",
-                    S_KANNADA: "kn", S_MALAYALAM: "ml"}
+                    S_KANNADA: "kn", S_MALAYALAM: "ml", S_GEORGIAN: "ka", S_ARMENIAN: "hy",
+                    S_KHMER: "km", S_LAO: "lo", S_SINHALA: "si", S_ORIYA: "or"}
 _SCRIPT_TABLE: np.ndarray | None = None
 
 
@@ -224,8 +272,9 @@ def decide_by_script(counts: np.ndarray) -> np.ndarray:
       decided when 95% of the rest is one single-language script.
     * CJK: when 95% of the non-Latin letters are Han/kana/Hangul and they number at least a
       quarter of the Latin letters: Han with no hiragana, no Hangul and under 10% katakana
-      (names) -> zh; hiragana (the particles every Japanese sentence has) making 10% of the
-      Han and kana -> ja; Hangul -> ko.
+      (names) -> zh; kana (hiragana: the particles every Japanese sentence has; katakana: loan
+      words, which Chinese does not write in kana) making 10% of the Han and kana -> ja;
+      Hangul -> ko.
     """
     latin = counts[:, S_LATIN]
     other = counts[:, S_LATIN + 1:].sum(axis=1)
@@ -239,7 +288,7 @@ def decide_by_script(counts: np.ndarray) -> np.ndarray:
     cjk = han_kana + hangul
     is_cjk = (other > 0) & (cjk >= 0.95 * other) & (cjk * 4 >= latin)
     out[is_cjk & (hangul == 0) & (hiragana == 0) & (katakana < 0.1 * han_kana)] = _CODE["zh"]
-    out[is_cjk & (hangul == 0) & (hiragana >= 0.1 * han_kana)] = _CODE["ja"]
+    out[is_cjk & (hangul == 0) & (hiragana + katakana >= 0.1 * han_kana)] = _CODE["ja"]
     out[is_cjk & (hangul >= 0.95 * cjk)] = _CODE["ko"]
     return out
 
@@ -524,8 +573,11 @@ def detect_texts(arr: pa.Array, *, min_chars: int, fast: bool = True) -> tuple[n
     lang = np.zeros(n, dtype=np.int16)
     method = np.full(n, M_SHORT, dtype=np.int8)
     todo = letters >= max(min_chars, 1)
+    by_script = decide_by_script(counts)
+    # a short text whose script settles its language (Chinese, Korean, Thai, Greek, ...) is decided
+    short = ~todo & (by_script >= 0) & (letters - counts[:, S_LATIN] >= SHORT_SCRIPT_LETTERS)
+    lang[short], method[short] = by_script[short], M_SHORT_SCRIPT
     if fast:
-        by_script = decide_by_script(counts)
         decided = todo & (by_script >= 0)
         lang[decided], method[decided] = by_script[decided], M_SCRIPT
         rest = np.flatnonzero(todo & ~decided)

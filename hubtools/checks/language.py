@@ -5,9 +5,13 @@ langdetect's model made fast (see :mod:`hubtools.checks._langid`: Unicode script
 single-language scripts, langdetect's own n-gram profiles scored for a whole batch at once, and
 langdetect itself, seeded, for the close calls). A record is flagged when a field with a
 determined language is not among the expected ones ("language fr, expected en"; the field is
-named when there are several). Texts under ``min_chars`` letters, and texts langdetect is not
-sure about, are undetermined (``und``) and never flagged: short prompts such as "Create a
-recipe for banana ice cream." are where plain langdetect guesses (``ro``) and floods reports.
+named when there are several). Source code and shell commands are not natural language and are
+not read (a code reply is ``und``, not French). Texts under ``min_chars`` letters, and texts
+langdetect is not sure about, are undetermined (``und``) and never flagged: short prompts such
+as "Create a recipe for banana ice cream." are where plain langdetect guesses (``ro``) and
+floods reports. A short text whose script settles its language is decided all the same (Han
+without kana: zh; kana: ja; Hangul: ko; Thai, Hebrew, Greek, Georgian, Armenian, ...), so a
+short Chinese reply in an English file is flagged.
 
 The record's language, for the distribution, is that of its longest determined field. The
 expected languages default to the most common record language.
@@ -45,7 +49,7 @@ class LanguageOptions:
             ``["en", "fr"]`` or ``"en,fr"``; ``zh`` for Chinese); None: the majority language.
         min_chars: texts with fewer letters than this (code, URLs and e-mail addresses not
             counted; a Chinese, Japanese or Korean character counts as three) are undetermined
-            and never flagged.
+            and never flagged, unless their script alone settles the language.
         fields: the fields to read (names of the data's fields, or ``prompt``/``response`` for
             the prompt or reply fields of any kind); None: prompt and replies.
     """
@@ -72,10 +76,10 @@ def expected_languages(languages: list[str] | str | None) -> list[str] | None:
     if codes is None:
         return None
     codes = list(dict.fromkeys(_langid.normalise_code(c) for c in codes))
-    unknown = [c for c in codes if c not in _langid.LANGDETECT_LANGUAGES]
+    unknown = [c for c in codes if c not in _langid.KNOWN_LANGUAGES]
     if unknown or not codes:
         raise UnknownCheckError(f"unknown language code(s) for the language check: {', '.join(unknown) or 'none given'}",
-                                hint=f"use ISO 639-1 codes langdetect knows: {', '.join(_langid.LANGDETECT_LANGUAGES)}")
+                                hint=f"use ISO 639-1 codes langdetect knows: {', '.join(_langid.KNOWN_LANGUAGES)}")
     return codes
 
 
