@@ -157,8 +157,12 @@ def register(app: typer.Typer) -> None:
         path: PathArg,
         out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the kept records, "
                                                               "removed.jsonl and filter_summary.json.")],
-        drop: Annotated[str, typer.Option("--drop", "-d", help="Comma-separated checks whose flagged "
-                                                               "records are removed, e.g. exact_duplicates,near_duplicates,toxicity.")],
+        drop: Annotated[str | None, typer.Option("--drop", "-d", help="Comma-separated checks whose flagged "
+                                                               "records are removed, e.g. exact_duplicates,near_duplicates,toxicity.")] = None,
+        min_quality: Annotated[float | None, typer.Option(
+            "--min-quality", min=0.0, max=1.0,
+            help="Also remove records whose quality score (0-1, from the default checks' flags; see the "
+                 "quality report) is below this.")] = None,
         redact_pii: Annotated[bool, typer.Option("--redact-pii", help="Replace e-mails, phones, cards, "
                                                  "IBANs, ids and secrets in kept records with [EMAIL]-style placeholders.")] = False,
         quality_file: Annotated[Path | None, typer.Option("--quality", help="Reuse quality.json from "
@@ -190,11 +194,17 @@ def register(app: typer.Typer) -> None:
         from .checks.runner import QualityResult
 
         with _errors():
-            names = resolve_checks(drop)
+            if not drop and min_quality is None:
+                typer.echo("error: give --drop CHECKS and/or --min-quality SCORE. Example: hubtools filter "
+                           "data.jsonl --out clean/ --drop exact_duplicates", err=True)
+                raise typer.Exit(2)
+            names = resolve_checks(drop) if drop else []
             quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                                  toxicity_threshold, near_dup_threshold, eval_sets), names)
-            result = filter_dataset(_source(path, format, split, as_json), out, drop=names, redact_pii=redact_pii,
+                                                  toxicity_threshold, near_dup_threshold, eval_sets),
+                                    names if min_quality is None else resolve_checks("all"))
+            result = filter_dataset(_source(path, format, split, as_json), out, drop=names,
+                                    min_quality=min_quality, redact_pii=redact_pii,
                                     quality=quality, options=options, num_proc=num_proc,
                                     progress=_progress_enabled(as_json), format=format)
         if as_json:

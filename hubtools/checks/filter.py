@@ -20,7 +20,7 @@ from ..errors import HubtoolsError
 from ..io import atomic_write, write_jsonl
 from ..load import LoadResult, canonical_dataset, load
 from ..records import INDEX, Kind
-from .runner import QualityResult, resolve_checks, run_checks
+from .runner import QualityResult, default_checks, resolve_checks, run_checks
 
 __all__ = ["FilterResult", "filter_dataset", "redact_table"]
 
@@ -91,6 +91,7 @@ def filter_dataset(
     out_dir: str | os.PathLike,
     *,
     drop: list[str] | str,
+    min_quality: float | None = None,
     redact_pii: bool = False,
     quality: QualityResult | None = None,
     options: dict[str, dict[str, Any]] | None = None,
@@ -105,6 +106,8 @@ def filter_dataset(
         out_dir: gets ``<name>.<ext>`` (kept records, same format and container as the input;
             JSON Lines for directories, Hub ids and gzip), ``removed.jsonl`` and ``filter_summary.json``.
         drop: check names whose flagged records are removed.
+        min_quality: also remove records whose quality score (:mod:`hubtools.checks.score`) is
+            below this; the score comes from the default scan plus ``drop``.
         redact_pii: replace e-mails, phone numbers, cards, ids and secrets in kept records with
             typed placeholders such as ``[EMAIL]``.
         quality: results of an earlier ``run_checks`` on the same input (else the checks run now).
@@ -114,11 +117,15 @@ def filter_dataset(
     """
     from ..convert import write  # convert imports load; keep the import graph one-way
 
-    names = resolve_checks(drop)
+    names = resolve_checks(drop) if drop else []
+    if not names and min_quality is None:
+        raise HubtoolsError("nothing to filter on", hint="name checks with --drop, or give --min-quality")
     loaded = source if isinstance(source, LoadResult) else load(source, format=format, progress=progress)
     if quality is None:
-        quality = run_checks(loaded, checks=[n for n in names if n != "schema"] or ["schema"],
-                             options=options, num_proc=num_proc, progress=progress)
+        run = [n for n in names if n != "schema"] or ["schema"]
+        if min_quality is not None:  # the score reads every default check's flags
+            run = resolve_checks(sorted({*run, *default_checks()}))
+        quality = run_checks(loaded, checks=run, options=options, num_proc=num_proc, progress=progress)
     missing = [n for n in names if n not in quality.results]
     if missing:
         raise HubtoolsError(f"the quality results have no {', '.join(missing)} check",
@@ -131,6 +138,12 @@ def filter_dataset(
         result = quality.results[name]
         for index in result.flagged:
             reasons.setdefault(index, {})[name] = result.reasons.get(index, "")
+    if min_quality is not None:
+        scores = quality.scores()
+        for index, score in scores.scores.items():
+            if score < min_quality and index not in scores.quarantined:
+                flagged.setdefault(index, []).append("quality_score")
+                reasons.setdefault(index, {})["quality_score"] = f"score {score:g} < {min_quality:g}"
 
     table = loaded.dataset.data.table
     drop_mask = pc.is_in(table.column(INDEX), value_set=pa.array(sorted(flagged), pa.int64()))

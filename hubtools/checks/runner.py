@@ -18,6 +18,7 @@ from datasets import Dataset
 from ..errors import UnknownCheckError
 from ..load import LoadResult, load
 from .base import REGISTRY, CheckData, CheckResult, make_pool, release_memory
+from .score import QualityScores, record_scores
 
 __all__ = ["QualityResult", "default_checks", "resolve_checks", "run_checks"]
 
@@ -59,8 +60,13 @@ class QualityResult:
         return {
             "dataset": self.dataset,
             "checks": {name: result.to_dict() for name, result in self.results.items()},
+            "quality_score": self.scores().to_dict(),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+    def scores(self) -> QualityScores:
+        """Each record's 0-1 quality score (see :mod:`hubtools.checks.score`)."""
+        return record_scores(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QualityResult:
