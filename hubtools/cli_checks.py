@@ -36,6 +36,10 @@ ToxThresholdOpt = Annotated[float | None, typer.Option(
     "--toxicity-threshold", help="Flag replies scoring at least this (0-1).")]
 NearDupOpt = Annotated[float | None, typer.Option(
     "--near-dup-threshold", help="Jaccard similarity above which two records are near duplicates (default 0.8).")]
+RepetitionOpt = Annotated[str | None, typer.Option(
+    "--repetition", help="Repetition thresholds, e.g. 'dup_line_frac=0.4,top_2_gram=0.25,char_rep=off' "
+                         "(Gopher's by default; rules in `hubtools check --list`' repetition docs), and "
+                         "'min_words=N' for the n-gram rules.")]
 EvalSetsOpt = Annotated[str | None, typer.Option(
     "--eval-sets", help="Evaluation sets to check for contamination (13-word overlap): comma-separated files "
                         "or Hub ids, optionally named, e.g. 'mt_bench=question.jsonl,tatsu-lab/alpaca_eval'. "
@@ -46,7 +50,7 @@ def check_options(lang: str | None = None, categories: str | None = None,
                   toxicity_backend: str | None = None, toxicity_model: str | None = None,
                   toxicity_threshold: float | None = None,
                   near_dup_threshold: float | None = None,
-                  eval_sets: str | None = None) -> dict[str, dict[str, Any]]:
+                  eval_sets: str | None = None, repetition: str | None = None) -> dict[str, dict[str, Any]]:
     """Per-check options from the CLI flags (only those given)."""
     def split(value: str) -> list[str]:
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -66,6 +70,13 @@ def check_options(lang: str | None = None, categories: str | None = None,
         options.setdefault("near_duplicates", {})["threshold"] = near_dup_threshold
     if eval_sets:
         options.setdefault("contamination", {})["eval_sets"] = split(eval_sets)
+    if repetition:
+        from .checks.repetition import parse_thresholds
+
+        thresholds = parse_thresholds(repetition)
+        if "min_words" in thresholds:
+            options.setdefault("repetition", {})["min_words"] = int(thresholds.pop("min_words") or 0)
+        options.setdefault("repetition", {})["thresholds"] = thresholds
     return options
 
 
@@ -101,6 +112,7 @@ def register(app: typer.Typer) -> None:
         toxicity_threshold: ToxThresholdOpt = None,
         near_dup_threshold: NearDupOpt = None,
         eval_sets: EvalSetsOpt = None,
+        repetition: RepetitionOpt = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
@@ -136,7 +148,8 @@ def register(app: typer.Typer) -> None:
             if eval_sets and checks is None:  # naming evaluation sets asks for the contamination check
                 names = resolve_checks([*names, "contamination"])
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                                  toxicity_threshold, near_dup_threshold, eval_sets), names)
+                                                  toxicity_threshold, near_dup_threshold, eval_sets,
+                                                  repetition), names)
             quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
                                  num_proc=num_proc, progress=_progress_enabled(as_json), format=format)
             files = write_report(quality, out)
@@ -175,6 +188,7 @@ def register(app: typer.Typer) -> None:
         toxicity_threshold: ToxThresholdOpt = None,
         near_dup_threshold: NearDupOpt = None,
         eval_sets: EvalSetsOpt = None,
+        repetition: RepetitionOpt = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         as_json: JsonOpt = False,
@@ -201,7 +215,8 @@ def register(app: typer.Typer) -> None:
             names = resolve_checks(drop) if drop else []
             quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                                  toxicity_threshold, near_dup_threshold, eval_sets),
+                                                  toxicity_threshold, near_dup_threshold, eval_sets,
+                                                  repetition),
                                     names if min_quality is None else resolve_checks("all"))
             result = filter_dataset(_source(path, format, split, as_json), out, drop=names,
                                     min_quality=min_quality, redact_pii=redact_pii,

@@ -20,6 +20,7 @@ MODULES = [
     "exact_duplicates",
     "near_duplicates",
     "length_outliers",
+    "repetition",
     "language",
     "toxicity",
     "pii",

@@ -1,0 +1,420 @@
+"""``repetition``: runaway and looping replies, by the Gopher repetition rules.
+
+The rules of Gopher (Rae et al. 2021, table A1) as datatrove's ``GopherRepetitionFilter`` and
+data-juicer's repetition ops apply them, per text; a text breaks a rule when its figure is above
+the threshold (defaults: the paper's):
+
+* ``dup_para_frac`` 0.30 / ``dup_para_char_frac`` 0.20: paragraphs (split on blank lines) that
+  repeat an earlier paragraph of the text, as a share of the paragraphs / of the characters;
+* ``dup_line_frac`` 0.30 / ``dup_line_char_frac`` 0.20: the same for lines;
+* ``top_2_gram`` 0.20, ``top_3_gram`` 0.18, ``top_4_gram`` 0.16: characters covered by the most
+  frequent word n-gram (its length x its count) over the text's characters, counted only when
+  it occurs more than once (datatrove also counts an n-gram seen once, which flags every text of
+  two or three words);
+* ``dup_5_gram`` 0.15 ... ``dup_10_gram`` 0.10: characters of the words inside repeated word
+  n-grams (every occurrence after the first, each word counted once, the paper's definition;
+  datatrove approximates it with a greedy scan);
+* ``char_rep`` 0.50: data-juicer's ``character_repetition_filter`` ratio: over the character
+  10-grams of the text, the occurrences of the ``sqrt(distinct)`` most frequent repeated ones
+  over all 10-grams.
+
+The word rules (n-grams) apply to texts of at least ``min_words`` words (default 50, the
+shortest document Gopher's quality filter keeps): in a one-line reply "New York is in New York
+State" the top 2-gram is half of the characters. Words are runs of letters and digits, so a
+Chinese or Japanese clause is one word and the n-gram rules seldom reach such texts (lines,
+paragraphs and ``char_rep`` do). Lines and paragraphs apply to any text, so
+"Yes.\\nYes.\\nYes." is flagged; a reply that is one sentence repeated sixty times breaks nearly
+every rule, whatever its length.
+
+Which texts: the replies the data teaches (``chosen`` for preference data, the desirable
+completions of unpaired data; ``rejected`` ones are counted, not flagged, unless
+``flag_rejected``), the whole text for ``text`` data, or the ``fields`` named.
+
+Vectorised per batch (in worker processes with ``num_proc``): lines, paragraphs and words are
+split by Arrow kernels, each element hashed once, and every figure is a numpy pass over the
+batch (``pandas.factorize`` finds the first occurrence of each n-gram in its text). The 6- to
+10-gram rules and the character ratio run only on texts that can break them: a text with a
+repeated 6-gram has a repeated 5-gram, and ``char_rep`` is computed where a word-level sign of
+repetition (repeated 5-grams over 5% of the characters, a frequent 4-gram, repeated lines), a
+word of 20+ characters or a text mostly of symbols makes a high ratio possible (elsewhere it is
+reported as 0). N-grams are hashed only where every word occurs twice or more in its text.
+
+Example:
+    >>> from hubtools.checks import REGISTRY
+    >>> result = REGISTRY["repetition"].run(dataset)  # doctest: +SKIP
+    >>> result.reasons  # doctest: +SKIP
+    {3: 'repetition in response: dup_line_frac 0.98 > 0.3'}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import UnknownCheckError
+from ._langid import _decode, _utf8
+from .base import CheckData, CheckResult, register, reply_split, teaching_rows
+
+__all__ = ["DEFAULT_THRESHOLDS", "RULES", "RepetitionOptions", "check_repetition", "figures"]
+
+#: rule -> threshold (Gopher table A1; char_rep: data-juicer's default max_ratio)
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "dup_para_frac": 0.30, "dup_para_char_frac": 0.20, "dup_line_frac": 0.30, "dup_line_char_frac": 0.20,
+    "top_2_gram": 0.20, "top_3_gram": 0.18, "top_4_gram": 0.16,
+    "dup_5_gram": 0.15, "dup_6_gram": 0.14, "dup_7_gram": 0.13, "dup_8_gram": 0.12, "dup_9_gram": 0.11,
+    "dup_10_gram": 0.10, "char_rep": 0.50,
+}
+#: the rules in the order they are tried (the first one broken is the reason)
+RULES = tuple(DEFAULT_THRESHOLDS)
+_WORD_RULES = tuple(r for r in RULES if r.startswith(("top_", "dup_")) and r.endswith("_gram"))
+#: characters per n-gram of the character ratio (data-juicer's rep_len)
+CHAR_GRAM = 10
+#: figures shown per field in the report (95th percentile)
+_SHOWN = ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "top_2_gram", "top_4_gram", "dup_5_gram",
+          "dup_10_gram", "char_rep")
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+@dataclass
+class RepetitionOptions:
+    """Settings of the ``repetition`` check.
+
+    Args:
+        thresholds: rule -> threshold, overriding :data:`DEFAULT_THRESHOLDS` (a rule set to None
+            is off); on the CLI ``--repetition dup_line_frac=0.4,char_rep=off``.
+        min_words: the word n-gram rules apply to texts of at least this many words (50).
+        fields: the fields read (names, or ``prompt``/``response``); None: the replies.
+        flag_rejected: also flag ``rejected`` replies and undesirable completions.
+        examples: flagged records shown in the report.
+    """
+
+    thresholds: dict[str, float | None] = field(default_factory=dict)
+    min_words: int = 50
+    fields: list[str] | str | None = None
+    flag_rejected: bool = False
+    examples: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.thresholds, str):
+            self.thresholds = parse_thresholds(self.thresholds)
+        unknown = sorted(set(self.thresholds) - set(RULES))
+        if unknown:
+            raise UnknownCheckError(f"repetition: unknown rule(s) {', '.join(unknown)}",
+                                    hint=f"rules: {', '.join(RULES)}")
+        for rule, value in self.thresholds.items():
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                raise UnknownCheckError(f"repetition: threshold {rule}={value} is not in 0..1",
+                                        hint="every figure is a share of the text; e.g. dup_line_frac=0.3")
+        if self.min_words < 0:
+            raise UnknownCheckError("repetition: min_words must be >= 0", hint="e.g. min_words=20")
+
+    def resolved(self) -> dict[str, float]:
+        """The thresholds in force (rules switched off left out)."""
+        merged = {**DEFAULT_THRESHOLDS, **self.thresholds}
+        return {rule: float(v) for rule, v in merged.items() if v is not None}
+
+
+def parse_thresholds(text: str) -> dict[str, float | None]:
+    """``"dup_line_frac=0.4,char_rep=off"`` -> ``{"dup_line_frac": 0.4, "char_rep": None}``.
+
+    >>> parse_thresholds("top_2_gram=0.25, char_rep=off")
+    {'top_2_gram': 0.25, 'char_rep': None}
+    """
+    out: dict[str, float | None] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        rule, sep, value = item.partition("=")
+        if not sep:
+            raise UnknownCheckError(f"repetition: {item!r} is not rule=value", hint="e.g. dup_line_frac=0.4")
+        value = value.strip().lower()
+        try:
+            out[rule.strip()] = None if value in ("off", "none", "") else float(value)
+        except ValueError:
+            raise UnknownCheckError(f"repetition: {item!r} has no number", hint="e.g. dup_line_frac=0.4 or char_rep=off") from None
+    return out
+
+
+# --------------------------------------------------------------------------- figures, vectorised
+
+
+def _factorize(keys: np.ndarray) -> np.ndarray:
+    """``pandas.factorize`` codes of 64-bit keys, their high bits folded into the low ones first
+    (its hash table reads the low bits, which a multiplicative hash leaves poorly mixed)."""
+    if keys.dtype == np.uint64:
+        keys = keys ^ (keys >> np.uint64(29)) ^ (keys >> np.uint64(47))
+    return pd.factorize(keys)[0]
+
+
+def _first_in_row(keys: np.ndarray) -> np.ndarray:
+    """True where ``keys[i]`` did not occur before (keys already carry their row)."""
+    if len(keys) == 0:
+        return np.zeros(0, bool)
+    codes = _factorize(keys)
+    # factorize numbers keys in order of first appearance: a first occurrence is a new maximum
+    return np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]]
+
+
+def _element_dups(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: elements (split on ``pattern``), repeated elements, characters of the repeats."""
+    n = len(texts)
+    parts = pc.split_pattern_regex(texts, pattern)
+    counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = pc.list_flatten(parts)
+    if len(flat) == 0:
+        return counts, np.zeros(n), np.zeros(n)
+    rows = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False).astype(np.int64)
+    encoded = pc.dictionary_encode(flat)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    dup = ~_first_in_row(rows * (len(encoded.dictionary) + 1) + codes)
+    length = pc.utf8_length(encoded.dictionary).to_numpy(zero_copy_only=False)[codes]
+    return (counts, np.bincount(rows[dup], minlength=n).astype(float),
+            np.bincount(rows[dup], weights=length[dup], minlength=n))
+
+
+def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(word id, row, characters) of every word: runs of letters/digits (a Chinese or Japanese
+    clause, written without spaces, is one word)."""
+    parts = pc.split_pattern_regex(texts, r"[^\p{L}\p{N}_]+")
+    flat = pc.list_flatten(parts)
+    rows = pc.list_parent_indices(parts).to_numpy(zero_copy_only=False).astype(np.int64)
+    keep = pc.not_equal(flat, "")
+    flat = pc.filter(flat, keep)
+    rows = rows[keep.to_numpy(zero_copy_only=False)]
+    if len(flat) == 0:
+        return np.zeros(0, np.uint64), rows, np.zeros(0, np.int64)
+    encoded = pc.dictionary_encode(flat)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    length = pc.utf8_length(encoded.dictionary).to_numpy(zero_copy_only=False).astype(np.int64)[codes]
+    ids = (codes.astype(np.uint64) + np.uint64(1)) * _M1
+    return ids ^ (ids >> np.uint64(29)), rows, length
+
+
+def _ngrams(ids: np.ndarray, rows: np.ndarray, length: np.ndarray, n: int, repeated: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start positions, row-tagged hash, word characters) of the word n-grams inside a row whose
+    words all occur more than once in it (only those can repeat: the rest are never hashed)."""
+    m = len(ids) - n + 1
+    if m <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    ok = rows[:m] == rows[n - 1:]
+    for k in range(n):
+        ok &= repeated[k:k + m]
+    start = np.flatnonzero(ok)
+    h = rows[start].astype(np.uint64) * _M3
+    chars = np.zeros(len(start), np.int64)
+    for k in range(n):
+        h = (h ^ ids[start + k]) * _M2
+        chars += length[start + k]
+    return start, h, chars
+
+
+def _top_gram(ids, rows, length, repeated, n: int, size: int) -> np.ndarray:
+    """Per row: characters of the most frequent n-gram (length with spaces x count), when it occurs
+    more than once."""
+    start, h, chars = _ngrams(ids, rows, length, n, repeated)
+    out = np.zeros(size)
+    if len(start) == 0:
+        return out
+    codes = _factorize(h)
+    count = np.bincount(codes)
+    repeated = np.flatnonzero(count[codes] > 1)
+    if len(repeated):
+        value = count[codes[repeated]] * (chars[repeated] + n - 1)
+        np.maximum.at(out, rows[start[repeated]], value)
+    return out
+
+
+def _dup_gram(ids, rows, length, repeated, n: int, size: int) -> np.ndarray:
+    """Per row: characters of the words inside repeated n-grams (occurrences after the first)."""
+    start, h, _ = _ngrams(ids, rows, length, n, repeated)
+    if len(start) == 0:
+        return np.zeros(size)
+    dup = start[~_first_in_row(h)]
+    cover = np.zeros(len(ids) + 1, np.int64)
+    np.add.at(cover, dup, 1)
+    np.add.at(cover, dup + n, -1)
+    covered = np.cumsum(cover[:-1]) > 0
+    return np.bincount(rows[covered], weights=length[covered], minlength=size)
+
+
+def _char_rep(texts: pa.Array) -> np.ndarray:
+    """data-juicer's character repetition ratio of each text (character 10-grams)."""
+    n = len(texts)
+    out = np.zeros(n)
+    offsets, data = _utf8(texts)
+    rows = np.repeat(np.arange(n), np.diff(offsets))
+    lead = np.flatnonzero((data & 0xC0) != 0x80)  # one position per character
+    chars, rows = _decode(data, lead).astype(np.uint64), rows[lead]
+    m = len(chars) - CHAR_GRAM + 1
+    if m <= 0:
+        return out
+    valid = np.flatnonzero(rows[:m] == rows[CHAR_GRAM - 1:])
+    if len(valid) == 0:
+        return out
+    h = rows[valid].astype(np.uint64) * _M3
+    for k in range(CHAR_GRAM):
+        h = (h ^ chars[valid + k]) * _M2
+    codes = _factorize(h)
+    freq = np.bincount(codes)
+    row_of = np.zeros(len(freq), np.int64)
+    row_of[codes] = rows[valid]
+    total = np.bincount(rows[valid], minlength=n)
+    distinct = np.bincount(row_of, minlength=n)
+    multi = np.flatnonzero(freq > 1)  # the top sqrt(distinct) are taken among the repeated ones
+    repeated = np.bincount(row_of[multi], minlength=n)
+    take = np.minimum(np.floor(np.sqrt(distinct)).astype(np.int64), repeated)
+    freq, row_of = freq[multi], row_of[multi]
+    order = np.lexsort((-freq, row_of))  # by row, most frequent first
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(repeated) - repeated, repeated)
+    top = rank < take[row_of[order]]
+    sums = np.bincount(row_of[order][top], weights=freq[order][top], minlength=n)
+    np.divide(sums, total, out=out, where=total > 0)
+    return out
+
+
+def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True) -> dict[str, np.ndarray]:
+    """Every rule's figure for each text of a string array (0 where a rule does not apply).
+
+    >>> f = figures(pa.array(["Stop.\\nStop.\\nStop.\\nStop.", "One line only."]))
+    >>> [round(float(v), 2) for v in f["dup_line_frac"]]
+    [0.75, 0.0]
+    """
+    n = len(texts)
+    texts = pc.fill_null(texts, "")
+    trimmed = pc.utf8_trim_whitespace(texts)
+    chars = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(float)
+    denom = np.maximum(chars, 1.0)
+    out: dict[str, np.ndarray] = {}
+    paras, dup_paras, dup_para_chars = _element_dups(trimmed, r"\n{2,}")
+    lines, dup_lines, dup_line_chars = _element_dups(trimmed, r"\n+")
+    out["dup_para_frac"] = dup_paras / np.maximum(paras, 1)
+    out["dup_para_char_frac"] = dup_para_chars / denom
+    out["dup_line_frac"] = dup_lines / np.maximum(lines, 1)
+    out["dup_line_char_frac"] = dup_line_chars / denom
+    ids, rows, length = all_ids, all_rows, all_length = _words(texts)
+    words = np.bincount(rows, minlength=n)
+    long_enough = words >= max(min_words, 1)
+    sel = long_enough[rows] if len(rows) else np.zeros(0, bool)
+    ids, rows, length = ids[sel], rows[sel], length[sel]
+    codes = _factorize(ids ^ (rows.astype(np.uint64) * _M3)) if len(ids) else np.zeros(0, np.int64)
+    repeated = np.bincount(codes)[codes] > 1 if len(ids) else np.zeros(0, bool)
+    for k in (2, 3, 4):
+        out[f"top_{k}_gram"] = _top_gram(ids, rows, length, repeated, k, n) / denom
+    out["dup_5_gram"] = _dup_gram(ids, rows, length, repeated, 5, n) / denom
+    # a repeated 6..10-gram contains a repeated 5-gram: only those texts go on
+    maybe = out["dup_5_gram"] > 0
+    sub = maybe[rows] if len(rows) else np.zeros(0, bool)
+    for k in range(6, 11):
+        out[f"dup_{k}_gram"] = _dup_gram(ids[sub], rows[sub], length[sub], repeated[sub], k, n) / denom
+    out["char_rep"] = np.zeros(n)
+    if char_rule and n:
+        word_chars = np.bincount(all_rows, weights=all_length, minlength=n) if len(all_rows) else np.zeros(n)
+        longest = np.zeros(n)
+        if len(all_rows):
+            np.maximum.at(longest, all_rows, all_length)
+        candidates = np.flatnonzero((out["dup_5_gram"] > 0.05) | (out["top_4_gram"] > 0.08)
+                                    | (out["dup_line_char_frac"] > 0.1) | (longest >= 20)
+                                    | ((word_chars < 0.5 * chars) & (chars >= 2 * CHAR_GRAM)))
+        if len(candidates):
+            out["char_rep"][candidates] = _char_rep(texts.take(pa.array(candidates)))
+    return out
+
+
+def _batch(batch: dict[str, pa.Array], min_words: int, char_rule: bool) -> dict[str, dict[str, np.ndarray]]:
+    """Figures per field of one batch (runs in worker processes)."""
+    return {name: figures(arr, min_words, char_rule) for name, arr in batch.items()}
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def _fields(data: CheckData, requested: list[str] | str | None) -> list[str]:
+    if requested is None:
+        return list(data.response_fields)
+    names = [requested] if isinstance(requested, str) else list(requested)
+    out: list[str] = []
+    for name in names:
+        if name in data.fields:
+            out.append(name)
+        elif name in ("prompt", "prompts"):
+            out.extend(data.prompt_fields)
+        elif name in ("response", "responses", "reply", "replies"):
+            out.extend(data.response_fields)
+        else:
+            raise UnknownCheckError(f"repetition: no field {name!r} in {data.kind.value} data",
+                                    hint=f"use prompt, response or one of: {', '.join(data.fields)}")
+    return list(dict.fromkeys(out))
+
+
+@register("repetition", options=RepetitionOptions,
+          description="looping or runaway text: repeated lines, paragraphs and n-grams (Gopher rules)")
+def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
+    """Flag taught replies that break a Gopher repetition rule; per-field figures for the report."""
+    thresholds = opts.resolved()
+    names = _fields(data, opts.fields)
+    parts = data.map(_batch, names, desc="repetition", min_words=int(opts.min_words),
+                     char_rule="char_rep" in thresholds)
+    n = len(data)
+    figs = {name: {rule: np.concatenate([p[name][rule] for p in parts]) if parts else np.zeros(0)
+                   for rule in RULES} for name in names}
+    broken: dict[str, np.ndarray] = {}  # field -> index of the first rule broken, -1 for none
+    rules = [r for r in RULES if r in thresholds]
+    for name in names:
+        above = np.stack([figs[name][r] > thresholds[r] for r in rules], axis=1) if rules and n \
+            else np.zeros((n, 0), bool)
+        broken[name] = np.where(above.any(axis=1), np.argmax(above, axis=1), -1) if above.shape[1] \
+            else np.full(n, -1)
+    hits = {name: broken[name] >= 0 for name in names}
+    flag = np.zeros(n, bool)
+    for name in names:
+        taught = teaching_rows(data, name, opts.flag_rejected)
+        flag |= hits[name] if taught is None else hits[name] & taught
+    reasons: dict[int, str] = {}
+    for pos in np.flatnonzero(flag):
+        found = [f"{rules[broken[name][pos]]} {figs[name][rules[broken[name][pos]]][pos]:.2f} > "
+                 f"{thresholds[rules[broken[name][pos]]]:g}" + (f" in {name}" if len(names) > 1 else "")
+                 for name in names if broken[name][pos] >= 0]
+        reasons[int(data.index[pos])] = "repetition: " + "; ".join(found)
+    by_rule: dict[str, int] = {}
+    for name in names:
+        for j in np.flatnonzero(np.bincount(broken[name][hits[name]], minlength=len(rules))):
+            by_rule[rules[j]] = by_rule.get(rules[j], 0) + int(np.sum(broken[name][hits[name]] == j))
+    stats: dict[str, Any] = {
+        "records": n,
+        "fields": names,
+        "flagged": int(flag.sum()),
+        "share_flagged": round(float(flag.mean()), 6) if n else 0.0,
+        "first_rule_broken": dict(sorted(by_rule.items(), key=lambda kv: -kv[1])),
+        "min_words": int(opts.min_words),
+    }
+    for name in names:
+        per = {"texts_breaking_a_rule": int(hits[name].sum())}
+        for rule in _SHOWN:
+            values = figs[name][rule]
+            per[f"{rule} p95"] = round(float(np.quantile(values, 0.95)), 4) if n else 0.0
+        per["char_rep max"] = round(float(figs[name]["char_rep"].max()), 4) if n else 0.0
+        stats[name] = per
+    stats.update(reply_split(data, hits))
+    from .pii import redact
+
+    worst = np.zeros(n)
+    for name in names:
+        worst = np.maximum(worst, figs[name]["dup_line_char_frac"] + figs[name]["dup_10_gram"])
+    positions = np.flatnonzero(flag)
+    shown = positions[np.argsort(-worst[positions], kind="stable")][: opts.examples]
+    examples = [{"index": int(data.index[p]), "reason": reasons[int(data.index[p])],
+                 "fields": data.record(int(data.index[p]), transform=lambda t: redact(t)[0])} for p in shown]
+    return CheckResult("repetition", flagged=[int(data.index[p]) for p in positions], reasons=reasons,
+                       stats=stats, examples=examples,
+                       options={"thresholds": {r: thresholds.get(r) for r in RULES}, "min_words": opts.min_words,
+                                "fields": names, "flag_rejected": opts.flag_rejected},
+                       versions={"pyarrow": pa.__version__, "pandas": pd.__version__})
