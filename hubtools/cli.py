@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -68,8 +69,21 @@ def formats(as_json: JsonOpt = False) -> None:
         typer.echo(f"{r['format']:<{width}}  {r['kind']:<10}  {r['description']}")
 
 
+class OasstPath(str, Enum):
+    """How OpenAssistant message trees become conversations."""
+
+    all = "all"
+    best = "best"
+
+
+OasstPathOpt = Annotated[OasstPath, typer.Option(
+    "--oasst-path", help="OpenAssistant trees: one conversation per path to a leaf (all) or the "
+                         "best-ranked path only (best).")]
+
+
 @app.command()
-def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_json: JsonOpt = False) -> None:
+def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_json: JsonOpt = False,
+            oasst_path: OasstPathOpt = OasstPath.all) -> None:
     """Show a dataset's format, kind, record counts, fields and two sample records.
 
     Example: hubtools inspect ../shared/corpus/llama_factory/dpo_en_demo.json
@@ -77,7 +91,8 @@ def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_
     from .load import load
 
     with _errors():
-        result = load(path, format=format, split=split, progress=_progress_enabled(as_json))
+        result = load(path, format=format, split=split, progress=_progress_enabled(as_json),
+                      oasst_path=oasst_path.value)
     data = {**result.summary(), "fields": result.fields, "samples": result.samples,
             "detection": result.detection.to_dict()}
     if as_json:
@@ -103,6 +118,7 @@ def validate(
     max_chars: MaxCharsOpt = None,
     split: SplitOpt = None,
     as_json: JsonOpt = False,
+    oasst_path: OasstPathOpt = OasstPath.all,
 ) -> None:
     """Validate a dataset: write the valid records, the quarantine with reasons, and a summary.
 
@@ -117,7 +133,7 @@ def validate(
 
     with _errors():
         summary = validate_to_dir(path, out, format=format, max_chars=max_chars, split=split,
-                                  progress=_progress_enabled(as_json))
+                                  progress=_progress_enabled(as_json), oasst_path=oasst_path.value)
     if as_json:
         _print_json(summary)
     else:
@@ -142,6 +158,7 @@ def convert(
     max_chars: MaxCharsOpt = None,
     split: SplitOpt = None,
     as_json: JsonOpt = False,
+    oasst_path: OasstPathOpt = OasstPath.all,
 ) -> None:
     """Convert a dataset to another format; records the target cannot hold are quarantined.
 
@@ -156,7 +173,7 @@ def convert(
 
     with _errors():
         loaded, result = run_convert(src, out, to=to, format=format, max_chars=max_chars, split=split,
-                                     progress=_progress_enabled(as_json))
+                                     progress=_progress_enabled(as_json), oasst_path=oasst_path.value)
     data = {"from": loaded.format, "to": result.format, "kind": loaded.kind.value,
             "total": loaded.total, "written": result.written, "quarantined": result.quarantined,
             "out": str(result.path),

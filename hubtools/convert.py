@@ -19,6 +19,7 @@ from datasets import Dataset
 
 from .errors import ConversionError, ErrorCode, HubtoolsError, UnknownFormatError
 from .formats import FORMATS, from_canonical, get_format
+from .formats.llamafactory_v1 import MEDIA_COLUMNS
 from .io import atomic_write, container_for_path, write_jsonl, write_records
 from .load import LoadResult, load
 from .records import INDEX, Kind
@@ -43,7 +44,8 @@ WRITE_FORMATS = ("alpaca", "sharegpt", "openai", "dpo", "trl", "kto", "text",
                  "alpaca_eval_pairwise", "self_instruct", "mt_bench", "fastchat_answers",
                  "judge_prompts", "prompt_completion", "dolly", "question_answer", "prompt_response",
                  "query_response", "problem_solution", "input_output", "conversation", "capybara",
-                 "shp")
+                 "shp", "alpaca_response", "firefly", "oasst", "llamafactory_v1", "llamafactory_v1_preference",
+                 "pandalm", "chatbot_arena", "autoj_pairwise", "stack_exchange_paired")
 
 
 def writable_formats(kind: Kind | str) -> list[str]:
@@ -174,6 +176,7 @@ def convert(
     max_chars: int | None = None,
     split: str | None = None,
     progress: bool = False,
+    oasst_path: str = "all",
 ) -> tuple[LoadResult, WriteResult]:
     """Read ``src`` (any format), write it to ``out`` as ``to``; quarantine what cannot go.
 
@@ -181,7 +184,8 @@ def convert(
     beside ``out``. For LLaMA-Factory formats, ``dataset_info.json`` beside ``out`` gets the
     matching entry.
     """
-    loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress)
+    loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress,
+                  oasst_path=oasst_path)
     result = write(loaded, out, format=to)
     rows = sorted(loaded.quarantine + result.quarantine, key=lambda r: r.index)
     out_path = Path(out)
@@ -240,8 +244,9 @@ def llama_factory_entry(file_name: str, format: str, columns: list[str] | None =
 
     Follows the conventions of LLaMA-Factory's own ``data/dataset_info.json``: ``ranking`` for
     pairs, ``formatting: sharegpt`` with role ``tags`` for message lists, ``kto_tag`` for
-    labels. Optional columns (system, history, tools) are listed only when ``columns`` (the
-    keys the file has) includes them. Returns None for formats LLaMA-Factory does not read.
+    labels. Optional columns (system, history, tools, and the media columns images, videos,
+    audios) are listed only when ``columns`` (the keys the file has) includes them. Returns
+    None for formats LLaMA-Factory does not read.
     """
     if format not in _LF_COLUMNS:
         return None
@@ -254,6 +259,9 @@ def llama_factory_entry(file_name: str, format: str, columns: list[str] | None =
     if "formatting" in extra:
         entry["formatting"] = extra["formatting"]
     entry["columns"] = {**required, **{k: v for k, v in optional.items() if v in present}}
+    # multimodal data (<image>/<video>/<audio> tokens in the text): LLaMA-Factory reads the
+    # files from these columns, and cannot load the data without them
+    entry["columns"].update({column: column for column in MEDIA_COLUMNS if column in present})
     if "tags" in extra:
         entry["tags"] = dict(extra["tags"])
     return entry
@@ -275,13 +283,15 @@ def validate_to_dir(
     max_chars: int | None = None,
     split: str | None = None,
     progress: bool = False,
+    oasst_path: str = "all",
 ) -> dict[str, Any]:
     """Validate ``src`` and write ``valid.<ext>``, ``quarantine.jsonl`` and ``summary.json``.
 
     ``valid.<ext>`` is in the input's own format and container (JSONL for directories, Hub
     datasets and gzip files). Returns the summary, which states ``total = valid + quarantined``.
     """
-    loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress)
+    loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress,
+                  oasst_path=oasst_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     container = loaded.source.container

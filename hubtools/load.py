@@ -22,7 +22,7 @@ from datasets.table import InMemoryTable
 
 from ._fastpath import fast_load
 from .errors import ConversionError, InputUnusableError
-from .formats import Detection, detect, get_format, to_canonical
+from .formats import Detection, TreeCount, detect, expand, get_format, to_canonical
 from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
@@ -49,6 +49,8 @@ class LoadResult:
     fields: list[str] = field(default_factory=list)
     #: the first records as read (wire format), for a quick look
     samples: list[Any] = field(default_factory=list)
+    #: message trees (OpenAssistant): trees in = trees read + quarantined, and the conversations
+    trees: TreeCount | None = None
 
     @property
     def format(self) -> str:
@@ -76,7 +78,7 @@ class LoadResult:
 
     def summary(self) -> dict[str, Any]:
         """The figures ``summary.json`` holds; ``total == valid + quarantined``."""
-        return {
+        out = {
             "source": self.source.location,
             "format": self.format,
             "kind": self.kind.value,
@@ -86,6 +88,9 @@ class LoadResult:
             "quarantined": self.quarantined,
             "by_code": self.by_code,
         }
+        if self.trees is not None:
+            out["trees"] = self.trees.to_dict()
+        return out
 
 
 def canonical_dataset(records: list[dict[str, Any]] | pa.Table, kind: Kind | str) -> Dataset:
@@ -119,6 +124,7 @@ def load(
     split: str | None = None,
     progress: bool = False,
     fast: bool = True,
+    oasst_path: str = "all",
 ) -> LoadResult:
     """Read, detect, convert and validate ``source``; return valid records and the quarantine.
 
@@ -129,6 +135,8 @@ def load(
         max_chars: longest text allowed in one field.
         progress: show a progress bar on stderr.
         fast: allow the columnar fast path for clean Alpaca/text JSON Lines (same result).
+        oasst_path: OpenAssistant trees give one conversation per path to a leaf (``"all"``)
+            or the best-ranked path only (``"best"``).
 
     Raises:
         InputUnusableError: the input is missing, empty, binary, or matches no format.
@@ -165,27 +173,40 @@ def load(
     tables: list[pa.Table] = []
     batch: list[dict[str, Any]] = []
     quarantine: list[QuarantineRow] = []
-    item: RawItem
-    for item in _progress(itertools.chain(head, items), progress, src.name):
-        if item.issue is not None:
-            quarantine.append(QuarantineRow.from_issues([item.issue], item.raw_for_report(), file=item.file))
-            continue
-        try:
-            record = to_canonical(fmt, item.value, item.index)
-        except ConversionError as exc:
-            quarantine.append(QuarantineRow.from_issues([exc.to_issue(item.index)], item.raw_for_report(),
+    def keep(item: RawItem, record: dict[str, Any] | ConversionError) -> None:
+        nonlocal batch
+        if isinstance(record, ConversionError):
+            quarantine.append(QuarantineRow.from_issues([record.to_issue(item.index)], item.raw_for_report(),
                                                         file=item.file))
-            continue
+            return
         issues = check_record(record, fmt.kind, config)
         if issues:
             quarantine.append(QuarantineRow.from_issues(issues, item.raw_for_report(), file=item.file))
-            continue
+            return
         batch.append(record)
         if len(batch) >= _BATCH:
             tables.append(pa.Table.from_pylist(batch, schema=schema))
             batch = []
+
+    trees = TreeCount() if fmt.expands else None
+    pending: list[RawItem] = []  # message trees are read whole: a tree may span records
+    item: RawItem
+    for item in _progress(itertools.chain(head, items), progress, src.name):
+        if item.issue is not None:
+            quarantine.append(QuarantineRow.from_issues([item.issue], item.raw_for_report(), file=item.file))
+        elif trees is not None:
+            pending.append(item)
+        else:
+            try:
+                keep(item, to_canonical(fmt, item.value, item.index))
+            except ConversionError as exc:
+                keep(item, exc)
+    if trees is not None:
+        by_index = {item.index: item for item in pending}
+        for index, record in expand(fmt, [(i.index, i.value) for i in pending], path=oasst_path, count=trees):
+            keep(by_index[index], record)
     if batch or not tables:
         tables.append(pa.Table.from_pylist(batch, schema=schema))
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return LoadResult(canonical_dataset(table, fmt.kind), quarantine, detection, src, config,
-                      union_keys(parsed), parsed[:2])
+                      union_keys(parsed), parsed[:2], trees)

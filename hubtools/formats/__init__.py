@@ -7,14 +7,14 @@ Adding a format is one class in a module here and one line in :data:`FORMATS`. T
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ErrorCode, UnknownFormatError
+from ..errors import ConversionError, ErrorCode, UnknownFormatError
 from ..records import EXTRA, Kind, dump_extra, load_extra
-from .base import Format, fail
-from .chat import Capybara, Conversation, OpenAIChat, ShareGPT
+from .base import MESSAGE_FIELDS, Format, attach_message_fields, data_fields, fail, pop_message_fields
+from .chat import Capybara, Conversation, Firefly, OpenAIChat, ShareGPT
 from .evaluation import FastChatAnswers, JudgePrompts, MTBenchQuestions
 from .instruction import (
     Alpaca,
@@ -36,6 +36,10 @@ from .preference import (
     ShareGPTPreference,
     TRLPreference,
 )
+from .instruction_response import AlpacaResponse
+from .llamafactory_v1 import LlamaFactoryV1, LlamaFactoryV1Preference
+from .oasst import OASST, OASSTMessages, conversations
+from .pairwise import AutoJPairwise, ChatbotArena, PandaLM, StackExchangePaired
 from .text import Text
 from .unpaired import KTO, TRLUnpaired
 
@@ -43,7 +47,9 @@ __all__ = [
     "FORMATS",
     "Detection",
     "Format",
+    "TreeCount",
     "detect",
+    "expand",
     "from_canonical",
     "get_format",
     "sniff",
@@ -55,13 +61,21 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     ShareGPTPreference(),
     HHRLHF(),
     SHP(),
+    LlamaFactoryV1Preference(),
+    ChatbotArena(),
+    PandaLM(),
+    AutoJPairwise(),
+    StackExchangePaired(),
     TRLPreference(),
     FlatDPO(),
     KTO(),
     TRLUnpaired(),
+    OASST(),
     PromptCompletion(),
+    LlamaFactoryV1(),
     OpenAIChat(),
     Capybara(),
+    Firefly(),
     Conversation(),
     ShareGPT(),
     FastChatAnswers(),
@@ -70,12 +84,14 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     SelfInstruct(),
     AlpacaEvalOutputs(),
     Alpaca(),
+    AlpacaResponse(),
     Dolly(),
     QuestionAnswer(),
     PromptResponse(),
     QueryResponse(),
     ProblemSolution(),
     InputOutput(),
+    OASSTMessages(),
     Text(),
 )}
 
@@ -93,8 +109,17 @@ def get_format(name: str) -> Format:
                                  hint=f"use one of {', '.join(FORMATS)}") from None
 
 
+def as_record(value: Any) -> Any:
+    """A bare JSON array of role/content messages (one conversation a line) as ``{"messages": ...}``;
+    any other value unchanged."""
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+        return {"messages": value}
+    return value
+
+
 def sniff(record: Any) -> str | None:
     """Name of the first format whose required keys the record has, or None."""
+    record = as_record(record)
     if not isinstance(record, dict):
         return None
     for fmt in FORMATS.values():
@@ -136,6 +161,7 @@ def detect(records: Iterable[Any], *, forced: str | None = None) -> Detection:
     sampled = 0
     for record in records:
         sampled += 1
+        record = as_record(record)
         name = sniff(record) or (_looks_like(record) if isinstance(record, dict) else None)
         counts[name or "unknown"] += 1
     if forced is not None:
@@ -158,6 +184,7 @@ def to_canonical(fmt: Format, record: Any, index: int) -> dict[str, Any]:
     Raises:
         ConversionError: the record is not an object, is in another format, or is malformed.
     """
+    record = as_record(record)
     if not isinstance(record, dict):
         raise fail(ErrorCode.NOT_AN_OBJECT, f"the record is {type(record).__name__}, not a JSON object",
                    "write one object per record")
@@ -177,11 +204,21 @@ def to_canonical(fmt: Format, record: Any, index: int) -> dict[str, Any]:
         raise fail(ErrorCode.FORMAT_MISMATCH, f"unrecognised record (keys: {keys}); the file is {fmt.name}",
                    f"give it the fields of {fmt.name}: {', '.join(sorted(fmt.required))}")
     canonical = fmt.to_canonical(record)
-    extra = {k: v for k, v in record.items() if k not in fmt.owned}
+    return _finish(canonical, {k: v for k, v in record.items() if k not in fmt.owned}, index)
+
+
+def _finish(canonical: dict[str, Any], extra: dict[str, Any], index: int) -> dict[str, Any]:
+    """Give a converted record its index and extras (the unowned wire fields, the format's own
+    ``_extra`` and the messages' wire fields)."""
     extra.update(canonical.pop("_extra", {}))
+    fields = pop_message_fields(canonical)
+    if fields:
+        extra[MESSAGE_FIELDS] = fields
     canonical["hubtools_index"] = index
     canonical[EXTRA] = dump_extra(extra)
     return canonical
+
+
 
 
 def from_canonical(fmt: Format, record: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +228,70 @@ def from_canonical(fmt: Format, record: dict[str, Any]) -> dict[str, Any]:
         ConversionError: the format cannot hold this record (CANNOT_CONVERT).
     """
     extra = load_extra(record.get(EXTRA))
+    fields = extra.pop(MESSAGE_FIELDS, None)
+    if fields:
+        record = attach_message_fields(record, fields)
     wire = fmt.from_canonical(record, extra)
+    lost = data_fields(fields) if fields and not fmt.message_fields else []
+    if lost:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{fmt.name} cannot hold the message fields "
+                   f"{', '.join(map(repr, lost))}", "convert to openai or sharegpt instead")
     for key, value in extra.items():
         wire.setdefault(key, value)
     return wire
+
+
+@dataclass
+class TreeCount:
+    """How message trees became conversations: ``trees == read + quarantined``."""
+
+    trees: int = 0
+    read: int = 0
+    quarantined: int = 0
+    conversations: int = 0
+    #: flat messages that could not be placed in any tree (quarantined one by one)
+    unlinked_messages: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"in": self.trees, "read": self.read, "quarantined": self.quarantined,
+                "conversations": self.conversations, "unlinked_messages": self.unlinked_messages}
+
+
+def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
+           count: TreeCount | None = None) -> Iterator[tuple[int, dict[str, Any] | ConversionError]]:
+    """Canonical conversations of a tree format (``fmt.expands``, OpenAssistant), read whole.
+
+    Yields ``(source index, canonical record or the error that quarantines it)``: each tree
+    gives one record per conversation (all sharing the tree's index), or one error.
+    """
+    count = count if count is not None else TreeCount()
+    good = []
+    for index, value in items:
+        record = as_record(value)
+        if isinstance(record, dict) and fmt.matches(record):
+            good.append((index, record))
+            continue
+        try:
+            to_canonical(fmt, record, index)  # only to say why it is not one of fmt's records
+        except ConversionError as exc:
+            yield index, exc
+    for index, tree_fields, root in fmt.trees(good):
+        if isinstance(root, ConversionError):
+            if tree_fields.get("message"):
+                count.unlinked_messages += 1
+            else:
+                count.trees += 1
+                count.quarantined += 1
+            yield index, root
+            continue
+        count.trees += 1
+        try:
+            records = conversations(root, path)
+        except ConversionError as exc:
+            count.quarantined += 1
+            yield index, exc
+            continue
+        count.read += 1
+        count.conversations += len(records)
+        for record in records:
+            yield index, _finish(record, dict(tree_fields), index)

@@ -9,13 +9,17 @@ from ..errors import ConversionError, ErrorCode
 from ..records import Kind, message
 
 __all__ = [
+    "MESSAGE_FIELDS",
     "Format",
+    "attach_message_fields",
+    "data_fields",
     "dump_messages",
     "fail",
     "json_dumps",
     "only_roles",
     "optional_str",
     "parse_messages",
+    "pop_message_fields",
     "require_str",
     "split_turns",
     "tool_calls_from_canonical",
@@ -45,6 +49,10 @@ class Format:
     answers_only: ClassVar[bool] = False
     #: whether the format can be written (every readable format can, unless noted).
     writable: ClassVar[bool] = True
+    #: whether written messages can carry fields beyond the canonical ones (``weight``, ...).
+    message_fields: ClassVar[bool] = False
+    #: records are message trees, read whole into several conversations each (``formats.expand``).
+    expands: ClassVar[bool] = False
 
     def matches(self, record: dict) -> bool:
         """Whether the record has every required key (and passes :meth:`accepts`)."""
@@ -147,7 +155,7 @@ def tool_calls_from_canonical(tool_calls: str) -> str:
     return json_dumps(calls[0] if len(calls) == 1 else calls)
 
 
-def _content(value: Any, where: str) -> str:
+def _content(value: Any, where: str, extra: dict) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
@@ -155,15 +163,66 @@ def _content(value: Any, where: str) -> str:
     if isinstance(value, list):
         raise fail(ErrorCode.WRONG_TYPE, f"{where} has non-text content parts",
                    "images, audio and other media are not supported yet")
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), str):
+        # the reply stored as an object, e.g. arena-hard's {"answer": ...}: read its one text,
+        # remember the key so writing the same style gives the object back
+        (key, text), = value.items()
+        extra[CONTENT_KEY] = key
+        return text
     raise fail(ErrorCode.WRONG_TYPE, f"{where} content is {type(value).__name__}, not text",
                "make every message content a string")
+
+
+#: Record extra that holds per-message wire fields: ``{column: [fields or None per message]}``.
+MESSAGE_FIELDS = "hubtools_message_fields"
+#: Where a parsed message carries its wire fields until :func:`pop_message_fields` collects them.
+_FIELDS = "_fields"
+#: Markers among a message's fields (how the wire spelled it), not data: a content object's key
+#: and the legacy OpenAI ``function_call``.
+CONTENT_KEY = "hubtools_content_key"
+LEGACY_CALL = "hubtools_function_call"
+_MESSAGE_COLUMNS = ("messages", "prompt", "chosen", "rejected", "completion")
+_KNOWN = {"openai": frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call"}),
+          "sharegpt": frozenset({"from", "value", "name", "tool_calls", "tool_call_id"})}
+
+
+def pop_message_fields(record: dict[str, Any]) -> dict[str, list] | None:
+    """Take the wire fields off the messages of a canonical record: ``{column: [fields|None]}``."""
+    out = {}
+    for column in _MESSAGE_COLUMNS:
+        messages = record.get(column)
+        if not isinstance(messages, list):
+            continue
+        fields = [m.pop(_FIELDS, None) if isinstance(m, dict) else None for m in messages]
+        if any(fields):
+            out[column] = fields
+    return out or None
+
+
+def attach_message_fields(record: dict[str, Any], fields: dict[str, list]) -> dict[str, Any]:
+    """A copy of ``record`` whose messages carry ``fields`` again, for :func:`dump_messages`."""
+    out = dict(record)
+    for column, per_message in fields.items():
+        messages = out.get(column)
+        if isinstance(messages, list):
+            out[column] = [{**m, _FIELDS: f} if f else m
+                           for m, f in zip(messages, [*per_message, *[None] * len(messages)])]
+    return out
+
+
+def data_fields(fields: dict[str, list]) -> list[str]:
+    """The names of the per-message wire fields in ``fields`` (markers left out)."""
+    names = {k for per_message in fields.values() for f in per_message if f for k in f}
+    return sorted(k for k in names if not k.startswith("hubtools_"))
 
 
 def parse_messages(value: Any, *, field: str) -> tuple[list[dict], str]:
     """Parse a message list in either key style; return canonical messages and the style.
 
-    Accepts ``[{"role", "content", ...}]`` (OpenAI style) and ``[{"from", "value"}]``
-    (ShareGPT style), with the role names of :data:`ROLE_ALIASES`.
+    Accepts ``[{"role", "content", ...}]`` (OpenAI style, with the legacy ``function_call``)
+    and ``[{"from", "value"}]`` (ShareGPT style), with the role names of :data:`ROLE_ALIASES`.
+    Any other key of a message (``weight``, ``loss_weight``, ...) rides along with it and is
+    written back by :func:`dump_messages`.
     """
     if isinstance(value, dict):
         value = [value]
@@ -180,8 +239,10 @@ def parse_messages(value: Any, *, field: str) -> tuple[list[dict], str]:
         if msg.get("from") is not None or (msg.get("role") is None and "value" in msg):
             style = "sharegpt"
             role_raw, content_raw = msg.get("from"), msg.get("value")
+            known = _KNOWN["sharegpt"]
         else:
             role_raw, content_raw = msg.get("role"), msg.get("content")
+            known = _KNOWN["openai"]
         if role_raw is None:
             raise fail(ErrorCode.MISSING_ROLE, f"{where} has no role",
                        "use {'role': ..., 'content': ...} or {'from': ..., 'value': ...}")
@@ -192,18 +253,24 @@ def parse_messages(value: Any, *, field: str) -> tuple[list[dict], str]:
         if role_raw == "function_call":
             out.append(message("assistant", "", tool_calls=tool_calls_to_canonical(content_raw)))
             continue
+        extra = {k: v for k, v in msg.items() if k not in known}
         tool_calls = msg.get("tool_calls")
+        if msg.get("function_call") is not None and not tool_calls:
+            tool_calls = tool_calls_to_canonical(msg["function_call"])
+            extra[LEGACY_CALL] = True
         if content_raw is None and tool_calls:
             content = ""
         elif content_raw is None:
             raise fail(ErrorCode.MISSING_FIELD, f"{where} has no content",
                        "give every message a text content")
         else:
-            content = _content(content_raw, where)
+            content = _content(content_raw, where, extra)
         if tool_calls is not None and not isinstance(tool_calls, str):
             tool_calls = json_dumps(tool_calls)
         out.append(message(role, content, name=msg.get("name"), tool_calls=tool_calls or None,
                            tool_call_id=msg.get("tool_call_id")))
+        if extra:
+            out[-1][_FIELDS] = extra
     return out, style
 
 
@@ -216,23 +283,41 @@ def text_or_messages(record: dict, key: str, role: str) -> list[dict]:
 
 
 def dump_messages(messages: list[dict], style: str) -> list[dict]:
-    """Write canonical messages in a key style ("openai" or "sharegpt")."""
+    """Write canonical messages in a key style ("openai" or "sharegpt"), with their wire fields.
+
+    Raises:
+        ConversionError: a ShareGPT turn cannot hold both a text and tool calls (CANNOT_CONVERT).
+    """
     out = []
     for msg in messages:
+        fields = dict(msg.get(_FIELDS) or {})
+        content_key, legacy = fields.pop(CONTENT_KEY, None), fields.pop(LEGACY_CALL, None)
         if style == "sharegpt":
             if msg.get("tool_calls"):
-                out.append({"from": "function_call", "value": tool_calls_from_canonical(msg["tool_calls"])})
+                if msg["content"].strip():
+                    raise fail(ErrorCode.CANNOT_CONVERT, "sharegpt cannot hold a reply with both a text "
+                               "and tool calls (a function_call turn has no text)",
+                               "convert to openai instead")
+                item = {"from": "function_call", "value": tool_calls_from_canonical(msg["tool_calls"])}
             else:
-                out.append({"from": SHAREGPT_ROLES[msg["role"]], "value": msg["content"]})
-            continue
-        item: dict[str, Any] = {"role": msg["role"], "content": msg["content"]}
-        if msg.get("tool_calls"):
-            item["tool_calls"] = json.loads(msg["tool_calls"])
-            if not msg["content"]:
-                item["content"] = None
+                item = {"from": SHAREGPT_ROLES[msg["role"]], "value": msg["content"]}
+        else:
+            item = {"role": msg["role"], "content": msg["content"]}
+            if content_key is not None:
+                item["content"] = {content_key: msg["content"]}
+            if msg.get("tool_calls") and legacy:
+                calls = [call.get("function", call) for call in json.loads(msg["tool_calls"])]
+                item["function_call"] = calls[0] if len(calls) == 1 else calls
+                item["content"] = msg["content"] or None
+            elif msg.get("tool_calls"):
+                item["tool_calls"] = json.loads(msg["tool_calls"])
+                if not msg["content"]:
+                    item["content"] = None
         for key in ("name", "tool_call_id"):
             if msg.get(key) is not None:
                 item[key] = msg[key]
+        for key, value in fields.items():
+            item.setdefault(key, value)
         out.append(item)
     return out
 

@@ -11,7 +11,7 @@ from ..errors import ErrorCode
 from ..records import Kind, message
 from .base import Format, dump_messages, fail, json_dumps, optional_str, parse_messages, require_str
 
-__all__ = ["Capybara", "Conversation", "OpenAIChat", "ShareGPT", "tools_to_canonical"]
+__all__ = ["Capybara", "Conversation", "Firefly", "OpenAIChat", "ShareGPT", "tools_to_canonical"]
 
 
 def tools_to_canonical(record: dict) -> str | None:
@@ -40,6 +40,7 @@ class ShareGPT(Format):
     required = frozenset({"conversations"})
     hints = frozenset({"conversations"})
     owned = frozenset({"conversations", "system", "tools"})
+    message_fields = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         messages, _ = parse_messages(record["conversations"], field="conversations")
@@ -60,6 +61,7 @@ class OpenAIChat(Format):
     required = frozenset({"messages"})
     hints = frozenset({"messages"})
     owned = frozenset({"messages", "tools", "system"})
+    message_fields = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         messages, _ = parse_messages(record[self.field], field=self.field)
@@ -96,25 +98,35 @@ class Capybara(Format):
     required = frozenset({"conversation"})
     hints = frozenset()
     owned = frozenset({"conversation"})
+    user_key, reply_key = "input", "output"
 
     def accepts(self, record: dict) -> bool:
         turns = record["conversation"]
         return isinstance(turns, list) and bool(turns) and all(
-            isinstance(t, dict) and "input" in t and "role" not in t for t in turns)
+            isinstance(t, dict) and self.user_key in t and "role" not in t for t in turns)
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         messages = []
         for i, turn in enumerate(record["conversation"]):
             where = f"conversation[{i}]."
-            messages += [message("user", require_str(turn, "input", where=where)),
-                         message("assistant", require_str(turn, "output", where=where))]
+            messages += [message("user", require_str(turn, self.user_key, where=where)),
+                         message("assistant", require_str(turn, self.reply_key, where=where))]
         return {"messages": messages, "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
         turns = record["messages"]
         roles = [m["role"] for m in turns]
         if not turns or len(turns) % 2 or roles != ["user", "assistant"] * (len(turns) // 2):
-            raise fail(ErrorCode.CANNOT_CONVERT, "capybara holds alternating user/assistant turns, no system",
+            raise fail(ErrorCode.CANNOT_CONVERT, f"{self.name} holds alternating user/assistant turns, no system",
                        "convert to openai or sharegpt instead")
-        return {"conversation": [{"input": turns[i]["content"], "output": turns[i + 1]["content"]}
+        return {"conversation": [{self.user_key: turns[i]["content"], self.reply_key: turns[i + 1]["content"]}
                                  for i in range(0, len(turns), 2)]}
+
+
+class Firefly(Capybara):
+    """Firefly's ``conversation`` of ``human``/``assistant`` exchanges (YeungNLP/firefly-train-1.1M;
+    ``conversation_id`` and ``category`` stay as extras)."""
+
+    name = "firefly"
+    description = "Firefly: a 'conversation' of human/assistant exchanges"
+    user_key, reply_key = "human", "assistant"

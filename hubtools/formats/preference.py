@@ -133,6 +133,7 @@ class TRLPreference(Format):
     required = frozenset({"chosen", "rejected"})
     hints = frozenset({"chosen", "rejected"})
     owned = frozenset({"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "tools"})
+    message_fields = True
 
     def accepts(self, record: dict) -> bool:
         return isinstance(record["chosen"], list) and "conversations" not in record
@@ -168,6 +169,7 @@ class ShareGPTPreference(Format):
     required = frozenset({"conversations", "chosen", "rejected"})
     hints = frozenset({"conversations", "chosen", "rejected"})
     owned = frozenset({"conversations", "chosen", "rejected", "system", "tools"})
+    message_fields = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         prompt, _ = parse_messages(record["conversations"], field="conversations")
@@ -247,32 +249,41 @@ def _both_replies(record: dict, target: str) -> tuple[str, str, str]:
 
 
 class AlpacaEvalPairwise(Format):
+    """alpaca_eval judge annotations. ``preference`` is 1 or 2 (which output won), or, from the
+    weighted annotators of AlpacaEval 2.0, a float in [1, 2]: 1 + the judge's probability that
+    ``output_2`` is better, so 1.98 prefers output 2 and 1.5 is a tie. Ties (1.5, and the 0 older
+    files write) are quarantined as ``no_preference``. Any preference but 1 is kept as an extra,
+    so writing alpaca_eval_pairwise again gives the outputs in their order and the exact value."""
+
     name = "alpaca_eval_pairwise"
     kind = Kind.PREFERENCE
-    description = "alpaca_eval judge annotations: output_1/output_2 with preference 1 or 2"
+    description = "alpaca_eval judge annotations: output_1/output_2 with preference 1 or 2, or a weight in [1, 2]"
     required = frozenset({"instruction", "output_1", "output_2", "preference"})
     hints = frozenset({"output_1", "output_2", "preference"})
     owned = frozenset({"instruction", "output_1", "output_2", "preference"})
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         preference = record["preference"]
-        if isinstance(preference, bool) or preference not in (1, 2):
+        number = isinstance(preference, (int, float)) and not isinstance(preference, bool)
+        if not number or preference in (0, 1.5) or preference != preference:  # NaN too
             raise fail(ErrorCode.NO_PREFERENCE,
                        f"preference is {preference!r}: the judge preferred neither output (a tie)",
                        "ties carry no chosen/rejected signal; keep them out of preference data")
+        if not 1 <= preference <= 2:
+            raise fail(ErrorCode.WRONG_TYPE, f"preference is {preference!r}, not 1, 2 or a weight in [1, 2]",
+                       "write 1 when output_1 wins, 2 when output_2 wins")
         out = _one_of_two(require_str(record, "instruction"), require_str(record, "output_1"),
-                          require_str(record, "output_2"), preference == 1)
-        if preference == 2:
-            # keep the original order so generator_1/generator_2 stay true on write
-            out["_extra"] = {"preference": 2}
+                          require_str(record, "output_2"), preference < 1.5)
+        if preference != 1:
+            # keep the value, and so the order: generator_1/generator_2 stay true on write
+            out["_extra"] = {"preference": preference}
         return out
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
         prompt, chosen, rejected = _both_replies(record, self.name)
         preference = extra.pop("preference", 1)
-        first, second = (chosen, rejected) if preference != 2 else (rejected, chosen)
-        return {"instruction": prompt, "output_1": first, "output_2": second,
-                "preference": 2 if preference == 2 else 1}
+        first, second = (chosen, rejected) if preference < 1.5 else (rejected, chosen)
+        return {"instruction": prompt, "output_1": first, "output_2": second, "preference": preference}
 
 
 class SHP(Format):

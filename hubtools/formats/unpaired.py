@@ -27,6 +27,7 @@ class KTO(Format):
     required = frozenset({"label"})
     hints = frozenset({"label"})
     owned = frozenset({"messages", "conversations", "label"})
+    message_fields = True
 
     def accepts(self, record: dict) -> bool:
         return "messages" in record or "conversations" in record
@@ -48,6 +49,7 @@ class TRLUnpaired(Format):
     required = frozenset({"prompt", "completion", "label"})
     hints = frozenset({"completion"})
     owned = frozenset({"prompt", "completion", "label"})
+    message_fields = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         return {"prompt": text_or_messages(record, "prompt", "user"),

@@ -1,0 +1,298 @@
+"""Formats people publish, from their documented shapes: read, quarantine with a reason, write back."""
+
+from __future__ import annotations
+
+import json
+
+import hubtools
+from hubtools.convert import convert, validate_to_dir, writable_formats, write
+
+
+def _jsonl(path, records):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return path
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _load(tmp_path, records, **kwargs):
+    return hubtools.load(_jsonl(tmp_path / "in.jsonl", records), **kwargs)
+
+
+def _texts(messages):
+    return [(m["role"], m["content"]) for m in messages]
+
+
+# ---- AlpacaEval 2.0 weighted preference ----------------------------------------------------
+
+def test_alpaca_eval_weighted_preference_picks_the_likelier_output_and_quarantines_ties(tmp_path):
+    base = {"instruction": "Name a colour.", "output_1": "Red.", "output_2": "Blue."}
+    result = _load(tmp_path, [{**base, "preference": 1.98}, {**base, "preference": 1.5},
+                              {**base, "preference": 1.02}, {**base, "preference": 2}])
+    assert result.format == "alpaca_eval_pairwise"
+    assert [r.code for r in result.quarantine] == ["no_preference"] and result.quarantine[0].index == 1
+    chosen = [r["chosen"][0]["content"] for r in result.dataset]
+    assert chosen == ["Blue.", "Red.", "Blue."]
+    write(result, tmp_path / "out.jsonl", format="alpaca_eval_pairwise")
+    assert [r["preference"] for r in _lines(tmp_path / "out.jsonl")] == [1.98, 1.02, 2]
+    assert [r["output_1"] for r in _lines(tmp_path / "out.jsonl")] == ["Red."] * 3
+
+
+# ---- Alpaca with response --------------------------------------------------------------------
+
+def test_instruction_input_response_keeps_the_input_in_the_prompt(tmp_path):
+    records = [{"instruction": "Translate to French.", "input": "Good morning", "response": "Bonjour"},
+               {"instruction": "Say hi.", "input": "", "response": "Hi!"}]
+    result = _load(tmp_path, records)
+    assert (result.format, result.valid) == ("alpaca_response", 2)
+    assert _texts(result.dataset[0]["messages"]) == [("user", "Translate to French.\nGood morning"),
+                                                     ("assistant", "Bonjour")]
+    write(result, tmp_path / "out.jsonl", format="alpaca_response")
+    assert _lines(tmp_path / "out.jsonl") == records
+    convert(tmp_path / "in.jsonl", tmp_path / "alpaca.jsonl", to="alpaca")
+    assert _lines(tmp_path / "alpaca.jsonl")[0] == {"instruction": "Translate to French.",
+                                                    "input": "Good morning", "output": "Bonjour"}
+
+
+def test_dolly_with_context_is_still_dolly(tmp_path):
+    result = _load(tmp_path, [{"instruction": "Sum up.", "context": "A long text.", "response": "Short."}])
+    assert result.format == "dolly"
+
+
+# ---- OpenAI chat message fields, text beside tool calls ----------------------------------------
+
+CALL = [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\": \"x\"}"}}]
+CHAT = {"messages": [
+    {"role": "system", "content": "Be brief.", "weight": 0},
+    {"role": "user", "content": "Look x up.", "name": "ann"},
+    {"role": "assistant", "content": "Let me check.", "tool_calls": CALL, "weight": 1},
+    {"role": "tool", "content": "x is 1", "tool_call_id": "c1"},
+    {"role": "assistant", "content": "x is 1.", "weight": 1, "refusal": None},
+]}
+
+
+def test_openai_message_fields_survive_validate(tmp_path):
+    summary = validate_to_dir(_jsonl(tmp_path / "in.jsonl", [CHAT]), tmp_path / "out")
+    assert summary["valid"] == 1
+    assert _lines(tmp_path / "out" / "valid.jsonl") == [CHAT]
+
+
+def test_openai_message_fields_survive_convert_to_sharegpt_where_it_can_hold_them(tmp_path):
+    record = {"messages": [CHAT["messages"][1], {"role": "assistant", "content": "Hello.", "weight": 0}]}
+    _, result = convert(_jsonl(tmp_path / "in.jsonl", [record]), tmp_path / "out.jsonl", to="sharegpt")
+    assert result.written == 1
+    assert _lines(tmp_path / "out.jsonl")[0]["conversations"] == [
+        {"from": "human", "value": "Look x up.", "name": "ann"}, {"from": "gpt", "value": "Hello.", "weight": 0}]
+    back, again = convert(tmp_path / "out.jsonl", tmp_path / "back.jsonl", to="openai")
+    assert _lines(tmp_path / "back.jsonl") == [record]
+
+
+def test_text_beside_tool_calls_is_kept_or_quarantined_with_a_reason(tmp_path):
+    result = _load(tmp_path, [CHAT])
+    assert result.dataset[0]["messages"][2]["content"] == "Let me check."
+    _, written = convert(tmp_path / "in.jsonl", tmp_path / "out.jsonl", to="sharegpt")
+    assert (written.written, written.quarantined) == (0, 1)
+    assert written.quarantine[0].code == "cannot_convert"
+    assert "both a text and tool calls" in written.quarantine[0].reason
+
+
+def test_a_target_without_message_fields_quarantines_naming_them(tmp_path):
+    record = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0}]}
+    _, written = convert(_jsonl(tmp_path / "in.jsonl", [record]), tmp_path / "out.jsonl", to="alpaca")
+    assert written.quarantined == 1 and "'weight'" in written.quarantine[0].reason
+
+
+def test_legacy_function_call_and_a_bare_message_array_are_read_and_written_back(tmp_path):
+    messages = [{"role": "user", "content": "Add Italian."},
+                {"role": "assistant", "content": None,
+                 "function_call": {"name": "add_scenario", "arguments": "{\"language\": \"Italian\"}"}}]
+    result = _load(tmp_path, [messages])
+    assert (result.format, result.valid) == ("openai", 1)
+    call = json.loads(result.dataset[0]["messages"][1]["tool_calls"])
+    assert call[0]["function"]["name"] == "add_scenario"
+    write(result, tmp_path / "out.jsonl", format="openai")
+    assert _lines(tmp_path / "out.jsonl") == [{"messages": messages}]
+
+
+def test_assistant_content_object_is_read_as_its_text(tmp_path):
+    record = {"uid": "u1", "messages": [{"role": "user", "content": "Q?"},
+                                        {"role": "assistant", "content": {"answer": "A."}}]}
+    result = _load(tmp_path, [record])
+    assert _texts(result.dataset[0]["messages"])[-1] == ("assistant", "A.")
+    write(result, tmp_path / "out.jsonl", format="openai")
+    assert _lines(tmp_path / "out.jsonl") == [record]
+
+
+# ---- LLaMA-Factory v1 ------------------------------------------------------------------------
+
+def test_llamafactory_v1_parts_text_reasoning_tool_calls(tmp_path):
+    call = {"name": "weather", "arguments": {"city": "Paris"}}
+    record = {"messages": [
+        {"role": "user", "content": [{"type": "text", "value": "Weather in "}, {"type": "text", "value": "Paris?"}],
+         "loss_weight": 0.0},
+        {"role": "assistant", "content": [{"type": "reasoning", "value": "I should call the tool."},
+                                          {"type": "tool_call", "value": json.dumps(call)}], "loss_weight": 1.0},
+        {"role": "tool", "content": [{"type": "text", "value": "sunny"}], "loss_weight": 0.0},
+        {"role": "assistant", "content": [{"type": "text", "value": "Sunny."}], "loss_weight": 1.0}]}
+    result = _load(tmp_path, [record])
+    assert (result.format, result.valid) == ("llamafactory_v1", 1)
+    messages = result.dataset[0]["messages"]
+    assert messages[0]["content"] == "Weather in Paris?"
+    assert json.loads(messages[1]["tool_calls"])[0]["function"]["name"] == "weather"
+    _, out = convert(tmp_path / "in.jsonl", tmp_path / "openai.jsonl", to="openai")
+    turn = _lines(tmp_path / "openai.jsonl")[0]["messages"][1]
+    assert (turn["reasoning"], turn["loss_weight"]) == ("I should call the tool.", 1.0)
+    convert(tmp_path / "openai.jsonl", tmp_path / "v1.jsonl", to="llamafactory_v1")
+    again = _lines(tmp_path / "v1.jsonl")[0]["messages"]
+    assert again[1] == record["messages"][1] and again[2:] == record["messages"][2:]
+    assert again[0]["content"] == [{"type": "text", "value": "Weather in Paris?"}]  # text parts joined
+
+
+def test_llamafactory_v1_unknown_part_type_is_quarantined_with_its_name(tmp_path):
+    record = {"messages": [{"role": "user", "content": [{"type": "hologram", "value": "x"}]},
+                           {"role": "assistant", "content": [{"type": "text", "value": "y"}]}]}
+    result = hubtools.load(_jsonl(tmp_path / "in.jsonl", [record]), format="llamafactory_v1")
+    assert result.quarantine[0].code == "wrong_type" and "'hologram'" in result.quarantine[0].reason
+
+
+def test_llamafactory_v1_preference(tmp_path):
+    user = {"role": "user", "content": [{"type": "text", "value": "Hi"}], "loss_weight": 0.0}
+    record = {"chosen_messages": [user, {"role": "assistant", "content": [{"type": "text", "value": "Hello!"}],
+                                         "loss_weight": 1.0}],
+              "rejected_messages": [user, {"role": "assistant", "content": [{"type": "text", "value": "Go."}],
+                                           "loss_weight": 1.0}]}
+    result = _load(tmp_path, [record])
+    assert (result.format, result.kind.value) == ("llamafactory_v1_preference", "preference")
+    assert _texts(result.dataset[0]["prompt"]) == [("user", "Hi")]
+    write(result, tmp_path / "out.jsonl", format="llamafactory_v1_preference")
+    assert _lines(tmp_path / "out.jsonl") == [record]
+
+
+def test_v0_multimodal_dataset_info_lists_the_media_columns(tmp_path):
+    record = {"messages": [{"role": "user", "content": "<image>What is it?"},
+                           {"role": "assistant", "content": "A cat."}], "images": ["cat.jpg"]}
+    convert(_jsonl(tmp_path / "in.jsonl", [record]), tmp_path / "mm.json", to="sharegpt")
+    entry = json.loads((tmp_path / "dataset_info.json").read_text())["mm"]
+    assert entry["columns"] == {"messages": "conversations", "images": "images"}
+    assert json.loads((tmp_path / "mm.json").read_text())[0]["images"] == ["cat.jpg"]
+
+
+# ---- Firefly -------------------------------------------------------------------------------------
+
+def test_firefly_conversation_of_human_assistant_pairs(tmp_path):
+    record = {"conversation_id": 7, "category": "Brainstorming",
+              "conversation": [{"human": "Hi", "assistant": "Hello"}, {"human": "More?", "assistant": "Sure."}]}
+    result = _load(tmp_path, [record])
+    assert (result.format, result.valid) == ("firefly", 1)
+    assert [r for r, _ in _texts(result.dataset[0]["messages"])] == ["user", "assistant"] * 2
+    write(result, tmp_path / "out.jsonl", format="firefly")
+    assert _lines(tmp_path / "out.jsonl") == [record]
+
+
+# ---- pairwise comparisons ------------------------------------------------------------------------
+
+def test_pandalm_votes_by_majority_and_ties_are_quarantined(tmp_path):
+    base = {"idx": 0, "cmp_key": "a_b", "instruction": "Fix the sentence.", "input": "He go home.",
+            "response1": "He goes home.", "response2": "He went home."}
+    records = [{**base, "annotator1": 2, "annotator2": 2, "annotator3": 1},
+               {**base, "annotator1": 0, "annotator2": 0, "annotator3": 1},
+               {**base, "annotator1": 1, "annotator2": 2, "annotator3": 0},
+               {**base, "input": None, "annotator1": 1, "annotator2": 1, "annotator3": 1}]
+    result = _load(tmp_path, records)
+    assert result.format == "pandalm"
+    assert [(r.index, r.code) for r in result.quarantine] == [(1, "no_preference"), (2, "no_preference")]
+    first, last = result.dataset[0], result.dataset[1]
+    assert _texts(first["prompt"]) == [("user", "Fix the sentence.\nHe go home.")]
+    assert (first["chosen"][0]["content"], last["chosen"][0]["content"]) == ("He went home.", "He goes home.")
+    write(result, tmp_path / "out.jsonl", format="pandalm")
+    assert _lines(tmp_path / "out.jsonl")[0] == records[0]
+
+
+def test_chatbot_arena_winner_and_ties(tmp_path):
+    def conv(reply):
+        return [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": reply}]
+    base = {"question_id": "q", "model_a": "m1", "model_b": "m2", "turn": 1,
+            "conversation_a": conv("Hello!"), "conversation_b": conv("Hey.")}
+    records = [{**base, "winner": "model_b"}, {**base, "winner": "tie (bothbad)"}, {**base, "winner": "model_a"}]
+    result = _load(tmp_path, records)
+    assert result.format == "chatbot_arena"
+    assert [(r.index, r.code) for r in result.quarantine] == [(1, "no_preference")]
+    assert [r["chosen"][0]["content"] for r in result.dataset] == ["Hey.", "Hello!"]
+    write(result, tmp_path / "out.jsonl", format="chatbot_arena")
+    assert _lines(tmp_path / "out.jsonl") == [records[0], records[2]]
+
+
+def test_autoj_label_and_stack_exchange_paired(tmp_path):
+    autoj = [{"scenario": "s", "label": 1, "prompt": "P", "response 1": "one", "response 2": "two"},
+             {"scenario": "s", "label": 2, "prompt": "P", "response 1": "one", "response 2": "two"}]
+    result = _load(tmp_path, autoj)
+    assert result.format == "autoj_pairwise" and result.dataset[0]["chosen"][0]["content"] == "two"
+    assert result.by_code == {"no_preference": 1}
+    se = [{"qid": 1, "question": "How?", "date": "2020", "response_j": "Like this.", "response_k": "No idea."}]
+    result = hubtools.load(_jsonl(tmp_path / "se.jsonl", se))
+    assert result.format == "stack_exchange_paired"
+    assert (result.dataset[0]["chosen"][0]["content"], result.dataset[0]["rejected"][0]["content"]) == \
+        ("Like this.", "No idea.")
+    write(result, tmp_path / "se_out.jsonl", format="stack_exchange_paired")
+    assert _lines(tmp_path / "se_out.jsonl") == se
+
+
+def test_a_pair_from_elsewhere_is_written_with_a_vote_for_the_chosen_reply(tmp_path):
+    dpo = [{"prompt": "P", "chosen": "good", "rejected": "bad"}]
+    convert(_jsonl(tmp_path / "in.jsonl", dpo), tmp_path / "panda.jsonl", to="pandalm")
+    out = _lines(tmp_path / "panda.jsonl")[0]
+    assert (out["response1"], out["annotator1"]) == ("good", 1)
+    assert hubtools.load(tmp_path / "panda.jsonl").dataset[0]["chosen"][0]["content"] == "good"
+
+
+# ---- OpenAssistant trees ---------------------------------------------------------------------
+
+def _node(mid, parent, role, text, rank=None, replies=()):
+    return {"message_id": mid, "parent_id": parent, "role": role, "text": text, "rank": rank, "lang": "en",
+            "replies": list(replies)}
+
+
+TREE = {"message_tree_id": "t1", "tree_state": "ready_for_export", "prompt": _node("p", None, "prompter", "Q?", replies=[
+    _node("a1", "p", "assistant", "A1", rank=1, replies=[_node("f1", "a1", "prompter", "Thanks")]),
+    _node("a2", "p", "assistant", "A2", rank=0, replies=[
+        _node("p2", "a2", "prompter", "Why?", replies=[_node("a3", "p2", "assistant", "Because.", rank=0)])]),
+])}
+
+
+def test_oasst_tree_gives_one_conversation_per_path_and_keeps_every_field(tmp_path):
+    result = _load(tmp_path, [TREE, {**TREE, "message_tree_id": "t2", "prompt": _node("x", None, "prompter", "?")}])
+    assert (result.format, result.valid, result.by_code) == ("oasst", 2, {"role_order": 1})
+    assert result.summary()["trees"] == {"in": 2, "read": 1, "quarantined": 1, "conversations": 2,
+                                         "unlinked_messages": 0}
+    assert sorted(_texts(r["messages"])[-1][1] for r in result.dataset) == ["A1", "Because."]
+    write(result, tmp_path / "out.jsonl", format="oasst")
+    again = hubtools.load(tmp_path / "out.jsonl")
+    assert again.dataset.to_list()[0]["hubtools_extra"] == result.dataset.to_list()[0]["hubtools_extra"]
+    unanswered = [r for r in _lines(tmp_path / "out.jsonl") if r["prompt"]["replies"][0]["message_id"] == "a1"]
+    assert unanswered[0]["prompt"]["replies"][0]["replies"][0]["text"] == "Thanks"  # the follow-up is kept
+
+
+def test_oasst_best_path_follows_the_best_rank(tmp_path):
+    result = _load(tmp_path, [TREE], oasst_path="best")
+    assert result.valid == 1
+    assert _texts(result.dataset[0]["messages"]) == [("user", "Q?"), ("assistant", "A2"), ("user", "Why?"),
+                                                     ("assistant", "Because.")]
+
+
+def test_oasst_flat_messages_are_grouped_into_trees_and_orphans_quarantined(tmp_path):
+    flat = [{k: v for k, v in m.items() if k != "replies"} | {"message_tree_id": "t1"} for m in [
+        _node("p", None, "prompter", "Q?"), _node("a", "p", "assistant", "A", rank=0),
+        _node("b", "p", "assistant", "B", rank=1), _node("o", "gone", "assistant", "Orphan")]]
+    result = _load(tmp_path, flat)
+    assert (result.format, result.valid) == ("oasst_messages", 2)
+    assert [(r.index, r.code) for r in result.quarantine] == [(3, "unpaired_transcript")]
+    assert result.trees.to_dict() == {"in": 1, "read": 1, "quarantined": 0, "conversations": 2,
+                                      "unlinked_messages": 1}
+    best = _load(tmp_path, flat, oasst_path="best")
+    assert _texts(best.dataset[0]["messages"])[-1] == ("assistant", "A")
+
+
+def test_oasst_trees_are_written_as_trees_not_one_message_a_record():
+    assert "oasst" in writable_formats("sft") and "oasst_messages" not in writable_formats("sft")
