@@ -3,6 +3,7 @@ related records (Jaccard <= 0.5), clusters, the threshold option, and a datasket
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -221,3 +222,55 @@ def test_preference_and_text_data_are_compared_whole():
     assert pref.stats["fields"] == ["prompt", "chosen", "rejected"]
     raw = SPEC.run(text([reply, "something else entirely " * 5, reply + " and one more"]))
     assert raw.flagged == [2]
+
+
+# --------------------------------------------------------------------------- shared templates
+
+
+def _alpaca_with_preamble(corpus, share: int):
+    """alpaca_en_demo with FastChat's longest real judge system prompt (163 words) put before the
+    first ``share`` instructions, as a file with a shared system prompt in the user turn looks."""
+    judge = [json.loads(line) for line in (corpus / "fastchat" / "judge_prompts.jsonl").read_text().splitlines()]
+    preamble = max((j["system_prompt"] for j in judge), key=len)
+    records = json.loads((corpus / "llama_factory" / "alpaca_en_demo.json").read_text())
+    pairs = [(r["instruction"] + ("\n" + r["input"] if r["input"] else ""), r["output"]) for r in records]
+    return pairs, [(preamble + "\n\n" + p, o) for p, o in pairs[:share]] + pairs[share:], preamble
+
+
+def test_a_shared_preamble_does_not_make_different_tasks_near_duplicates(corpus):
+    """None of the corpus files has such a preamble in its text today (their system prompts and
+    tools are not in the compared text; glaive_toolcall's 43 flags are real repeats, unchanged);
+    this builds one from two real files."""
+    spec = REGISTRY["near_duplicates"]
+    plain, framed, preamble = _alpaca_with_preamble(corpus, 400)
+    base = spec.run(sft(plain))
+    assert base.count == 14  # alpaca_en_demo's own near-duplicates
+    without = spec.run(sft(framed), spec.make_options({"strip_templates": False}))
+    assert without.count >= 90  # the preamble alone puts different tasks together
+    assert max(c["size"] for c in without.stats["largest_clusters"]) >= 40
+    result = spec.run(sft(framed))
+    assert result.flagged == base.flagged
+    assert result.stats["templates_stripped"].startswith("prompt prefix in 400 records: Please act as an impartial")
+    # the diversity check names the template
+    diversity = REGISTRY["diversity"].run(sft(framed))
+    assert "prompt prefix (1,022 characters) in 400 records (40%)" in diversity.stats["shared_templates"]
+    assert REGISTRY["diversity"].run(sft(plain)).stats["shared_templates"] == "none"
+
+
+def test_true_near_duplicates_behind_a_shared_preamble_are_still_found(corpus):
+    plain, framed, preamble = _alpaca_with_preamble(corpus, 400)
+
+    def copies(pairs):  # earlier records with one word of the reply changed: real near-duplicates
+        out = []
+        for p, o in pairs[:300:10]:
+            words = o.split()
+            words[len(words) // 2] = "banana"
+            out.append((p, " ".join(words)))
+        return out
+
+    spec = REGISTRY["near_duplicates"]
+    planted = set(range(len(plain), len(plain) + 30))
+    found_plain = planted & set(spec.run(sft(plain + copies(plain))).flagged)
+    found_framed = planted & set(spec.run(sft(framed + copies(framed))).flagged)
+    assert len(found_plain) >= 20  # 23 of 30: the long-enough replies (one word in a 10-word reply is not 0.8)
+    assert found_framed == found_plain  # the same recall with the preamble stripped

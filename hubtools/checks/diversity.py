@@ -16,6 +16,10 @@ Figures over the prompts (the whole text for ``text`` data):
   first ``template_words`` and last ``template_words`` words, or the whole prompt when it is no
   longer than both). The most used keys are reported with an example.
 
+``shared_templates``: long prefixes and suffixes (a system prompt, a tool description) that many
+records of a field carry around different content; ``near_duplicates`` strips them before
+comparing records.
+
 Flags: a template is over-used when more than ``cap = max(min_template_count,
 max_template_share x prompts)`` prompts share it; its members after the first ``keep`` (by
 source order; default ``keep = cap``) are flagged, so dropping the flagged records brings every
@@ -258,9 +262,20 @@ def check_diversity(data: CheckData, opts: DiversityOptions) -> CheckResult:
                           "over_used": int(over.size), "repeated_share": round(float(counts[counts > 1].sum()) / n, 4)
                           if n else 0.0},
             "flagged": len(reasons),
+            "shared_templates": _shared_templates(data),
         },
         versions={"pyarrow": pa.__version__, "numpy": np.__version__},
     )
+
+
+def _shared_templates(data: CheckData) -> str:
+    """The long prefixes and suffixes many records share, per field (a system prompt, a tool
+    description; :mod:`hubtools.checks._templates`), as one line for the report."""
+    from ._templates import find_templates
+
+    found = [t for name in data.fields for t in find_templates(data.fields[name], name)]
+    return "; ".join(f"{t.field} {t.where} ({len(t.text):,} characters) in {t.records:,} records "
+                     f"({t.records / len(data):.0%}): {_short(t.text, 80)}" for t in found) or "none"
 
 
 def _short(text: str, limit: int) -> str:

@@ -28,6 +28,10 @@ How it works, and why it is fast:
    member after the first (lowest source index) of a cluster is flagged, with the reason
    "near-duplicate of #i (jaccard 0.87)", ``i`` being its lowest-index verified neighbour.
 
+Shared templates (a long prefix or suffix that many records carry around different content: a
+system prompt, a tool description) are stripped first (:mod:`hubtools.checks._templates`), so
+similarity is measured on what differs; ``stats["templates_stripped"]`` names them.
+
 Records with no word at all are skipped. A record with fewer words than ``shingle_size`` has
 one shingle, its whole word sequence, so it only matches a record with exactly the same words
 (never an unrelated short text). Exact duplicates are near duplicates too.
@@ -43,7 +47,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from itertools import chain
 from typing import Any
@@ -56,6 +60,7 @@ import xxhash
 from rensa import RMinHash
 
 from ..errors import UnknownCheckError
+from ._templates import find_templates, strip_templates
 from .base import CheckData, CheckResult, register, release_memory
 from .exact_duplicates import group_firsts, preview
 
@@ -115,6 +120,9 @@ class NearDuplicateOptions:
     seed: int = 42
     #: fields compared (joined); None: the whole example (prompt and every reply)
     fields: list[str] | None = None
+    #: compare what differs: strip the prefixes and suffixes many records share (a system prompt,
+    #: a tool description; see :mod:`hubtools.checks._templates`) before shingling
+    strip_templates: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
@@ -504,6 +512,11 @@ def _gather(parts: list[dict[str, np.ndarray]], name: str) -> np.ndarray:
           description="records whose word shingles overlap an earlier record's (MinHash LSH, Jaccard)")
 def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckResult:
     names = _fields(data, opts)
+    templates = [t for name in names for t in find_templates(data.fields[name], name)] if opts.strip_templates else []
+    if templates:
+        data = replace(data, fields={**data.fields, **{
+            name: strip_templates(data.fields[name], [t for t in templates if t.field == name])
+            for name in {t.field for t in templates}}})
     bands, rows_per_band = choose_bands(opts.threshold, opts.num_perm)
     parts = data.map(_sketch_batch, names, desc="near duplicates", fields=names, shingle_size=opts.shingle_size,
                      num_perm=opts.num_perm, seed=opts.seed, bands=bands, rows_per_band=rows_per_band)
@@ -558,6 +571,8 @@ def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckR
         "bands": bands,
         "rows_per_band": rows_per_band,
         "fields": names,
+        "templates_stripped": "; ".join(f"{t.field} {t.where} in {t.records:,} records: {preview(t.text)}"
+                                        for t in templates) or "none",
     }
     logger.info("near_duplicates: %d pairs compared, %d similar, %d flagged",
                 counts["candidate_pairs"], counts["similar_pairs"], len(flagged))
