@@ -37,11 +37,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from ._version import __version__
 from .records import EXTRA, INDEX, Kind
+from .templates import render
 
 if TYPE_CHECKING:
-    from jinja2 import Environment
-
     from .checks import QualityResult
     from .load import LoadResult
 
@@ -50,13 +50,11 @@ __all__ = [
     "CardSettings",
     "Rendered",
     "card_context",
-    "environment",
     "merge_metadata",
     "merge_sections",
     "render_card",
     "render_guidelines",
     "split_front_matter",
-    "template_dir",
     "write_cards",
 ]
 
@@ -72,55 +70,6 @@ _SECTION = re.compile(
     r"<!-- hubtools:begin (?P<name>[\w-]+)(?: sha=(?P<sha>[0-9a-f]+))? -->\n?(?P<body>.*?)\n?"
     r"<!-- hubtools:end (?P=name) -->", re.S)
 _FRONT = re.compile(r"\A\s*---[ \t]*\r?\n(?P<yaml>.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
-
-
-# --------------------------------------------------------------------------- templates
-
-
-def template_dir() -> Path:
-    """Where the templates are: ``hubtools/_cards`` in an installed package, else ``cards/``."""
-    packaged = Path(__file__).parent / "_cards"
-    if (packaged / "README.md.j2").is_file():
-        return packaged
-    from .templates import templates_dir
-
-    return templates_dir()
-
-
-def environment(directory: str | os.PathLike | None = None) -> Environment:
-    """The Jinja environment for the templates in ``directory`` (default: :func:`template_dir`).
-
-    Filters: ``cell`` (text safe in a Markdown table cell), ``pct`` (0.123 -> "12.3%"),
-    ``num`` (1234 -> "1,234"), ``tojson_pretty``.
-    """
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    env = Environment(loader=FileSystemLoader(str(directory or template_dir())), undefined=StrictUndefined,
-                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
-    env.filters["cell"] = _cell
-    env.filters["pct"] = _pct
-    env.filters["num"] = _num
-    env.filters["tojson_pretty"] = lambda v: json.dumps(v, ensure_ascii=False, indent=2, default=str)
-    return env
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def _pct(value: Any, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{float(value) * 100:.{digits}f}%"
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
 
 
 # --------------------------------------------------------------------------- sections
@@ -613,7 +562,6 @@ def card_context(
     ``files`` maps the repository's files to what they are; ``quarantined`` counts every record
     kept out of the data (default: those validation quarantined).
     """
-    from . import __version__
     from .checks.base import CheckData
     from .formats import get_format
 
@@ -734,14 +682,14 @@ def render_card(ctx: dict[str, Any], existing: str | None = None, *,
         ours["language"] = list(language)
     old_meta, old_body = split_front_matter(existing)
     metadata = merge_metadata(ours, old_meta, explicit)
-    body = _stamp(environment().get_template("README.md.j2").render(**ctx))
+    body = _stamp(render("cards/README.md.j2", ctx))
     merged, kept = merge_sections(body, old_body)
     return Rendered(dump_front_matter(metadata) + "\n" + merged.lstrip("\n"), metadata, kept)
 
 
 def render_guidelines(ctx: dict[str, Any], existing: str | None = None) -> Rendered:
     """Render ``annotation_guidelines.md`` and merge it into ``existing`` (hand edits kept)."""
-    body = _stamp(environment().get_template("annotation_guidelines.md.j2").render(**ctx))
+    body = _stamp(render("cards/annotation_guidelines.md.j2", ctx))
     merged, kept = merge_sections(body, existing)
     return Rendered(merged, {}, kept)
 

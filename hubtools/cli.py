@@ -15,7 +15,6 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
 from ._cli_utils import (
     FormatOpt,
     JsonOpt,
@@ -26,6 +25,7 @@ from ._cli_utils import (
     _print_json,
     _progress_enabled,
 )
+from ._version import __version__
 from .config import configure_logging
 
 app = typer.Typer(
@@ -188,8 +188,11 @@ def convert(
 
 @app.command(name="app")
 def run_app(
-    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to serve on (default: 7860 or the next free one).")] = 7860,
+    host: Annotated[str | None, typer.Option(
+        help="Address to serve on (default: GRADIO_SERVER_NAME, else 127.0.0.1).", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Port to serve on (default: GRADIO_SERVER_PORT, else 7860 or the next free one).",
+        show_default=False)] = None,
     share: Annotated[bool, typer.Option(help="Ask Gradio for a public link (needs internet).")] = False,
 ) -> None:
     """Open the hubtools web app: load, generate, review, check and publish in a browser.
@@ -203,6 +206,7 @@ def run_app(
     """
     from .app import create_app
 
+    # None: Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, as in a Space
     create_app().queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, share=share)
 
 

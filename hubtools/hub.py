@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .cards import CardSettings, card_context, quality_for, render_card, render_guidelines, write_text
 from .errors import HubAuthError, HubError, HubNetworkError, HubRepoError, PublishError
+from .templates import TEMPLATE_DIRS, render, space_dir
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -337,7 +339,6 @@ def push(
         >>> push("pairs.json", "me/pairs", create_pr=True).pr_url  # doctest: +SKIP
         'https://huggingface.co/datasets/me/pairs/discussions/1'
     """
-    from . import __version__
     from .convert import write_quarantine
     from .formats import get_format
     from .load import LoadResult, load
@@ -418,15 +419,6 @@ def push(
 # --------------------------------------------------------------------------- Space
 
 
-def space_dir() -> Path:
-    """The ``space/`` templates: ``hubtools/_space`` when installed, else beside the package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (Path(__file__).parent / "_space", here.parent / "space"):
-        if (candidate / "app.py").is_file():
-            return candidate
-    raise FileNotFoundError(f"hubtools Space files (space/) not found beside {here}; reinstall hubtools")
-
-
 #: what ``gradio[oauth]`` adds: gr.LoginButton (team mode) needs them, and the Space installs
 #: plain gradio from ``sdk_version``
 OAUTH_REQUIREMENTS = ["authlib", "itsdangerous"]
@@ -449,19 +441,17 @@ def space_requirements(*, cpu: bool = True) -> list[str]:
 
 
 def _package_files() -> dict[str, Path]:
-    """The hubtools source files a Space runs, by their path in the Space (``hubtools/...``, ``cards/...``)."""
-    from .cards import template_dir
-
+    """The hubtools files a Space runs, by their path in the Space: the package as a wheel installs it,
+    card templates in ``hubtools/_cards/`` included (in a checkout, through the symlink), Space files not."""
     package = Path(__file__).resolve().parent
     files: dict[str, Path] = {}
-    for root, dirs, names in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "_cards", "_space") and not d.startswith("."))
+    for root, dirs, names in os.walk(package, followlinks=True):
+        skip = ("__pycache__", TEMPLATE_DIRS["space"])
+        dirs[:] = sorted(d for d in dirs if d not in skip and not d.startswith("."))
         for name in names:
             if not name.endswith((".pyc", ".pyo")) and not name.startswith("."):
                 path = Path(root) / name
                 files[f"hubtools/{path.relative_to(package).as_posix()}"] = path
-    for path in sorted(template_dir().glob("*.j2")):
-        files[f"cards/{path.name}"] = path
     return files
 
 
@@ -481,7 +471,7 @@ def deploy_space(
 
     The Space gets ``README.md`` (front matter: ``sdk: gradio``, ``app_file``, ``hf_oauth`` with
     scopes for team mode), ``app.py``, ``requirements.txt`` (hubtools' dependencies) and the
-    hubtools source itself (``hubtools/``, ``cards/``), in one commit; source files a previous
+    hubtools package itself (``hubtools/``, templates in ``hubtools/_cards/``), in one commit; files a previous
     deploy shipped and this version no longer has are deleted. Secrets and variables are set
     before the commit, so the first build sees them. Secret values are never logged.
 
@@ -492,9 +482,6 @@ def deploy_space(
         >>> deploy_space("me/hubtools", secrets={"HF_TOKEN": "..."}).url  # doctest: +SKIP
         'https://huggingface.co/spaces/me/hubtools'
     """
-    from . import __version__
-    from .cards import environment
-
     repo_id, typed = parse_repo_id(repo_id, "space")
     api, used_token = _client(token, api)
     _whoami(api, used_token)
@@ -516,15 +503,15 @@ def deploy_space(
     src = space_dir()
     staging = Path(tempfile.mkdtemp(prefix="hubtools-space-"))
     try:
-        env = environment(src)
         ctx = {"title": title or repo_id.split("/")[-1], "version": __version__, "gradio_version": version("gradio"),
                "repo_id": repo_id, "requirements": space_requirements(cpu=not hardware or hardware.startswith("cpu")),
                "secrets": sorted(secrets or {}), "variables": sorted(variables or {})}
-        files = {"README.md": write_text(staging / "README.md", env.get_template("README.md").render(**ctx)),
+        files = {"README.md": write_text(staging / "README.md", render("space/README.md", ctx)),
                  "requirements.txt": write_text(staging / "requirements.txt",
-                                                env.get_template("requirements.txt").render(**ctx)),
+                                                render("space/requirements.txt", ctx)),
                  "app.py": src / "app.py", **_package_files()}
         remote = [s.rfilename for s in (info.siblings or [])]
+        # cards/: where deploys before the templates moved into the package put them
         deleted = sorted(p for p in remote if p.startswith(("hubtools/", "cards/")) and p not in files)
         commit = _commit(api, repo_id, "space", files, deleted, create_pr=False, parent=info.sha, token=used_token,
                          message=message or f"Deploy hubtools {__version__}",

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from . import __version__
+from ._version import __version__
 from .checks import REGISTRY, QualityResult
 from .io import atomic_write
 from .templates import render
@@ -232,7 +232,7 @@ def render_report(quality: QualityResult, plots: dict[str, str] | None = None) -
     flagged_any = len(quality.flagged_by([n for n in quality.results if n != "schema"]))
     dist = category_distribution(quality)
     language = quality.results.get("language")
-    return render("dataset_quality_report.md.j2", {
+    return render("cards/dataset_quality_report.md.j2", {
         "dataset": info,
         "total": total,
         "valid": valid,

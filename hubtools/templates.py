@@ -1,37 +1,100 @@
-"""Find and render the Jinja templates in ``cards/`` (dataset card, guidelines, quality report)."""
+"""The files hubtools ships inside its package, and the one Jinja environment that renders them.
+
+Every bundled file is found one way, through :mod:`importlib.resources` on the ``hubtools``
+package, in a checkout and in an installed wheel alike:
+
+* ``_cards/``: the card, guidelines and quality-report templates. In the repository
+  ``hubtools/_cards`` is a symlink to the top-level ``cards/``; building a wheel (directly or
+  through an sdist) copies the files into the package.
+* ``_space/``: the Space's ``app.py`` and its ``README.md`` / ``requirements.txt`` templates
+  (``hubtools/_space`` links to ``space/`` the same way).
+* ``app/examples/``: the example the app loads offline; ``generate/metrics/``: the evaluate
+  metric modules the gold cross-check loads.
+
+Templates are named by their folder in the repository: ``render("cards/README.md.j2", ctx)``,
+``render("space/requirements.txt", ctx)``.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib.resources
+import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render", "templates_dir"]
+__all__ = ["bundled", "cell", "cards_dir", "environment", "num", "pct", "render", "space_dir"]
+
+#: template prefix -> the package folder that holds those templates
+TEMPLATE_DIRS = {"cards": "_cards", "space": "_space"}
 
 
-def templates_dir() -> Path:
-    """The ``cards/`` folder: beside the package in a checkout, inside it when installed."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "cards", here / "cards"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("hubtools templates (cards/) not found; reinstall hubtools")
+def bundled(*parts: str) -> Path:
+    """The path of a file or folder shipped in the hubtools package, e.g. ``bundled("_cards")``.
+
+    Raises:
+        FileNotFoundError: the package was built or installed without it.
+    """
+    resource = importlib.resources.files(__package__)
+    for part in parts:
+        resource = resource / part
+    path = Path(str(resource))
+    if not isinstance(resource, Path) or not path.exists():
+        raise FileNotFoundError(
+            f"hubtools is missing its bundled {'/'.join(parts)} (looked in {path}). The package was built "
+            "without it: build the wheel from a checkout where hubtools/_cards and hubtools/_space are "
+            "symlinks to cards/ and space/ (git with core.symlinks), then reinstall hubtools.")
+    return path
+
+
+def cards_dir() -> Path:
+    """The card, guidelines and quality-report templates (``cards/`` in the repository)."""
+    return bundled(TEMPLATE_DIRS["cards"])
+
+
+def space_dir() -> Path:
+    """The Space's ``app.py`` and templates (``space/`` in the repository)."""
+    return bundled(TEMPLATE_DIRS["space"])
+
+
+def cell(value: Any) -> str:
+    """Text safe in a Markdown table cell (the ``cell`` filter)."""
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """0.123 -> "12.3%", None -> "n/a" (the ``pct`` filter)."""
+    return "n/a" if value is None else f"{float(value) * 100:.{digits}f}%"
+
+
+def num(value: Any) -> str:
+    """1234 -> "1,234", 0.51234 -> "0.512" (the ``num`` filter)."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
 
 
 @functools.lru_cache(maxsize=1)
-def _environment():
+def environment():
+    """The Jinja environment for every bundled template, with the filters ``cell``, ``pct``,
+    ``num`` and ``tojson_pretty``; undefined variables are errors, output is Markdown (no escaping).
+    """
     import jinja2
 
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=False,  # markdown, not HTML
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    loader = jinja2.PrefixLoader({prefix: jinja2.FileSystemLoader(str(bundled(folder)))
+                                  for prefix, folder in TEMPLATE_DIRS.items()})
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters.update(cell=cell, pct=pct, num=num,
+                       tojson_pretty=lambda v: json.dumps(v, ensure_ascii=False, indent=2, default=str))
+    return env
 
 
 def render(name: str, context: dict[str, Any]) -> str:
-    """Render template ``name`` from ``cards/`` with ``context``."""
-    return _environment().get_template(name).render(**context)
+    """Render the bundled template ``name`` (``cards/...`` or ``space/...``) with ``context``."""
+    return environment().get_template(name).render(**context)

@@ -1,6 +1,6 @@
 """Entry point of the hubtools Space: the app of `hubtools app`, run from the hubtools source that
-`hubtools space deploy` ships beside this file (hubtools/ and cards/), so the Space runs exactly
-the version that deployed it."""
+`hubtools space deploy` ships beside this file (hubtools/, templates in hubtools/_cards/), so
+the Space runs exactly the version that deployed it."""
 
 import logging
 

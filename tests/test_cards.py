@@ -1,15 +1,11 @@
 """Dataset cards and annotation guidelines: valid Hub metadata, sections drawn from the data,
-honest provenance, graceful quality summaries, re-rendering that keeps what a person edited,
-and templates found by an installed wheel."""
+honest provenance, graceful quality summaries, re-rendering that keeps what a person edited.
+An installed wheel finding its templates: tests/test_wheel.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +25,6 @@ from hubtools.cards import (
 from hubtools.checks import run_checks
 from hubtools.cli import app
 from hubtools.load import load
-from tests.fixtures.hub import PROJECT_ROOT
 
 from .conftest import CORPUS
 
@@ -231,36 +226,3 @@ def test_card_command_writes_card_guidelines_and_report_and_keeps_edits(tmp_path
     assert second.exit_code == 0
     assert "kept hand-edited sections of annotation_guidelines.md: escalation" in second.stderr
     assert "Flagged records go to Ana" in guide.read_text()
-
-
-def test_an_installed_wheel_finds_its_templates(tmp_path):
-    """Build a wheel of the checkout, install it into a folder, render a card from there."""
-    src = tmp_path / "src"  # a copy, so the build leaves no build/ in the project
-    for name in ("hubtools", "cards", "space"):
-        shutil.copytree(PROJECT_ROOT / name, src / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(PROJECT_ROOT / name, src / name)
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                            str(src), "-w", str(tmp_path / "dist")],
-                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert build.returncode == 0, build.stderr
-    wheel = next((tmp_path / "dist").glob("hubtools-*.whl"))
-    target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
-                              str(wheel)], capture_output=True, text=True, timeout=300)
-    assert install.returncode == 0, install.stderr
-    code = ("import json, hubtools, hubtools.cards as c, hubtools.hub as h\n"
-            f"r = c.write_cards({str(DPO)!r}, {str(tmp_path / 'out')!r}, quality={{}}, report=False)\n"
-            "print(json.dumps([hubtools.__file__, str(c.template_dir()), str(h.space_dir()), sorted(r.files)]))")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(target)}, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    package, templates, space, files = json.loads(run.stdout.strip().splitlines()[-1])
-    assert Path(package).parent == target / "hubtools"
-    assert Path(templates) == target / "hubtools" / "_cards"
-    assert (Path(templates) / "dataset_quality_report.md.j2").is_file()
-    assert Path(space) == target / "hubtools" / "_space"
-    assert files == ["README.md", "annotation_guidelines.md"]
-    assert "hubtools:begin structure" in (tmp_path / "out" / "README.md").read_text()

@@ -49,11 +49,13 @@ def test_deploy_creates_the_space_with_files_secrets_and_variables(hub_server, h
     requirements = files["requirements.txt"].decode().splitlines()
     assert "datasets>=3.0" in requirements and not any(r.startswith("gradio") for r in requirements)
     assert files["app.py"] == (PROJECT_ROOT / "space" / "app.py").read_bytes()
-    for path in ("hubtools/__init__.py", "hubtools/hub.py", "hubtools/app/__init__.py", "cards/README.md.j2"):
-        local = PROJECT_ROOT / ("cards" if path.startswith("cards/") else "hubtools") / path.split("/", 1)[1]
-        assert files[path] == local.read_bytes(), path  # this very version of hubtools
+    # the card templates travel inside the package, where an installed wheel has them
+    for path, local in [("hubtools/__init__.py", "hubtools/__init__.py"), ("hubtools/hub.py", "hubtools/hub.py"),
+                        ("hubtools/app/__init__.py", "hubtools/app/__init__.py"),
+                        ("hubtools/_cards/README.md.j2", "cards/README.md.j2")]:
+        assert files[path] == (PROJECT_ROOT / local).read_bytes(), path  # this very version of hubtools
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in files)
-    assert not any(p.startswith(("hubtools/_cards", "hubtools/_space")) for p in files)
+    assert not any(p.startswith(("cards/", "hubtools/_space")) for p in files)
     assert [c["title"] for c in hub_server.commits(hub_repo_id, "space")] == ["Deploy hubtools 0.1.0",
                                                                                "initial commit"]
     assert_no_token(result.stdout, result.stderr, *files.values())
@@ -87,15 +89,15 @@ def test_redeploy_removes_stale_source_keeps_added_files_and_runs(hub_server, hu
         (snapshot / path).parent.mkdir(parents=True, exist_ok=True)
         (snapshot / path).write_bytes(data)
     run_code = ("import json, gradio, hubtools, app\n"
-                "from hubtools.cards import template_dir\n"
-                "print(json.dumps([hubtools.__file__, str(template_dir()), isinstance(app.demo, gradio.Blocks)]))")
+                "from hubtools.templates import cards_dir\n"
+                "print(json.dumps([hubtools.__file__, str(cards_dir()), isinstance(app.demo, gradio.Blocks)]))")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",) and not k.startswith("HF_")}
     run = subprocess.run([sys.executable, "-c", run_code], cwd=snapshot, capture_output=True, text=True, timeout=300,
                          env={**env, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"})
     assert run.returncode == 0, run.stderr
     package, templates, is_blocks = json.loads(run.stdout.strip().splitlines()[-1])
     assert Path(package) == snapshot / "hubtools" / "__init__.py"
-    assert Path(templates) == snapshot / "cards"
+    assert Path(templates) == snapshot / "hubtools" / "_cards"
     assert is_blocks is True
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
+from ..templates import bundled
 
 __all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "fresh_dir", "problem", "too_big", "with_dataset",
            "workdir"]
 
 #: The bundled example: 20 preference pairs written for hubtools, with judge scores and rationales.
-EXAMPLE = Path(__file__).resolve().parent / "examples" / "preference_pairs.jsonl"
+EXAMPLE = bundled("app", "examples", "preference_pairs.jsonl")
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from ..errors import HubtoolsError
 from ..io import atomic_write, write_jsonl
 from ..load import load
 from ..records import EXTRA, INDEX, Kind, load_extra
+from ..templates import bundled
 from .heuristic import JudgeItem
 
 __all__ = ["CATEGORY_SOURCES", "HALLUCINATION_FLAGS", "METRICS_DIR", "CrossValResult", "claims", "cross_validate",
@@ -55,7 +56,7 @@ __all__ = ["CATEGORY_SOURCES", "HALLUCINATION_FLAGS", "METRICS_DIR", "CrossValRe
 logger = logging.getLogger(__name__)
 
 #: The ``evaluate`` metric modules shipped with hubtools (they load offline from this folder).
-METRICS_DIR = Path(__file__).resolve().parent / "metrics"
+METRICS_DIR = bundled("generate", "metrics")
 #: Record flags crossval writes that the review queue treats as hallucination-prone.
 HALLUCINATION_FLAGS = ("numbers", "dates", "citations", "low_groundedness", "gold_disagreement", "hallucination")
 #: Where a record's category comes from: its provenance (else classified), or always classified.
