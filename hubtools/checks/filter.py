@@ -22,7 +22,7 @@ from ..load import LoadResult, canonical_dataset, load
 from ..records import INDEX, Kind
 from .runner import QualityResult, default_checks, resolve_checks, run_checks
 
-__all__ = ["FilterResult", "filter_dataset", "redact_table"]
+__all__ = ["FilterResult", "filter_dataset", "redact_table", "removal_reasons"]
 
 _MESSAGE_COLUMNS = ("messages", "prompt", "chosen", "rejected", "completion")
 
@@ -86,6 +86,27 @@ def redact_table(table: pa.Table, kind: Kind) -> tuple[pa.Table, dict[str, int]]
     return table, counts
 
 
+def removal_reasons(quality: QualityResult, drop: list[str], *, min_quality: float | None = None
+                    ) -> dict[int, dict[str, str]]:
+    """Source index -> {check: reason} of the valid records that ``drop`` (and ``min_quality``) remove.
+
+    ``schema`` (the quarantine) is not among them: quarantined records are not in the data.
+    """
+    reasons: dict[int, dict[str, str]] = {}
+    for name in drop:
+        if name == "schema":
+            continue
+        result = quality.results[name]
+        for index in result.flagged:
+            reasons.setdefault(index, {})[name] = result.reasons.get(index, "")
+    if min_quality is not None:
+        scores = quality.scores()
+        for index, score in scores.scores.items():
+            if score < min_quality and index not in scores.quarantined:
+                reasons.setdefault(index, {})["quality_score"] = f"score {score:g} < {min_quality:g}"
+    return reasons
+
+
 def filter_dataset(
     source: str | os.PathLike | LoadResult,
     out_dir: str | os.PathLike,
@@ -130,23 +151,10 @@ def filter_dataset(
     if missing:
         raise HubtoolsError(f"the quality results have no {', '.join(missing)} check",
                             hint="run `hubtools check` with those checks first, or omit --quality")
-    flagged = quality.flagged_by([n for n in names if n != "schema"])
-    reasons: dict[int, dict[str, str]] = {}
-    for name in names:
-        if name == "schema":
-            continue
-        result = quality.results[name]
-        for index in result.flagged:
-            reasons.setdefault(index, {})[name] = result.reasons.get(index, "")
-    if min_quality is not None:
-        scores = quality.scores()
-        for index, score in scores.scores.items():
-            if score < min_quality and index not in scores.quarantined:
-                flagged.setdefault(index, []).append("quality_score")
-                reasons.setdefault(index, {})["quality_score"] = f"score {score:g} < {min_quality:g}"
+    reasons = removal_reasons(quality, names, min_quality=min_quality)
 
     table = loaded.dataset.data.table
-    drop_mask = pc.is_in(table.column(INDEX), value_set=pa.array(sorted(flagged), pa.int64()))
+    drop_mask = pc.is_in(table.column(INDEX), value_set=pa.array(sorted(reasons), pa.int64()))
     kept_table = table.filter(pc.invert(drop_mask))
     redacted: dict[str, int] = {}
     if redact_pii:
