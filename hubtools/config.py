@@ -7,11 +7,13 @@ import os
 
 __all__ = [
     "ADJUDICATORS",
+    "ALLOW_SERVER_TOKEN_FOR_PUBLISH",
     "APP_DIR",
     "CACHE_DIR",
     "HF_TOKEN",
     "MAX_UPLOAD_MB",
     "OAUTH_AVAILABLE",
+    "REVIEWER_SECRETS",
     "SPACE_ID",
     "TEAM_REPO",
     "TEAM_SYNC_MINUTES",
@@ -48,6 +50,15 @@ TEAM_SYNC_MINUTES = float(os.environ.get("HUBTOOLS_TEAM_SYNC_MINUTES", "5"))
 ADJUDICATORS = tuple(n.strip() for n in (os.environ.get("HUBTOOLS_ADJUDICATORS")
                                          or os.environ.get("SPACE_AUTHOR_NAME") or "").split(",")
                      if n.strip()) or None
+#: HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH: "1" lets anyone who reaches the app publish with its HF_TOKEN
+#: (off: publishing takes the visitor's sign-in or the token they type).
+ALLOW_SERVER_TOKEN_FOR_PUBLISH = os.environ.get("HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH", "").strip().lower() in (
+    "1", "true", "yes", "on")
+#: HUBTOOLS_REVIEWER_SECRETS: "name:secret,name:secret", one shared secret per reviewer: where there is no
+#: "Sign in with Hugging Face", a reviewer is whoever gives a name with its secret. Never logged or shown.
+REVIEWER_SECRETS = {name.strip(): secret.strip() for name, _, secret in
+                    (pair.partition(":") for pair in os.environ.get("HUBTOOLS_REVIEWER_SECRETS", "").split(","))
+                    if name.strip() and secret.strip()}
 #: HUBTOOLS_APP_DIR: where the app keeps its annotation store, reviews.sqlite (default CACHE_DIR/app).
 APP_DIR = os.path.expanduser(os.environ.get("HUBTOOLS_APP_DIR") or os.path.join(CACHE_DIR, "app"))
 

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -84,6 +84,8 @@ class Source:
     container: str  # one of CONTAINERS, "dir" or "hub"
     compressed: bool = False
     split: str | None = None
+    #: a Hub dataset's reader identity: None uses HF_TOKEN or the saved login, False no token, a str that token
+    token: str | bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -98,14 +100,16 @@ def _container_of(path: Path) -> tuple[str | None, bool]:
     return (_EXTENSIONS.get(suffixes[-1]) if suffixes else None), compressed
 
 
-def open_source(location: str | os.PathLike, *, split: str | None = None) -> Source:
-    """Resolve a path or Hub dataset id into a :class:`Source`.
+def open_source(location: str | os.PathLike | Source, *, split: str | None = None) -> Source:
+    """Resolve a path or Hub dataset id into a :class:`Source` (a :class:`Source` is returned as it is).
 
     Raises:
         DatasetFileNotFound: the path does not exist and is not a Hub id.
         InputUnusableError: the file has an extension hubtools does not read, or a ``split``
             was given for something that is not a Hub id.
     """
+    if isinstance(location, Source):
+        return location
     text = os.fspath(location)
     path = Path(text)
     if split is not None and (path.exists() or not _HUB_ID.match(text)):
@@ -456,9 +460,11 @@ def _read_parquet(source: Source) -> Iterator[RawItem]:
 def _read_hub(source: Source) -> Iterator[RawItem]:
     import datasets
 
+    from ._hub_read import load_hub_dataset
+
     repo_id, _, config = source.location.partition(":")
     try:
-        loaded = datasets.load_dataset(repo_id, config or None)
+        loaded = load_hub_dataset(repo_id, config or None, token=source.token)
     except FileNotFoundError as exc:
         raise DatasetFileNotFound(
             f"{repo_id}: no such dataset on the Hub ({exc.__class__.__name__})",
@@ -467,7 +473,7 @@ def _read_hub(source: Source) -> Iterator[RawItem]:
     except ValueError as exc:
         if "Config name is missing" not in str(exc):
             raise
-        configs = datasets.get_dataset_config_names(repo_id)
+        configs = datasets.get_dataset_config_names(repo_id, token=source.token)
         raise InputUnusableError(
             f"{repo_id} has several configs ({', '.join(configs)}): say which",
             hint=f"give it as {repo_id}:{configs[0] if configs else 'CONFIG'}") from None

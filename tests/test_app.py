@@ -281,7 +281,7 @@ def test_two_reviewers_over_http_and_their_agreement(served_app):
     assert after_bob[-1].startswith("Saved: **B is better**")
     mine, status = bob.predict("bob", api_name="/my_annotations")
     assert [row[0] for row in mine["data"]] == [first] and mine["data"][0][2] == "b"
-    summary, per_category, disputes = alice.predict(api_name="/agreement")
+    summary, per_category, disputes = alice.predict("alice", api_name="/agreement")  # a reviewer asks
     assert summary.startswith("**2 reviewers")
     assert per_category["data"][0][0] == "overall" and per_category["data"][0][1] == 2
     assert first in [row[0] for row in disputes["data"]]

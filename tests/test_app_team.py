@@ -1,6 +1,7 @@
 """Team mode and publishing against the local Hub: the app runs in its own interpreter with the
-environment a Space gives it (HF_ENDPOINT, HF_TOKEN, HUBTOOLS_TEAM_REPO), and is driven with
-gradio_client. Annotations are committed to the team dataset and restored by a fresh start."""
+environment a Space gives it (HF_ENDPOINT, HF_TOKEN, HUBTOOLS_TEAM_REPO), without a sign-in, so
+reviewers prove who they are with the secrets the operator set (HUBTOOLS_REVIEWER_SECRETS), and is
+driven with gradio_client. Annotations are committed to the team dataset and restored by a fresh start."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from hubtools.app.review_tab import review_start
 from hubtools.app.session import Session
 from hubtools.app.team import login_reviewer, login_token, open_team
 from tests.fixtures.app import serve_app
-from tests.fixtures.hub import PROJECT_ROOT, client_env, run_client_json
+from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, client_env, run_client_json
 
 WRONG_TOKEN = "hf_wrongTokenThatLooksReal123"
+SECRETS = {"alice": "alice-secret-1", "bob": "bob-secret-2"}
 
 RESTART = """
 import json
@@ -46,6 +48,7 @@ print(json.dumps({"status": team_status(team), "progress": screen.progress,
 def team_env(hub_server, home: Path, repo: str, app_dir: Path) -> dict[str, str]:
     return {**client_env(hub_server, home / "hf_home"), "HUBTOOLS_TEAM_REPO": repo,
             "HUBTOOLS_APP_DIR": str(app_dir), "HUBTOOLS_TEAM_SYNC_MINUTES": "60",
+            "HUBTOOLS_REVIEWER_SECRETS": ",".join(f"{k}:{v}" for k, v in SECRETS.items()),
             "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
@@ -72,12 +75,15 @@ def test_publish_to_the_hub_then_as_a_pull_request_and_load_it_back(team_app, hu
     c.predict(api_name="/load_example")
     c.predict(["exact_duplicates", "length_outliers"], "", "", api_name="/run_checks")  # the pushes reuse them
     status, url = c.predict(hub_repo_id, False, False, "mit", "", "", api_name="/publish")
+    assert status.startswith("**No Hugging Face token, so nothing was published.**")  # not with the app's own
+    assert not hub_server.repo_exists(hub_repo_id)
+    status, url = c.predict(hub_repo_id, False, False, "mit", "", WRITE_TOKEN, api_name="/publish")
     assert status.startswith("**Published** 20 records to ") and url.startswith(hub_server.url)
     files = hub_server.files(hub_repo_id)
     assert {"README.md", "annotation_guidelines.md", "quality.json", "dataset_quality_report.md",
             "data/train-00000-of-00001.parquet"} <= set(files)
     assert b"license: mit" in files["README.md"]
-    status, url = c.predict(hub_repo_id, False, True, "apache-2.0", "", "", api_name="/publish")
+    status, url = c.predict(hub_repo_id, False, True, "apache-2.0", "", WRITE_TOKEN, api_name="/publish")
     assert status.startswith("**Opened a pull request**") and "/discussions/" in url
     assert len(hub_server.pull_requests(hub_repo_id)) == 1
     assert b"license: mit" in hub_server.files(hub_repo_id)["README.md"]  # main is untouched
@@ -96,19 +102,24 @@ def reviewed(team_app, hub_server, tmp_path_factory):
     alice, bob = client(team_app), client(team_app)
     for c, name in ((alice, "alice"), (bob, "bob")):
         c.predict(api_name="/load_example")
-        c.predict(name, api_name="/review_start")
-    first = alice.predict("alice", api_name="/review_start")[0]
-    alice.predict("alice", first, "wrong number", api_name="/review_a")
-    bob.predict("bob", first, "", api_name="/review_b")
-    saved = alice.predict(api_name="/team_sync")
+        c.predict(name, SECRETS[name], api_name="/review_start")
+    first = alice.predict("alice", SECRETS["alice"], api_name="/review_start")[0]
+    alice.predict("alice", first, "wrong number", SECRETS["alice"], api_name="/review_a")
+    bob.predict("bob", first, "", SECRETS["bob"], api_name="/review_b")
+    refused = {"sync": alice.predict("alice", "", api_name="/team_sync"),  # no secret, no reviewer
+               "bob as alice": bob.predict("alice", SECRETS["bob"], api_name="/my_annotations")}
+    saved = alice.predict("alice", SECRETS["alice"], api_name="/team_sync")
     fresh = tmp_path_factory.mktemp("restart")
     params = json.dumps({"wrong": WRONG_TOKEN, "refused_dir": str(fresh / "refused")})
     code = f"import json\nP = json.loads({params!r})\n" + RESTART
     restarted = run_client_json(code, team_env(hub_server, fresh, team_app.repo, fresh / "app"))
-    return SimpleNamespace(item=first, saved=saved, restarted=restarted, fresh=fresh)
+    return SimpleNamespace(item=first, saved=saved, restarted=restarted, fresh=fresh, refused=refused)
 
 
 def test_annotations_are_committed_per_reviewer_to_a_private_dataset(reviewed, team_app, hub_server):
+    assert reviewed.refused["sync"].startswith("Say who you are first")
+    rows, status = reviewed.refused["bob as alice"]  # a name counts only with its own secret
+    assert rows["data"] == [] and "reviewer name" in status
     assert reviewed.saved.startswith(f"Saved to `{team_app.repo}`: ")
     files = hub_server.files(team_app.repo)
     rows = {name: [json.loads(line) for line in files[f"annotations/{name}.jsonl"].splitlines()]
@@ -140,7 +151,7 @@ def test_with_sign_in_the_reviewer_and_token_come_from_the_login(tmp_path):
 
     store = open_team(AppSettings(app_dir=tmp_path)).store
     session = load_example(Session()).session
-    start = login_reviewer(True)(lambda reviewer, s: review_start(store, reviewer, s, None))
+    start = login_reviewer(AppSettings(oauth=True))(lambda reviewer, s: review_start(store, reviewer, s, None))
     assert get_type_hints(start)["profile"] == (gr.OAuthProfile | None)
     carol = gr.OAuthProfile({"name": "Carol", "preferred_username": "carol", "profile": "", "picture": ""})
     assert start("mallory", session, carol).progress == "**carol:** 0 of 20 reviewed"  # the page's name is ignored

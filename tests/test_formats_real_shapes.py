@@ -288,6 +288,7 @@ def test_oasst_flat_messages_are_grouped_into_trees_and_orphans_quarantined(tmp_
     result = _load(tmp_path, flat)
     assert (result.format, result.valid) == ("oasst_messages", 2)
     assert [(r.index, r.code) for r in result.quarantine] == [(3, "unpaired_transcript")]
+    assert sorted(result.dataset["hubtools_index"]) == [1, 2]  # each conversation: its last message
     assert result.trees.to_dict() == {"in": 1, "read": 1, "quarantined": 0, "conversations": 2,
                                       "unlinked_messages": 1}
     best = _load(tmp_path, flat, oasst_path="best")

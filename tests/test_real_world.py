@@ -115,6 +115,11 @@ def test_oasst_best_path_gives_one_conversation_per_answered_tree(name, conversa
     assert result.valid == result.trees.conversations == result.trees.read == conversations
 
 
+def test_flat_oasst_conversations_each_have_their_own_index():
+    result = hubtools.load(REAL / "oasst_backend_realistic_seed_messages.json")
+    assert len(set(result.dataset["hubtools_index"])) == result.valid == 158
+
+
 def test_llamafactory_v1_multimodal_converts_to_v0_with_media_columns_in_dataset_info(tmp_path):
     loaded, result = convert(REAL / "llamafactory_v1_multimodal_mixed_demo_pr10528.jsonl",
                              tmp_path / "mm.json", to="sharegpt")

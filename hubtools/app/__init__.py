@@ -18,7 +18,11 @@ from typing import Any
 
 from .session import AppSettings, Session
 
-__all__ = ["AppSettings", "Session", "create_app"]
+__all__ = ["DELETE_CACHE", "AppSettings", "Session", "create_app"]
+
+#: Gradio's cache (uploads, files sent to browsers): every hour, files older than a day are deleted
+#: (and all of them when the app stops); a session's own scratch folder goes when the session ends.
+DELETE_CACHE = (3600, 86400)
 
 HEADER = """# hubtools
 Build, check, review and publish fine-tuning datasets (SFT, chat, preference pairs).
@@ -88,11 +92,11 @@ def create_app(settings: AppSettings | None = None):
 
     settings = settings or AppSettings.from_config()
     crew = team.open_team(settings)
-    login = team.login_reviewer(settings.oauth)
     with_progress = _with_progress(gr)
-    with _blocks_class(gr, settings)(title="hubtools", analytics_enabled=False) as demo:  # offline-first
+    with _blocks_class(gr, settings)(title="hubtools", analytics_enabled=False,  # offline-first
+                                     delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_id="header")
-        reviewer = team.build_identity(gr, demo, settings)
+        reviewer, login = team.build_identity(gr, demo, settings)
         session_state = gr.State(Session(), delete_callback=_forget)
         current = gr.Markdown(describe(Session()), elem_id="current-dataset")
         with gr.Tabs(elem_id="tabs"):

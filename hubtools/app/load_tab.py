@@ -1,19 +1,30 @@
 """Load tab: upload a file, give a Hub dataset id or take the example; see its detected format,
-kind, counts and the quarantine. What loads becomes the session's current dataset."""
+kind, counts and the quarantine. What loads becomes the session's current dataset.
+
+Files come in only through the upload: the Hub-id box takes ``owner/name`` (optionally
+``:config``) and nothing that could name a file on the server. Hub datasets are read as the
+visitor: with their sign-in token in a Space with OAuth, else with no token, never the app's."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..convert import validate_to_dir
 from ..errors import HubtoolsError
+from ..io import Source
+from ..redact import redact
 from .session import EXAMPLE, AppSettings, Session, fresh_dir, problem, too_big, with_dataset
 
 __all__ = ["LoadScreen", "build", "inspect_upload", "load_example", "load_hub", "load_upload"]
 
 _QUARANTINE_COLUMNS = ["index", "code", "reason", "raw"]
 _FILE_TYPES = [".jsonl", ".json", ".csv", ".parquet", ".txt", ".gz"]
+#: what the Hub-id box accepts: owner/name with an optional :config
+_HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<config>[A-Za-z0-9][\w.-]*))?$",
+                     re.ASCII)
+
 
 
 class LoadScreen(NamedTuple):
@@ -84,23 +95,54 @@ def load_upload(settings: AppSettings, path: str | None, session: Session) -> Lo
     return _validate(path, Path(path).name, session, "Cannot read this file.")
 
 
-def load_hub(hub_id: str, split: str | None, session: Session) -> LoadScreen:
+def _hub_id_problem(hub_id: str) -> str | None:
+    """Why ``hub_id`` is not a Hub dataset id the app reads (None when it is one)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    match = _HUB_ID.match(hub_id)
+    if match is None:
+        return "it is not `owner/name` (optionally `owner/name:config`)"
+    try:
+        validate_repo_id(match["repo"])
+    except HFValidationError:
+        return "`owner` and `name` take letters, digits, `-`, `_` and `.`, with no `--` or `..`"
+    return None
+
+
+def load_hub(hub_id: str, split: str | None, session: Session, token: str | bool = False) -> LoadScreen:
     """Read a Hub dataset (``user/name``, optionally ``user/name:config``) and make it the current dataset.
 
-    ``split`` picks the split (empty: ``train``, else the dataset's first split).
+    ``split`` picks the split (empty: ``train``, else the dataset's first split). ``token`` is the
+    visitor's own (their sign-in); ``False`` (the default) reads with no token at all.
     """
     hub_id = (hub_id or "").strip()
     split = (split or "").strip() or None
     if not hub_id:
         return LoadScreen("Type a Hub dataset id such as `user/name`.", [], None, None, session)
+    refused = _hub_id_problem(hub_id)
+    if refused:
+        return LoadScreen(f"**Not a Hub dataset id:** {refused}. Files come in through the upload box.", [], None,
+                          None, session)
     name = f"{hub_id} ({split})" if split else hub_id
-    return _validate(hub_id, name, session,
-                     "Cannot read this Hub dataset (it needs the network, and a token if it is private).", split)
+    source = Source(hub_id, "hub", split=split, token=token or False)
+    screen = _validate(source, name, session, "Cannot read this Hub dataset (it needs the network; a private or "
+                       "gated one needs you signed in with access to it).")
+    return screen._replace(summary=redact(screen.summary, token if isinstance(token, str) else None))
 
 
 def load_example(session: Session) -> LoadScreen:
     """Load the bundled example (20 preference pairs with judge scores) as the current dataset."""
     return _validate(str(EXAMPLE), "example: preference_pairs.jsonl", session, "Cannot read the example.")
+
+
+def _as_signed_in(gr, fn):
+    """``fn(hub_id, split, session, token)`` with the token of the signed-in visitor (False: nobody)."""
+
+    def read_hub(hub_id, split, session, oauth_token):
+        return fn(hub_id, split, session, oauth_token.token if oauth_token is not None else False)
+
+    read_hub.__annotations__ = {"oauth_token": gr.OAuthToken | None}
+    return read_hub
 
 
 def build(gr, settings: AppSettings, session_state) -> None:
@@ -134,6 +176,7 @@ def build(gr, settings: AppSettings, session_state) -> None:
     upload.upload(partial(load_upload, settings), inputs=[upload, session_state], outputs=outputs,
                   api_name="inspect", **jobs)
     hub_inputs = [hub_id, hub_split, session_state]
-    hub_button.click(load_hub, inputs=hub_inputs, outputs=outputs, api_name="load_hub", **jobs)
-    hub_id.submit(load_hub, inputs=hub_inputs, outputs=outputs, api_visibility="private", **jobs)
+    read_hub = _as_signed_in(gr, load_hub) if settings.oauth else load_hub
+    hub_button.click(read_hub, inputs=hub_inputs, outputs=outputs, api_name="load_hub", **jobs)
+    hub_id.submit(read_hub, inputs=hub_inputs, outputs=outputs, api_visibility="private", **jobs)
     example_button.click(load_example, inputs=[session_state], outputs=outputs, api_name="load_example", **jobs)

@@ -1,7 +1,9 @@
 """Publish tab: preview the dataset card and the annotation guidelines of the current dataset, then
 push it (data, card, guidelines, quality report: one commit) to a Hub repo, as a pull request or
-not, private or not. Pushing needs a write token: typed here, from the sign-in in a Space, or
-HF_TOKEN outside a Space; the token is never shown."""
+not, private or not. Pushing needs the visitor's own write token: typed here, or from the sign-in in
+a Space. The app's HF_TOKEN is used only where the operator allowed it
+(``HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH``), and never for the team's reviews repo. Tokens are
+never shown."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from typing import NamedTuple
 
 from ..cards import CardSettings, split_front_matter, write_cards
 from ..errors import HubtoolsError
-from ..hub import push
+from ..hub import parse_repo_id, push
+from ..redact import redact, remember
 from .session import AppSettings, Session, fresh_dir, problem
 
 __all__ = ["PreviewScreen", "build", "publish", "publish_preview", "token_status"]
@@ -35,14 +38,15 @@ def _card_settings(repo_id: str | None, license: str | None, pretty_name: str | 
 
 def token_status(settings: AppSettings) -> str:
     """Where the publishing token comes from, said plainly."""
+    if settings.hf_token and settings.allow_server_token_for_publish:
+        return ("Publishing uses the app's token (`HF_TOKEN`, allowed by `HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH`), "
+                "unless you type another below. Tokens are never shown or stored.")
     if settings.oauth:
         return ("Publishing needs a Hugging Face token with write access: **sign in with Hugging Face** "
                 "(top of the page), or type a token below. The Space's own token is not used for this.")
-    if settings.hf_token:
-        return ("Publishing uses the token in `HF_TOKEN`, unless you type another below. "
-                "Tokens are never shown or stored.")
-    return ("**No token:** publishing needs a Hugging Face token with write access. Type one below (it is not "
-            "shown or stored), or start the app with `HF_TOKEN` set. The preview works without one.")
+    return ("**No token:** publishing needs your own Hugging Face token with write access, typed below (it is not "
+            "shown or stored). The app's own `HF_TOKEN` is not used for this unless the operator sets "
+            "`HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH=1`. The preview works without one.")
 
 
 def publish_preview(repo_id: str | None, license: str | None, pretty_name: str | None,
@@ -72,18 +76,23 @@ def publish(settings: AppSettings, repo_id: str | None, private: bool, create_pr
         return _NEED_DATASET, ""
     if not (repo_id or "").strip():
         return "Give the repo id to publish to, such as `your-name/my-dataset`.", ""
-    token = (token or "").strip() or (None if settings.oauth else settings.hf_token)
+    if settings.team_repo and _same_repo(repo_id, settings.team_repo):
+        return (f"**Not published.** `{settings.team_repo}` holds this app's team annotations; publish the dataset "
+                "to another repo.", "")
+    typed = (token or "").strip()
+    remember(typed)
+    token = typed or (settings.hf_token if settings.allow_server_token_for_publish else None)
     if not token:
         where = ("sign in with Hugging Face or type a token" if settings.oauth else
-                 "type a token (it is not shown or stored), or start the app with `HF_TOKEN` set")
-        return (f"**No Hugging Face token, so nothing was published.** Publishing needs a token with write access: "
-                f"{where}.", "")
+                 "type a token (it is not shown or stored)")
+        return (f"**No Hugging Face token, so nothing was published.** Publishing needs your own token with write "
+                f"access: {where}.", "")
     try:
         result = push(session.dataset, repo_id.strip(), private=bool(private), create_pr=bool(create_pr),
                       quality=session.quality, settings=_card_settings(repo_id, license, pretty_name, session),
                       token=token)
     except HubtoolsError as exc:
-        return problem("Not published.", exc), ""
+        return redact(problem("Not published.", exc), token), ""
     url = result.pr_url or result.commit_url or result.url
     if not result.changed:
         text = f"**Nothing changed:** {result.url} already has this content."
@@ -94,6 +103,14 @@ def publish(settings: AppSettings, repo_id: str | None, private: bool, create_pr
     text += f"\n\n{'Created' if result.created else 'Updated'} the repo; {result.quarantined:,} records kept out."
     text += "".join(f"\n- {note}" for note in result.notes)
     return text, url
+
+
+def _same_repo(repo_id: str, other: str) -> bool:
+    """Whether two dataset ids name one repo (the Hub compares them without case)."""
+    try:
+        return parse_repo_id(repo_id)[0].lower() == parse_repo_id(other)[0].lower()
+    except HubtoolsError:
+        return repo_id.strip().lower() == other.lower()
 
 
 def build(gr, settings: AppSettings, session_state) -> None:

@@ -28,7 +28,8 @@ __all__ = [
 
 _NEED_DATASET = "Load a dataset first (in **Load** or **Generate**), then start reviewing."
 _NEED_QUEUE = "Press **Start reviewing** first."
-_NEED_NAME = "Type your **reviewer name** at the top of the page (or sign in) first."
+_NEED_NAME = ("Say who you are first: sign in, or give your **reviewer name** (and your reviewer secret, where "
+              "this app asks for one) at the top of the page.")
 _MINE_COLUMNS = ["item", "record", "decision", "edited", "note", "updated"]
 #: keyboard shortcuts: key -> elem_id of the button it clicks (or the box it focuses)
 SHORTCUTS = {"a": "review-choose-a", "b": "review-choose-b", "t": "review-tie", "y": "review-accept",
@@ -236,8 +237,16 @@ def my_annotations(store: AnnotationStore, reviewer: str) -> tuple[list[list[Any
     return rows, f"{len(rows)} annotation{'s' if len(rows) != 1 else ''} by **{reviewer}**."
 
 
-def review_apply(store: AnnotationStore, session: Session) -> tuple[str, str | None, Session]:
-    """Apply every reviewer's decisions to the current dataset; the reviewed file becomes the current dataset."""
+def review_apply(store: AnnotationStore, reviewer: str, session: Session) -> tuple[str, str | None, Session]:
+    """Apply every reviewer's decisions to the current dataset; the reviewed file becomes the current dataset.
+
+    Everyone's decisions (and edits) go into the result, so only an adjudicator may do it.
+    """
+    if not (reviewer or "").strip():
+        return _NEED_NAME, None, session
+    if not store.can_adjudicate(reviewer):
+        return (f"**Not applied.** Applying everyone's reviews is for adjudicators; {reviewer} is not one "
+                "(`HUBTOOLS_ADJUDICATORS`; in a Space, by default its owner)."), None, session
     if session.dataset is None:
         return _NEED_DATASET, None, session
     session, out = fresh_dir(session, "reviewed")
@@ -296,8 +305,9 @@ def shortcuts_js() -> str:
 def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
     """Lay out the review pane and wire its events (inside a ``gr.Blocks`` context).
 
-    ``login`` wraps a handler whose first argument is the reviewer name so that, in a Space with
-    "Sign in with Hugging Face", the name comes from the login and not from the page.
+    ``login`` (a :class:`~hubtools.app.team.Login`) wraps a handler whose first argument is the
+    reviewer name so that the name is proven (by the sign-in, or a name with its secret), not taken
+    from the page; its ``extra`` components go after each handler's own inputs.
     """
     from functools import partial
 
@@ -353,20 +363,23 @@ def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
     screen = [item_id, info, prompt, response_a, response_b, score_a, score_b, rationale, kind, progress, status,
               review_state]
     fast = {"concurrency_limit": None}  # review clicks never wait for the long jobs
-    start.click(login(partial(review_start, store)), inputs=[reviewer, session_state, review_state], outputs=screen,
-                api_name="review_start", **fast)
+    extra = login.extra  # the reviewer secret, where the app asks for one
+    start.click(login(partial(review_start, store)), inputs=[reviewer, session_state, review_state, *extra],
+                outputs=screen, api_name="review_start", **fast)
     for button, decision in ((choose_a, "a"), (choose_b, "b"), (tie, "tie"), (accept, "accept"),
                              (reject, "reject"), (skip, "skip"), (flag, "flag")):
-        button.click(login(partial(review_decide, store, decision)), inputs=[reviewer, item_id, note, review_state],
+        button.click(login(partial(review_decide, store, decision)),
+                     inputs=[reviewer, item_id, note, review_state, *extra],
                      outputs=screen, api_name=f"review_{decision}", **fast).then(
             lambda: "", outputs=note, api_visibility="private", queue=False)
-    edit.click(login(partial(review_edit, store)), inputs=[reviewer, item_id, edit_side, edit_text, note, review_state],
+    edit.click(login(partial(review_edit, store)),
+               inputs=[reviewer, item_id, edit_side, edit_text, note, review_state, *extra],
                outputs=screen, api_name="review_edit", **fast)
-    open_button.click(login(partial(review_open, store)), inputs=[reviewer, open_id, review_state], outputs=screen,
-                      api_name="review_open", **fast)
-    withdraw.click(login(partial(review_withdraw, store)), inputs=[reviewer, open_id, review_state], outputs=screen,
-                   api_name="review_withdraw", **fast)
-    refresh.click(login(partial(my_annotations, store)), inputs=[reviewer], outputs=[mine, mine_status],
+    open_button.click(login(partial(review_open, store)), inputs=[reviewer, open_id, review_state, *extra],
+                      outputs=screen, api_name="review_open", **fast)
+    withdraw.click(login(partial(review_withdraw, store)), inputs=[reviewer, open_id, review_state, *extra],
+                   outputs=screen, api_name="review_withdraw", **fast)
+    refresh.click(login(partial(my_annotations, store)), inputs=[reviewer, *extra], outputs=[mine, mine_status],
                   api_name="my_annotations", **fast)
 
     def pick(event):
@@ -381,6 +394,6 @@ def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
 
     kind.change(buttons_for, inputs=kind, outputs=[choose_a, choose_b, tie, accept, reject, edit_side],
                 api_visibility="private", queue=False)
-    apply_button.click(partial(review_apply, store), inputs=[session_state],
+    apply_button.click(login(partial(review_apply, store)), inputs=[reviewer, session_state, *extra],
                        outputs=[apply_summary, apply_file_out, session_state], api_name="review_apply",
                        concurrency_id="checks", concurrency_limit=1)

@@ -36,10 +36,14 @@ class AppSettings:
     sync_minutes: float = 5.0
     #: "Sign in with Hugging Face" is available (a Space with ``hf_oauth: true``)
     oauth: bool = False
-    #: who may adjudicate (None: anyone)
+    #: who may adjudicate and apply the reviews (None: anyone outside team mode, nobody in it)
     adjudicators: tuple[str, ...] | None = None
-    #: the Space's or user's Hub token (HF_TOKEN); never shown
+    #: the Space's or user's Hub token (HF_TOKEN); never shown, never used for a visitor's Hub reads
     hf_token: str | None = field(default=None, repr=False)
+    #: reviewer name -> shared secret: the identity where there is no sign-in; never shown
+    reviewer_secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: publishing may fall back on ``hf_token`` (HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH)
+    allow_server_token_for_publish: bool = False
 
     @classmethod
     def from_config(cls, **overrides: Any) -> AppSettings:
@@ -47,7 +51,8 @@ class AppSettings:
         values = {"max_upload_mb": config.MAX_UPLOAD_MB, "app_dir": Path(config.APP_DIR),
                   "team_repo": config.TEAM_REPO, "sync_minutes": config.TEAM_SYNC_MINUTES,
                   "oauth": config.OAUTH_AVAILABLE, "adjudicators": config.ADJUDICATORS,
-                  "hf_token": config.HF_TOKEN}
+                  "hf_token": config.HF_TOKEN, "reviewer_secrets": dict(config.REVIEWER_SECRETS),
+                  "allow_server_token_for_publish": config.ALLOW_SERVER_TOKEN_FOR_PUBLISH}
         values.update(overrides)
         return cls(**values)
 

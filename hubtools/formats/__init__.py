@@ -262,7 +262,8 @@ def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
     """Canonical conversations of a tree format (``fmt.expands``, OpenAssistant), read whole.
 
     Yields ``(source index, canonical record or the error that quarantines it)``: each tree
-    gives one record per conversation (all sharing the tree's index), or one error.
+    gives one record per conversation, or one error. A conversation's index is its last
+    message's where messages are records (flat input), else the tree's record's.
     """
     count = count if count is not None else TreeCount()
     good = []
@@ -275,7 +276,7 @@ def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
             to_canonical(fmt, record, index)  # only to say why it is not one of fmt's records
         except ConversionError as exc:
             yield index, exc
-    for index, tree_fields, root in fmt.trees(good):
+    for index, tree_fields, root, node_index in fmt.trees(good):
         if isinstance(root, ConversionError):
             if tree_fields.get("message"):
                 count.unlinked_messages += 1
@@ -293,5 +294,8 @@ def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
             continue
         count.read += 1
         count.conversations += len(records)
-        for record in records:
-            yield index, _finish(record, dict(tree_fields), index)
+        for last, record in records:
+            # the index of the conversation's last message where messages are records (flat
+            # input), so each conversation has its own; else the tree's record
+            at = node_index.get(id(last), index)
+            yield at, _finish(record, dict(tree_fields), at)

@@ -13,7 +13,9 @@ A path ends on the last assistant reply: prompter turns after it (follow-ups nob
 are kept whole as the record's ``unanswered_replies`` and written back under that reply; paths
 that end on the same reply give one conversation. A tree with no assistant reply is
 quarantined. Every message field (``message_id``, ``rank``, ``lang``, ``labels``, ...) is kept
-with its message; the tree's own fields are the record's extras.
+with its message; the tree's own fields are the record's extras. A conversation's index is its
+last message's in flat input (each its own), the tree record's in nested input (shared by the
+tree's conversations).
 """
 
 from __future__ import annotations
@@ -74,8 +76,9 @@ def _leaf_paths(root: dict, path: str) -> Iterator[list[dict]]:
         stack += [[*nodes, r] for r in reversed(replies)]
 
 
-def conversations(root: dict, path: str) -> list[dict[str, Any]]:
-    """The canonical sft records of one tree (``_extra`` holds the unanswered follow-ups).
+def conversations(root: dict, path: str) -> list[tuple[dict, dict[str, Any]]]:
+    """(last message, canonical sft record) per conversation of one tree (``_extra`` holds the
+    unanswered follow-ups).
 
     Raises:
         ConversionError: a message is malformed, or no path has an assistant reply.
@@ -99,7 +102,7 @@ def conversations(root: dict, path: str) -> list[dict[str, Any]]:
                                   "tools": None}
         if unanswered:
             record["_extra"] = {UNANSWERED: unanswered}
-        out.append(record)
+        out.append((kept[-1], record))
     return out
 
 
@@ -138,13 +141,14 @@ class OASST(Format):
         prompt = record["prompt"]
         return isinstance(prompt, dict) and "text" in prompt and "role" in prompt
 
-    def trees(self, items: list[tuple[int, dict]]) -> Iterator[tuple[int, dict, dict | ConversionError]]:
-        """(source index, the tree's own fields, its root message) per tree."""
+    def trees(self, items: list[tuple[int, dict]]) -> Iterator[tuple[int, dict, dict | ConversionError, dict]]:
+        """(source index, the tree's own fields, its root message, {}) per tree: every
+        conversation of a tree has the tree's index."""
         for index, record in items:
-            yield index, {k: v for k, v in record.items() if k not in self.owned}, record["prompt"]
+            yield index, {k: v for k, v in record.items() if k not in self.owned}, record["prompt"], {}
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        return conversations(record["prompt"], "best")[0]
+        return conversations(record["prompt"], "best")[0][1]
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
         return {"prompt": _tree(record["messages"], extra)}
@@ -175,20 +179,21 @@ class OASSTMessages(Format):
     def accepts(self, record: dict) -> bool:
         return _ids(record) is not None and record["role"] in _ROLES
 
-    def trees(self, items: list[tuple[int, dict]]) -> Iterator[tuple[int, dict, dict | ConversionError]]:
-        """(index of the root message, {}, the root with its replies nested) per tree; a message
-        that cannot be placed in a tree comes with its error instead (and ``{"message": True}``)."""
+    def trees(self, items: list[tuple[int, dict]]) -> Iterator[tuple[int, dict, dict | ConversionError, dict]]:
+        """(index of the root message, {}, the root with its replies nested, {id(message): its
+        index}) per tree, so each conversation has the index of its last message; a message that
+        cannot be placed in a tree comes with its error instead (and ``{"message": True}``)."""
         nodes: dict[Any, tuple[int, dict]] = {}
         parents: dict[int, Any] = {}
         for index, record in items:
             keys = _ids(record)
             if keys is None:
                 yield index, _MESSAGE, fail(ErrorCode.MISSING_FIELD, "the message has no message_id/parent_id",
-                                  "give every message its id and its parent's id (null for a prompt)")
+                                            "give every message its id and its parent's id (null for a prompt)"), {}
                 continue
             id_key, parent_key = keys
             if record[id_key] in nodes:
-                yield index, _MESSAGE, fail(ErrorCode.WRONG_TYPE, f"{id_key} {record[id_key]!r} is used twice")
+                yield index, _MESSAGE, fail(ErrorCode.WRONG_TYPE, f"{id_key} {record[id_key]!r} is used twice"), {}
                 continue
             nodes[record[id_key]] = (index, {**record, "replies": []})
             parents[index] = record[parent_key]
@@ -199,6 +204,7 @@ class OASSTMessages(Format):
                 roots.append((index, node))
             elif parent in nodes:
                 nodes[parent][1]["replies"].append(node)
+        indices = {id(node): index for index, node in nodes.values()}
         reached: set[int] = set()
         for index, root in roots:
             stack = [root]
@@ -206,12 +212,13 @@ class OASSTMessages(Format):
                 node = stack.pop()
                 reached.add(id(node))
                 stack += node["replies"]
-            yield index, {}, root
+            yield index, {}, root, indices
         for index, node in nodes.values():
             if id(node) not in reached:
-                yield index, _MESSAGE, fail(ErrorCode.UNPAIRED_TRANSCRIPT,
-                                  f"the message's parent {parents[index]!r} is not in the input (or not linked to a prompt)",
-                                  "give the whole tree, from its prompt (parent null) down")
+                yield index, _MESSAGE, fail(
+                    ErrorCode.UNPAIRED_TRANSCRIPT,
+                    f"the message's parent {parents[index]!r} is not in the input (or not linked to a prompt)",
+                    "give the whole tree, from its prompt (parent null) down"), {}
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
         raise fail(ErrorCode.CANNOT_CONVERT, "oasst_messages are read as whole trees")
