@@ -75,12 +75,15 @@ def test_redeploy_removes_stale_source_keeps_added_files_and_runs(hub_server, hu
 
     repo = store.get("space", hub_repo_id)
     store.commit(repo, "main", [Operation("file", "hubtools/retired_module.py", content=b"x = 1\n"),
+                                # where deploys put the templates before they moved into the package
+                                Operation("file", "cards/README.md.j2", content=b"old template"),
                                 Operation("file", "notes.md", content=b"team notes")],
                  title="Someone's edits", description="", author="user")
     second = run_client(code, hub_env)
     assert second.returncode == 0, second.stderr
     files = hub_server.files(hub_repo_id, "space")
     assert "hubtools/retired_module.py" not in files and files["notes.md"] == b"team notes"
+    assert "cards/README.md.j2" not in files and "hubtools/_cards/README.md.j2" in files
     assert len(hub_server.commits(hub_repo_id, "space")) == 4
 
     # the deployed repository runs: its app builds from the hubtools it ships, not the installed one
