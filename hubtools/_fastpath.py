@@ -9,6 +9,7 @@ result is identical to the record-by-record path (tests compare them).
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from ._guard import ArrowGuard, float_hazard
 from .errors import UnknownFormatError
 from .formats import Detection, detect, get_format
 from .formats.base import ROLE_ALIASES
@@ -232,11 +234,55 @@ _CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, (
 
 
 def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:
+class _Guarded(io.RawIOBase):
+    """The file as pyarrow reads it, each chunk checked first: a line that may nest too deep for
+    pyarrow's parser (it overflows its stack and kills the process) ends the stream with an error."""
+
+    def __init__(self, path: str):
+        self._file = open(path, "rb")  # noqa: SIM115 (closed with the reader)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._file.readinto(buffer)
+        if n and not self._guard.feed(memoryview(buffer)[:n]):
+            raise OSError("a line nests too deep or is too long for the columnar path")
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _has_float(type_: pa.DataType) -> bool:
+    if pa.types.is_floating(type_):
+        return True
+    return any(_has_float(type_.field(i).type) for i in range(type_.num_fields))
+
+
+    """Whether every number of a file pyarrow read as floats reads back as written (no NaN, no
+    with open(path, "rb") as fh:
+        tail = b""
+        while chunk := fh.read(_BLOCK):
+            if float_hazard(tail + chunk):
+                return False
+            tail = chunk[-32:]
+    return True
+
+
     """Return (canonical table, detection, the records detection saw) for a clean flat file, else None."""
     if src.container != "jsonl" or src.compressed:
         return None
     try:
-        reader = pajson.open_json(src.location, read_options=pajson.ReadOptions(block_size=_BLOCK))
+        guarded = _Guarded(src.location)
+        return None
+    with guarded:
+
+
+def _fast_load(guarded: _Guarded, src: Source, *, format: str | None,
+    try:
+        reader = pajson.open_json(guarded, read_options=pajson.ReadOptions(block_size=_BLOCK))
         first = reader.read_next_batch()
         first.validate(full=True)  # pyarrow does not check UTF-8 while parsing
     except (pa.ArrowInvalid, StopIteration, OSError):
@@ -260,7 +306,9 @@ def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Ta
         converted = convert(batch, max_chars)
         if converted is None:
             return None
+    floats = False
         index = pa.array(range(start, start + batch.num_rows), pa.int64())
+        floats = floats or _has_float(pa.struct(list(batch.schema)))
         tables.append(converted.add_column(0, INDEX, index).select(schema.names).cast(schema))
         start += batch.num_rows
         try:
@@ -272,3 +320,4 @@ def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Ta
             logger.info("%s: a later block does not parse as one table; reading record by record", src.name)
             return None
     return pa.concat_tables(tables), detection, head
+        return None

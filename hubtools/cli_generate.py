@@ -2,8 +2,10 @@
 
 Each command parses its options, calls one library function and prints a short summary (or
 ``--json``). Without ``--endpoint``/``--model`` the commands that can run offline say so in one
-stderr line; ``generate responses`` cannot and says what it needs. The token comes from
-``--token``, else ``huggingface_hub`` finds ``HF_TOKEN`` or the saved login; it is never printed.
+stderr line; ``generate responses`` cannot and says what it needs. Which credential goes to the
+endpoint is decided in :mod:`hubtools.generate.credentials`: a Hugging Face token (``--token``,
+``HF_TOKEN``, the saved login) only to Hugging Face hosts, any other endpoint only ``--api-key``
+or ``HUBTOOLS_API_KEY`` (``OPENAI_API_KEY`` for api.openai.com). No key is ever printed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ ModelOpt = Annotated[str | None, typer.Option(
     "--model", "-m", help="Model name at the endpoint, a local transformers model folder, or an HF Inference "
                           "Providers id.")]
 TokenOpt = Annotated[str | None, typer.Option(
-    "--token", help="API key (default: HF_TOKEN or `hf auth login`). Never printed.", show_default=False)]
+    "--token", help="Hugging Face token, sent only to Hugging Face hosts (default: HF_TOKEN or `hf auth login`). "
+                    "Never printed.", show_default=False)]
+ApiKeyOpt = Annotated[str | None, typer.Option(
+    "--api-key", help="The --endpoint's own key (default: HUBTOOLS_API_KEY; OPENAI_API_KEY for api.openai.com). "
+                      "Never printed.", show_default=False)]
 ResumeOpt = Annotated[bool, typer.Option(
     "--resume", help="Continue the run found in --out: finished rows are not requested again.")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (created if missing).")]
@@ -51,10 +57,10 @@ PairsFormatOpt = Annotated[str, typer.Option(
     "--format", "--to", "-t", help="Output format of the pairs (see `hubtools formats`).")]
 
 
-def _backend(model: str | None, endpoint: str | None, token: str | None):
+def _backend(model: str | None, endpoint: str | None, token: str | None, api_key: str | None):
     from .generate import make_backend
 
-    return make_backend(model, endpoint=endpoint, token=token)
+    return make_backend(model, endpoint=endpoint, token=token, api_key=api_key)
 
 
 def _offline_note(what: str) -> None:
@@ -74,20 +80,22 @@ def endpoint_check(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the answer.")] = 15.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Send one tiny request (max_tokens=1) and say in one line whether endpoint, model and token work.
+    """Send one tiny request (max_tokens=1) and say in one line whether endpoint, model and key work.
 
-    Exit 0 when it answered, 1 with what is wrong and how to fix it (unreachable, token rejected
-    or missing, unknown model with the ones served, timeout, rate limit, server error).
+    Exit 0 when it answered, 1 with what is wrong and how to fix it (unreachable, key rejected
+    or missing, unknown model with the ones served, timeout, rate limit, server error). The line
+    names the credential sent (--api-key, HUBTOOLS_API_KEY, HF_TOKEN, none...), never its value.
 
     \b
     Example: hubtools endpoint check --endpoint http://localhost:8000/v1 --model my-model
     """
     from .generate import check_endpoint
 
-    result = check_endpoint(endpoint, model, token=token, timeout=timeout)
+    result = check_endpoint(endpoint, model, token=token, api_key=api_key, timeout=timeout)
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -103,6 +111,7 @@ def instructions_command(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
     resume: ResumeOpt = False,
     per_chunk: Annotated[int, typer.Option("--per-chunk", min=1, help="Prompts per chunk.")] = 3,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Chunk length (in --unit).")] = 1500,
@@ -131,7 +140,7 @@ def instructions_command(
     from .generate.instructions import instructions_to_dir
 
     with _errors():
-        backend = _backend(model, endpoint, token)
+        backend = _backend(model, endpoint, token, api_key)
         if backend is None:
             _offline_note("writing instructions from templates, an offline heuristic (no model involved)")
         result = instructions_to_dir(source, out, format=format, container=container, size=chunk_size,
@@ -161,6 +170,7 @@ def responses_command(
         "--model", "-m", help="Model name at the endpoint, a local transformers model folder, or an HF Inference "
                               "Providers id; repeat for candidates from several models.")] = None,
     token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
     resume: ResumeOpt = False,
     temperature: Annotated[float, typer.Option("--temperature", min=0)] = 0.7,
     top_p: Annotated[float, typer.Option("--top-p", min=0, max=1)] = 0.95,
@@ -186,7 +196,7 @@ def responses_command(
     from .generate.responses import Sampling, responses_to_dir
 
     with _errors():
-        backends = [b for b in (_backend(m, endpoint, token) for m in (model or [None])) if b is not None]
+        backends = [b for b in (_backend(m, endpoint, token, api_key) for m in (model or [None])) if b is not None]
         result = responses_to_dir(prompts, out, backends, n=n, format=format, container=container,
                                   input_format=input_format, resume=resume, concurrency=concurrency,
                                   sampling=Sampling(temperature=temperature, top_p=top_p, max_tokens=max_tokens,
@@ -218,6 +228,7 @@ def register(app: typer.Typer) -> None:
         endpoint: EndpointOpt = None,
         model: ModelOpt = None,
         token: TokenOpt = None,
+        api_key: ApiKeyOpt = None,
         resume: ResumeOpt = False,
         pairwise: Annotated[bool, typer.Option(
             "--pairwise", help="Also compare the candidates of each prompt in both orders (win rates).")] = False,
@@ -240,7 +251,7 @@ def register(app: typer.Typer) -> None:
         from .judge import judge_file, make_judge
 
         with _errors():
-            backend = _backend(model, endpoint, token)
+            backend = _backend(model, endpoint, token, api_key)
             if backend is None:
                 _offline_note("scoring with the offline heuristic judge (text features, not a model)")
             chosen = make_judge(backend, out_dir=out, resume=resume, concurrency=concurrency,
@@ -314,6 +325,7 @@ def register(app: typer.Typer) -> None:
         endpoint: EndpointOpt = None,
         model: ModelOpt = None,
         token: TokenOpt = None,
+        api_key: ApiKeyOpt = None,
         resume: ResumeOpt = False,
         categories: Annotated[str, typer.Option(
             "--categories", help="provenance (recorded category, else classified) or classify (both sets "
@@ -339,7 +351,7 @@ def register(app: typer.Typer) -> None:
         from .judge import make_judge
 
         with _errors():
-            backend = _backend(model, endpoint, token)
+            backend = _backend(model, endpoint, token, api_key)
             if backend is None:
                 _offline_note("judging with the offline heuristic judge (text features, not a model)")
             chosen = make_judge(backend, out_dir=out, resume=resume, concurrency=concurrency,

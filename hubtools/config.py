@@ -7,12 +7,18 @@ import os
 
 __all__ = [
     "ADJUDICATORS",
+    "ALLOWED_ENDPOINTS",
+    "ALLOW_SERVER_TOKEN_FOR_INFERENCE",
     "ALLOW_SERVER_TOKEN_FOR_PUBLISH",
+    "API_KEY",
     "APP_DIR",
     "CACHE_DIR",
+    "HF_ENDPOINT",
+    "HF_INFERENCE_ENDPOINT",
     "HF_TOKEN",
     "MAX_UPLOAD_MB",
     "OAUTH_AVAILABLE",
+    "OPENAI_API_KEY",
     "REVIEWER_SECRETS",
     "SPACE_ID",
     "TEAM_REPO",
@@ -30,6 +36,16 @@ VERBOSITY = _LEVELS.get(os.environ.get("HUBTOOLS_VERBOSITY", "warning").lower(),
 MAX_UPLOAD_MB = int(os.environ.get("HUBTOOLS_MAX_UPLOAD_MB", "200"))
 #: HUBTOOLS_CACHE: where generation keeps its on-disk completion cache (default ~/.cache/hubtools).
 CACHE_DIR = os.path.expanduser(os.environ.get("HUBTOOLS_CACHE", "~/.cache/hubtools"))
+
+# --- inference credentials (hubtools/generate/credentials.py decides which goes where) -----
+#: HUBTOOLS_API_KEY: the key for a non-Hugging-Face --endpoint when --api-key is not given.
+API_KEY = os.environ.get("HUBTOOLS_API_KEY") or None
+#: OPENAI_API_KEY: sent only to endpoints on https://api.openai.com.
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY") or None
+#: HF_ENDPOINT: the Hub's address; HF_TOKEN may be sent there (as to the Hub and its inference router).
+HF_ENDPOINT = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+#: HF_INFERENCE_ENDPOINT: huggingface_hub's serverless inference address, an HF host too when set.
+HF_INFERENCE_ENDPOINT = (os.environ.get("HF_INFERENCE_ENDPOINT") or "").rstrip("/") or None
 
 # --- the app (hubtools/app) --------------------------------------------------------------
 #: HF_TOKEN: a Hub token. The app uses it to publish when run outside a Space, and in team mode to
@@ -50,6 +66,13 @@ TEAM_SYNC_MINUTES = float(os.environ.get("HUBTOOLS_TEAM_SYNC_MINUTES", "5"))
 ADJUDICATORS = tuple(n.strip() for n in (os.environ.get("HUBTOOLS_ADJUDICATORS")
                                          or os.environ.get("SPACE_AUTHOR_NAME") or "").split(",")
                      if n.strip()) or None
+#: HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_INFERENCE: "1" lets the app send its HF_TOKEN to Hugging Face's own
+#: inference routes on a visitor's behalf (off: visitors use their sign-in or their own key).
+ALLOW_SERVER_TOKEN_FOR_INFERENCE = os.environ.get("HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_INFERENCE", "").strip().lower() in (
+    "1", "true", "yes", "on")
+#: HUBTOOLS_ALLOWED_ENDPOINTS: comma-separated URL prefixes a Space's visitors may use as endpoints even
+#: when they are not https on a public address (e.g. "http://10.0.0.5:8000/v1").
+ALLOWED_ENDPOINTS = tuple(p.strip() for p in os.environ.get("HUBTOOLS_ALLOWED_ENDPOINTS", "").split(",") if p.strip())
 #: HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH: "1" lets anyone who reaches the app publish with its HF_TOKEN
 #: (off: publishing takes the visitor's sign-in or the token they type).
 ALLOW_SERVER_TOKEN_FOR_PUBLISH = os.environ.get("HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH", "").strip().lower() in (

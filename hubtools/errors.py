@@ -20,9 +20,11 @@ __all__ = [
     "HubNetworkError",
     "HubRepoError",
     "HubtoolsError",
+    "InputTooLargeError",
     "InputUnusableError",
     "Issue",
     "PublishError",
+    "ReaderCrashedError",
     "ReviewError",
     "ReviewPermissionError",
     "RunStateError",
@@ -41,6 +43,14 @@ class ErrorCode(str, Enum):
     INVALID_UTF8 = "E003"
     NOT_AN_OBJECT = "E004"
     # format (E1xx)
+    #: a number a JSON reader would change: beyond 64 bits, or over/underflowing a float
+    UNSAFE_NUMBER = "E005"
+    #: a key given twice in one object (a parser would keep the last silently)
+    DUPLICATE_KEY = "E006"
+    #: objects and arrays nested deeper than the reader's bound
+    TOO_DEEP = "E007"
+    #: a file of a directory, or a part of a file (a corrupt Parquet page), that could not be read
+    UNREADABLE = "E008"
     FORMAT_MISMATCH = "E101"
     MISSING_FIELD = "E102"
     WRONG_TYPE = "E103"
@@ -101,6 +111,17 @@ class HubtoolsError(Exception):
 
 # ---- input --------------------------------------------------------------------------------
 
+    def __reduce__(self):
+        return _rebuild, (type(self), self.message, self.__dict__)
+
+
+def _rebuild(cls: type, message: str, state: dict) -> HubtoolsError:
+    try:
+        error = cls(message)
+        error = cls.__new__(cls)
+    error.__dict__.update(state)
+    return error
+
 
 class InputUnusableError(HubtoolsError, ValueError):
     """Raised when an input is not a dataset at all: empty, binary, or nothing parses."""
@@ -114,6 +135,14 @@ class DatasetFileNotFound(InputUnusableError, FileNotFoundError):
 
 class UnknownFormatError(InputUnusableError):
     """Raised when no known format matches the records, or ``--format`` names an unknown one."""
+class InputTooLargeError(InputUnusableError):
+    """Raised when an input is over the size limit given to the reader, counted once decompressed."""
+
+
+class ReaderCrashedError(InputUnusableError):
+    """Raised when the child process reading an input died (a parser crash) or ran out of time."""
+
+
 
 
 # ---- records ------------------------------------------------------------------------------

@@ -7,8 +7,12 @@ Reading files, detecting formats and validating in one streaming pass is :func:`
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from .errors import ErrorCode, Issue
 from .records import Kind
@@ -33,9 +37,45 @@ class ValidationConfig:
     answers_only: bool = False
 
 
+#: A quarantine row keeps the first RAW_PREFIX characters of a record that is ``too_long`` or
+#: longer than RAW_MAX once written, with its size in bytes and its sha256 (a 1 GB field must not
+#: make a 1 GB quarantine file).
+RAW_PREFIX = 2_000
+RAW_MAX = 100_000
+
+
+    surrogates are shown as backslash escapes."""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="backslashreplace"), raw
+    try:
+        return raw, raw.encode("utf-8")
+        try:
+            data = raw.encode("utf-8", errors="surrogateescape")  # bytes decoded with surrogateescape
+            data = raw.encode("utf-8", errors="surrogatepass")  # a lone surrogate escape such as \ud800
+            return raw.encode("utf-8", errors="backslashreplace").decode("utf-8"), data
+        return data.decode("utf-8", errors="backslashreplace"), data
+
+
+def bounded_raw(raw: Any, *, cap: bool = False) -> tuple[Any, int | None, str | None]:
+    """(raw as a quarantine row keeps it, its size in bytes, its sha256) - size and hash only when
+    it was cut to RAW_PREFIX characters (always when ``cap``, else when over RAW_MAX)."""
+    if isinstance(raw, (bytes, str)):
+    else:
+        try:
+            data = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS)
+        else:
+            if not cap and len(data) <= RAW_MAX:
+                return raw, None, None
+    if not cap and len(data) <= RAW_MAX:
+
+
 @dataclass(frozen=True)
 class QuarantineRow:
-    """A record kept out of the data, with why: written to ``quarantine.jsonl``."""
+    """A record kept out of the data, with why: written to ``quarantine.jsonl``.
+
+    ``raw`` is the record as read; a long one is cut to its first characters, and then
+    ``raw_bytes`` and ``raw_sha256`` say how long it was and which it was.
+    """
 
     index: int
     code: str
@@ -49,20 +89,26 @@ class QuarantineRow:
         first = issues[0]
         reason = "; ".join(i.message for i in issues)
         return cls(first.index if first.index is not None else -1, first.code.slug, reason, raw,
-                   first.hint, file)
+                   first.hint, file, size, digest)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"index": self.index, "code": self.code, "reason": self.reason, "raw": self.raw}
+    raw_bytes: int | None = None
+    raw_sha256: str | None = None
         if self.hint:
             out["hint"] = self.hint
         if self.file:
             out["file"] = self.file
         return out
+        raw, size, digest = bounded_raw(raw, cap=any(i.code is ErrorCode.TOO_LONG for i in issues))
 
 
 def _text_issues(text: Any, where: str, index: int, config: ValidationConfig,
                  *, allow_empty: bool = False) -> list[Issue]:
     if not isinstance(text, str):
+        if self.raw_sha256:
+            out["raw_bytes"] = self.raw_bytes
+            out["raw_sha256"] = self.raw_sha256
         return [Issue(ErrorCode.WRONG_TYPE, f"{where} is {type(text).__name__}, not text", index)]
     if len(text) > config.max_chars:
         return [Issue(ErrorCode.TOO_LONG, f"{where} has {len(text):,} characters, over the "

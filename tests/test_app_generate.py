@@ -33,7 +33,8 @@ def documents(tmp_path) -> list[str]:
 
 
 def run(files, session, *, endpoint="", model="", key="", n=2, per_chunk=2, max_chunks=3):
-    return generate(files, endpoint, model, key, False, TASKS, 5, 3, 2, per_chunk, n, 800, max_chunks, session)
+    return generate(AppSettings(), files, endpoint, model, key, False, TASKS, 5, 3, 2, per_chunk, n, 800, max_chunks,
+                    session)
 
 
 def test_without_an_endpoint_instructions_are_written_offline_and_it_says_responses_need_one(documents):
@@ -43,14 +44,14 @@ def test_without_an_endpoint_instructions_are_written_offline_and_it_says_respon
     assert len(screen.prompts) == 6 and {row[1] for row in screen.prompts} <= {*TASKS, "negative", "edge_case"}
     assert Path(screen.prompts_file).name == "prompts.jsonl" and screen.candidates_file is None
     assert screen.session.candidates is None and screen.session.dataset is None
-    assert check_endpoint_status("", "", "").startswith("No endpoint given")
+    assert check_endpoint_status(AppSettings(), "", "", "").startswith("No endpoint given")
 
 
 def test_responses_judged_and_ranked_become_the_current_dataset(documents, openai_server, tmp_path):
     screen = run(documents, Session(), endpoint=openai_server.base_url, model="stand-in-small", key=OPENAI_TOKEN)
     assert "**12 of 12 candidate responses** from stand-in-small" in screen.summary
     assert len(openai_server.completions()) == 12
-    ranked = judge_and_rank("heuristic", "", "", "", "best_vs_worst", 0.0, 7.0, screen.session)
+    ranked = judge_and_rank(AppSettings(), "heuristic", "", "", "", "best_vs_worst", 0.0, 7.0, screen.session)
     assert ranked.summary.startswith("**Heuristic judge** (offline")
     assert "**6 pairs** (best_vs_worst, min margin 0)" in ranked.summary
     session = ranked.session
@@ -77,12 +78,13 @@ def test_a_bad_key_stops_with_what_to_do_and_nothing_current(documents, openai_s
     screen = run(documents, Session(), endpoint=openai_server.base_url, model="stand-in-small", key="sk-wrong")
     assert screen.summary.startswith("**Generation stopped.**") and "sk-wrong" not in screen.summary
     assert "press Generate again to continue" in screen.summary and screen.session.dataset is None
-    assert check_endpoint_status(openai_server.base_url, "stand-in-small", OPENAI_TOKEN).startswith("ok:")
+    status = check_endpoint_status(AppSettings(), openai_server.base_url, "stand-in-small", OPENAI_TOKEN)
+    assert status.startswith("ok:") and status.endswith("(credential: the key you typed)")
 
 
 def test_ranking_with_too_high_a_margin_keeps_the_current_dataset(documents, openai_server):
     screen = run(documents, Session(dataset="/keep/me.jsonl"), endpoint=openai_server.base_url,
                  model="stand-in-small", key=OPENAI_TOKEN, max_chunks=1)
-    ranked = judge_and_rank("heuristic", "", "", "", "all_pairs", 50.0, 7.0, screen.session)
+    ranked = judge_and_rank(AppSettings(), "heuristic", "", "", "", "all_pairs", 50.0, 7.0, screen.session)
     assert "**0 pairs**" in ranked.summary and "lower the min margin" in ranked.summary
     assert ranked.session.dataset == "/keep/me.jsonl" and ranked.pairs_file is None

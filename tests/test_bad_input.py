@@ -203,8 +203,8 @@ def test_gzip_output_is_compressed_and_reads_back(tmp_path):
     ("{'instruction': 'a', 'input': '', 'output': 'b'}", "single quotes", "invalid_json"),
     ('{"instruction": "say \\"}\\" and ]", "input": "", "output": "b",}', "brackets in a string", "invalid_json"),
     ('{"instruction": "a, "input": "", "output": "b"}', "an unclosed string", "invalid_json"),
-    # Python's JSON reads NaN as a number: the record parses, and a number is not a reply
-    ('{"instruction": "a", "input": "", "output": NaN}', "NaN", "wrong_type"),
+    # NaN is not JSON: the strict decoder refuses it (Python's own would read it as a float)
+    ('{"instruction": "a", "input": "", "output": NaN}', "NaN", "invalid_json"),
 ])
 def test_a_broken_record_mid_array_is_quarantined_alone(tmp_path, broken, why, code):
     records = [dict(GOOD, instruction=f"Say hi {i}") for i in range(6)]

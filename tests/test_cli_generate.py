@@ -68,35 +68,38 @@ class TestEndpointCheck:
                       *options, env=env)
 
     def test_ok_in_one_line_and_the_token_is_never_printed(self, openai_server):
-        result = self.check(openai_server, "--model", "stand-in-judge", "--token", OPENAI_TOKEN)
+        result = self.check(openai_server, "--model", "stand-in-judge", "--api-key", OPENAI_TOKEN)
         assert result.exit_code == 0 and result.stderr == ""
         assert lines(result.stdout) == [lines(result.stdout)[0]]
         assert result.stdout.startswith(f"ok: {openai_server.base_url} answered with model 'stand-in-judge'")
-        as_json = self.check(openai_server, "--model", "stand-in-judge", "--token", OPENAI_TOKEN, "--json")
+        as_json = self.check(openai_server, "--model", "stand-in-judge", "--api-key", OPENAI_TOKEN, "--json")
         assert json.loads(as_json.stdout)["ok"] is True
         assert OPENAI_TOKEN not in result.stdout + result.stderr + as_json.stdout + as_json.stderr
         assert openai_server.completions()[-1].authorized
 
-    def test_the_token_comes_from_hf_token(self, openai_server):
-        result = self.check(openai_server, "--model", "stand-in-small", env={"HF_TOKEN": OPENAI_TOKEN})
-        assert result.exit_code == 0 and result.stdout.startswith("ok: ")
-        assert OPENAI_TOKEN not in result.stdout + result.stderr
-
-    def test_a_wrong_token(self, openai_server):
-        result = self.check(openai_server, "--model", "stand-in-small", "--token", "sk-wrong-secret")
+    def test_a_hugging_face_token_is_refused_for_another_endpoint(self, openai_server):
+        result = self.check(openai_server, "--model", "stand-in-small", "--token", OPENAI_TOKEN)
         assert result.exit_code == 1 and len(lines(result.stdout)) == 1
-        assert "the token was rejected (401). Fix: set HF_TOKEN or pass --token" in result.stdout
+        assert ("--token is a Hugging Face token and goes only to Hugging Face hosts (credential: none). "
+                "Fix: pass this endpoint's key with --api-key (or set HUBTOOLS_API_KEY)") in result.stdout
+        assert openai_server.completions() == [] and OPENAI_TOKEN not in result.stdout + result.stderr
+
+    def test_a_wrong_key(self, openai_server):
+        result = self.check(openai_server, "--model", "stand-in-small", "--api-key", "sk-wrong-secret")
+        assert result.exit_code == 1 and len(lines(result.stdout)) == 1
+        assert ("the key was rejected (401) (credential: --api-key). Fix: pass this endpoint's key with --api-key"
+                in result.stdout)
         assert "sk-wrong-secret" not in result.stdout + result.stderr
 
     def test_a_wrong_model_names_the_served_ones(self, openai_server):
-        result = self.check(openai_server, "--model", "gpt-17", "--token", OPENAI_TOKEN)
+        result = self.check(openai_server, "--model", "gpt-17", "--api-key", OPENAI_TOKEN)
         assert result.exit_code == 1 and len(lines(result.stdout)) == 1
         assert "model 'gpt-17' not found (404)" in result.stdout
         assert result.stdout.strip().endswith(f"Fix: use --model with one of: {', '.join(OPENAI_MODELS)}")
         assert OPENAI_TOKEN not in result.stdout + result.stderr
 
     def test_an_unreachable_endpoint(self):
-        result = self.check(None, "--model", "stand-in-small", "--token", OPENAI_TOKEN, "--timeout", "3")
+        result = self.check(None, "--model", "stand-in-small", "--api-key", OPENAI_TOKEN, "--timeout", "3")
         assert result.exit_code == 1 and len(lines(result.stdout)) == 1
         assert "unreachable" in result.stdout and "Fix: check that the server is running" in result.stdout
         assert OPENAI_TOKEN not in result.stdout + result.stderr
@@ -126,7 +129,7 @@ def test_the_chain_on_corpus_data_makes_preference_pairs_with_margins(openai_ser
     # responses: 2 candidates per prompt from the stand-in
     result = invoke("generate", "responses", tmp_path / "prompts" / "prompts.jsonl", "--out", tmp_path / "responses",
                     "--n", "2", "--endpoint", openai_server.base_url, "--model", "stand-in-small",
-                    "--token", OPENAI_TOKEN)
+                    "--api-key", OPENAI_TOKEN)
     assert result.exit_code == 0 and result.stderr == ""
     assert OPENAI_TOKEN not in result.stdout
     assert len(openai_server.completions()) == 2 * prompts.valid
@@ -176,9 +179,10 @@ def test_resume_after_a_killed_run_requests_no_row_again(make_openai_server, tmp
     instructions(tmp_path / "prompts", "--chunk-size", "50000", "--overlap", "0", "--per-chunk", "1")
     prompts = load(tmp_path / "prompts" / "prompts.jsonl").dataset
     args = ["generate", "responses", str(tmp_path / "prompts" / "prompts.jsonl"), "--out", str(tmp_path / "r"),
-            "--n", "2", "--endpoint", server.base_url, "--model", "stand-in-small", "--concurrency", "1"]
+            "--n", "2", "--endpoint", server.base_url, "--model", "stand-in-small", "--api-key", OPENAI_TOKEN,
+            "--concurrency", "1"]
     checkpoint = tmp_path / "r" / "checkpoint.stand-in-small.jsonl"
-    env = {**os.environ, "HF_TOKEN": OPENAI_TOKEN, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-m", "hubtools.cli", *args], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -194,14 +198,14 @@ def test_resume_after_a_killed_run_requests_no_row_again(make_openai_server, tmp
     expected = {f"{i}:{j}" for i in range(len(prompts)) for j in (0, 1)}
     assert 4 <= len(done) < len(expected) and done < expected
 
-    again = invoke(*args, env={"HF_TOKEN": OPENAI_TOKEN})
+    again = invoke(*args)
     assert again.exit_code == 1 and "pass --resume to continue it" in again.stderr
 
     server.reset()
     # the killed process's last request may still be in the server's hands (latency 0.1 s) and be
     # logged after the reset: count only what arrived after it
     resumed_at = time.monotonic()
-    result = invoke(*args, "--resume", env={"HF_TOKEN": OPENAI_TOKEN})
+    result = invoke(*args, "--resume")
     assert result.exit_code == 0, result.stderr
     index = {r["messages"][0]["content"]: i for i, r in enumerate(prompts)}
     requested = [f"{index[r.messages[-1]['content']]}:{r.params['seed']}" for r in server.completions()
@@ -215,7 +219,7 @@ def test_resume_after_a_killed_run_requests_no_row_again(make_openai_server, tmp
 
 def test_instructions_written_by_a_model_resume_from_their_checkpoint(openai_server, tmp_path):
     options = ["--chunk-size", "50000", "--overlap", "0", "--per-chunk", "2", "--endpoint", openai_server.base_url,
-               "--model", "stand-in-large", "--token", OPENAI_TOKEN]
+               "--model", "stand-in-large", "--api-key", OPENAI_TOKEN]
     extras = instructions(tmp_path / "p", *options)
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     written = [e for e in extras if e["generator"] == "stand-in-large"]
@@ -230,7 +234,7 @@ def test_instructions_written_by_a_model_resume_from_their_checkpoint(openai_ser
 
 def test_judge_with_a_model_and_rank_with_all_pairs_to_parquet(openai_server, tmp_path):
     instructions(tmp_path / "prompts", "--chunk-size", "100000", "--per-chunk", "1")
-    base = ["--endpoint", openai_server.base_url, "--token", OPENAI_TOKEN]
+    base = ["--endpoint", openai_server.base_url, "--api-key", OPENAI_TOKEN]
     assert invoke("generate", "responses", tmp_path / "prompts" / "prompts.jsonl", "--out", tmp_path / "r",
                   "--n", "3", *base, "--model", "stand-in-small").exit_code == 0
     openai_server.reset()
@@ -305,7 +309,7 @@ def test_generate_responses_with_a_local_model_folder(tiny_causal_lm, tmp_path):
 def test_an_output_format_that_cannot_hold_replies_fails_before_any_request(openai_server, tmp_path):
     instructions(tmp_path / "prompts", "--chunk-size", "100000", "--per-chunk", "1")
     result = invoke("generate", "responses", tmp_path / "prompts" / "prompts.jsonl", "--out", tmp_path / "r",
-                    "--endpoint", openai_server.base_url, "--model", "stand-in-small", "--token", OPENAI_TOKEN,
+                    "--endpoint", openai_server.base_url, "--model", "stand-in-small", "--api-key", OPENAI_TOKEN,
                     "--format", "dpo")
     assert result.exit_code == 2 and "sft records cannot be written as dpo. use one of alpaca" in result.stderr
     assert openai_server.completions() == []

@@ -164,7 +164,7 @@ class TestInferenceClientBackend:
 
 class TestEndpointCheck:
     def test_a_working_endpoint_says_ok_in_one_line(self, openai_server):
-        result = check_endpoint(openai_server.base_url, "stand-in-judge", token=OPENAI_TOKEN)
+        result = check_endpoint(openai_server.base_url, "stand-in-judge", api_key=OPENAI_TOKEN)
         assert result.ok and result.line().startswith(f"ok: {openai_server.base_url} answered with model "
                                                       "'stand-in-judge'")
         assert openai_server.completions()[-1].params["max_tokens"] == 1
@@ -173,22 +173,23 @@ class TestEndpointCheck:
         monkeypatch.delenv("HF_TOKEN", raising=False)
         monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
         cases = {
-            "bad token": check_endpoint(openai_server.base_url, "stand-in-small", token="sk-wrong"),
-            "no token": check_endpoint(openai_server.base_url, "stand-in-small", token=None),
-            "model": check_endpoint(openai_server.base_url, "gpt-17", token=OPENAI_TOKEN),
+            "bad token": check_endpoint(openai_server.base_url, "stand-in-small", api_key="sk-wrong"),
+            "no token": check_endpoint(openai_server.base_url, "stand-in-small"),
+            "model": check_endpoint(openai_server.base_url, "gpt-17", api_key=OPENAI_TOKEN),
             "down": check_endpoint(closed_port_url(), "stand-in-small"),
         }
         lines = {name: result.line() for name, result in cases.items()}
         assert not any(result.ok for result in cases.values())
-        assert "the token was rejected (401). Fix: set HF_TOKEN or pass --token" in lines["bad token"]
-        assert "needs a token and none was given" in lines["no token"]
+        assert ("the key was rejected (401) (credential: --api-key). Fix: pass this endpoint's key with --api-key"
+                in lines["bad token"])
+        assert "needs a key and none was sent (401) (credential: none)" in lines["no token"]
         assert lines["model"].endswith("Fix: use --model with one of: stand-in-small, stand-in-large, stand-in-judge")
         assert "unreachable" in lines["down"] and "Fix: check that the server is running" in lines["down"]
         assert all("\n" not in line for line in lines.values())
 
     def test_a_hanging_server_times_out(self, openai_server):
         openai_server.queue_faults(Fault(kind="hang", seconds=1.5))
-        result = check_endpoint(openai_server.base_url, "stand-in-small", token=OPENAI_TOKEN, timeout=0.3)
+        result = check_endpoint(openai_server.base_url, "stand-in-small", api_key=OPENAI_TOKEN, timeout=0.3)
         assert result.reason == "timeout" and "no answer within 0.3 s" in result.line()
 
 
@@ -217,9 +218,9 @@ class TestTransformersBackend:
 
 def test_make_backend_picks_by_option(openai_server, tmp_path):
     assert make_backend() is None
-    remote = make_backend("stand-in-large", endpoint=openai_server.base_url, token=OPENAI_TOKEN)
+    remote = make_backend("stand-in-large", endpoint=openai_server.base_url, api_key=OPENAI_TOKEN)
     assert isinstance(remote, InferenceClientBackend) and remote.describe()["endpoint"] == openai_server.base_url
-    provider = make_backend("org/some-model")
+    provider = make_backend("org/some-model", token="hf_testtoken_read")
     assert isinstance(provider, InferenceClientBackend) and provider.describe()["provider"] == "auto"
 
 
@@ -329,8 +330,8 @@ class TestReasoningModels:
         with pytest.raises(BackendError) as info:
             backend_for(server).complete(HELLO, max_tokens=5)
         assert info.value.reason == "reasoning_budget" and info.value.retryable and "--max-tokens" in str(info.value)
-        check = check_endpoint(server.base_url, "stand-in-small", token=OPENAI_TOKEN)  # max_tokens=1: all thinking
-        assert check.ok and check.line().endswith("a reasoning model: give it room to think with --max-tokens")
+        check = check_endpoint(server.base_url, "stand-in-small", api_key=OPENAI_TOKEN)  # max_tokens=1: all thinking
+        assert check.ok and "; a reasoning model: give it room to think with --max-tokens (credential: --api-key)" in check.line()
 
     def test_responses_keep_the_thinking_in_provenance(self, make_openai_server):
         from hubtools.generate.responses import generate_responses

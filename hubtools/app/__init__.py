@@ -103,7 +103,7 @@ def create_app(settings: AppSettings | None = None):
             with gr.Tab("Load", id="load", elem_id="tab-load"):
                 load_tab.build(gr, settings, session_state)
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
-                generate_tab.build(gr, session_state, with_progress)
+                generate_tab.build(gr, settings, session_state, with_progress)
             with gr.Tab("Rank & review", id="review", elem_id="tab-review"):
                 review_tab.build(gr, crew.store, reviewer, session_state, login)
             with gr.Tab("Quality", id="quality", elem_id="tab-quality"):

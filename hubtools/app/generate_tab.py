@@ -7,20 +7,32 @@ model writes them) -> candidate responses from an endpoint or a local model
 (``rank``), which become the current dataset. Each session keeps one run folder per set of
 inputs and settings, and every stage runs with ``resume=True``: pressing Generate again after a
 failure or a cancel continues where it stopped.
+
+Every handler is public: any visitor can call it with any endpoint. So the server's own token never
+goes to an endpoint a visitor names (:func:`_access`): a custom endpoint gets only the key the visitor
+typed; Hugging Face's inference routes get the visitor's sign-in, or the Space's ``HF_TOKEN`` only
+where the operator allowed it (``HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_INFERENCE``). In a Space, the
+endpoint must be https on a public address or under ``HUBTOOLS_ALLOWED_ENDPOINTS``
+(:class:`~hubtools.generate.endpoint_guard.EndpointGuard`), and every text shown is redacted of
+every token the process knows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import shutil
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..convert import write
-from ..errors import HubtoolsError
+from ..errors import BackendError, HubtoolsError
 from ..generate import check_endpoint, make_backend
+from ..generate.credentials import Credential, choose_credential
+from ..generate.endpoint_guard import EndpointGuard
 from ..generate.ingest import SUPPORTED, ingest
 from ..generate.instructions import COMPLEXITIES, TASK_TYPES, generate_instructions
 from ..generate.rank import STRATEGIES, rank
@@ -28,7 +40,8 @@ from ..generate.responses import generate_responses
 from ..judge import HeuristicJudge, LLMJudge, judge_dataset
 from ..load import load
 from ..records import EXTRA, load_extra
-from .session import Session, problem, with_dataset, workdir
+from ..redact import redact, remember
+from .session import AppSettings, Session, problem, with_dataset, workdir
 
 __all__ = ["GenerateScreen", "RankScreen", "build", "check_endpoint_status", "generate", "judge_and_rank"]
 
@@ -61,17 +74,52 @@ class RankScreen(NamedTuple):
     session: Session
 
 
-def _backend(endpoint: str | None, model: str | None, api_key: str | None):
-    return make_backend((model or "").strip() or None, endpoint=(endpoint or "").strip() or None,
-                        token=(api_key or "").strip() or None)
+def _access(settings: AppSettings, endpoint: str | None, api_key: str | None,
+            oauth_token: str | None) -> tuple[Credential, EndpointGuard | None]:
+    """The credential a visitor's request may carry to ``endpoint``, and the endpoint rule it must pass.
+
+    The policy is :func:`~hubtools.generate.credentials.choose_credential` without the process's
+    environment: the typed key goes anywhere it is typed for; a Hugging Face token (the visitor's
+    sign-in, else the Space's own when the operator allowed it) only to Hugging Face's hosts.
+    """
+    remember(api_key, oauth_token)
+    if oauth_token:
+        hf_token, source = oauth_token, "your Hugging Face sign-in"
+    elif settings.allow_server_token_for_inference and settings.hf_token:
+        hf_token, source = settings.hf_token, "the Space's HF_TOKEN (allowed by its operator)"
+    else:
+        hf_token, source = None, "none"
+    credential = choose_credential(endpoint, api_key=api_key, api_key_source="the key you typed",
+                                   hf_token=hf_token, hf_token_source=source, environment=False)
+    return credential, EndpointGuard(settings.allowed_endpoints) if settings.space else None
 
 
-def check_endpoint_status(endpoint: str | None, model: str | None, api_key: str | None) -> str:
-    """One tiny request to the endpoint: does the URL, model and key work?"""
+def _backend(settings: AppSettings, endpoint: str | None, model: str | None, api_key: str | None,
+             oauth_token: str | None):
+    endpoint, model = (endpoint or "").strip() or None, (model or "").strip() or None
+    if not endpoint and not model:
+        return None
+    if settings.space and not endpoint:  # a visitor does not load models from the server's disk
+        if Path(model).is_absolute() or model.startswith((".", "~")) or Path(model).exists():
+            raise BackendError(f"{model}: a folder on the server is not a model here", reason="refused",
+                               hint="give an endpoint URL with its model, or a Hugging Face model id")
+    credential, guard = _access(settings, endpoint, api_key, oauth_token)
+    return make_backend(model, endpoint=endpoint, credential=credential, guard=guard)
+
+
+def check_endpoint_status(settings: AppSettings, endpoint: str | None, model: str | None, api_key: str | None,
+                          oauth_token: str | None = None) -> str:
+    """One tiny request to the endpoint: does the URL, model and key work? (It names the credential sent.)"""
     if not (endpoint or "").strip():
         return ("No endpoint given: instructions are written offline; responses need an endpoint URL or a local "
                 "model folder in **Model**.")
-    return check_endpoint(endpoint.strip(), (model or "").strip() or None, token=(api_key or "").strip() or None).line()
+    endpoint = endpoint.strip()
+    credential, guard = _access(settings, endpoint, api_key, oauth_token)
+    return redact(check_endpoint(endpoint, (model or "").strip() or None, credential=credential, guard=guard).line())
+
+
+def _cells(rows: list[list[Any]]) -> list[list[Any]]:
+    return [[redact(v) if isinstance(v, str) else v for v in row] for row in rows]
 
 
 def _run_dir(session: Session, files: list[str], settings: dict[str, Any]) -> tuple[Session, Path]:
@@ -82,11 +130,21 @@ def _run_dir(session: Session, files: list[str], settings: dict[str, Any]) -> tu
     return workdir(session, "runs", digest.hexdigest()[:16])
 
 
-def generate(files: list[str] | None, endpoint: str | None, model: str | None, api_key: str | None,
-             model_writes_instructions: bool, task_types: list[str] | None, simple: float, multi_step: float,
-             chain_of_thought: float, per_chunk: float, candidates: float, chunk_size: float, max_chunks: float,
-             session: Session, progress: Any = None) -> GenerateScreen:
+def generate(settings: AppSettings, files: list[str] | None, endpoint: str | None, model: str | None,
+             api_key: str | None, model_writes_instructions: bool, task_types: list[str] | None, simple: float,
+             multi_step: float, chain_of_thought: float, per_chunk: float, candidates: float, chunk_size: float,
+             max_chunks: float, session: Session, progress: Any = None,
+             oauth_token: str | None = None) -> GenerateScreen:
     """Ingest the uploaded content, write instructions, and (with a model) sample candidate responses."""
+    screen = _generate(settings, files, endpoint, model, api_key, model_writes_instructions, task_types, simple,
+                       multi_step, chain_of_thought, per_chunk, candidates, chunk_size, max_chunks, session,
+                       progress, oauth_token)
+    return screen._replace(summary=redact(screen.summary), prompts=_cells(screen.prompts))
+
+
+def _generate(settings, files, endpoint, model, api_key, model_writes_instructions, task_types, simple, multi_step,
+              chain_of_thought, per_chunk, candidates, chunk_size, max_chunks, session, progress,
+              oauth_token) -> GenerateScreen:
     step = progress or (lambda *args, **kwargs: None)
     files = [f for f in (files or []) if f]
     if not files:
@@ -96,16 +154,16 @@ def generate(files: list[str] | None, endpoint: str | None, model: str | None, a
     mix = {"simple": simple, "multi_step": multi_step, "chain_of_thought": chain_of_thought}
     if sum(mix.values()) <= 0:
         return GenerateScreen("Give at least one complexity a weight above 0.", [], None, None, session)
-    settings = {"endpoint": endpoint, "model": model, "model_writes": bool(model_writes_instructions),
-                "tasks": sorted(task_types), "mix": mix, "per_chunk": int(per_chunk), "n": int(candidates),
-                "size": int(chunk_size), "max_chunks": int(max_chunks)}
-    session, run = _run_dir(session, files, settings)
+    run_settings = {"endpoint": endpoint, "model": model, "model_writes": bool(model_writes_instructions),
+                    "tasks": sorted(task_types), "mix": mix, "per_chunk": int(per_chunk), "n": int(candidates),
+                    "size": int(chunk_size), "max_chunks": int(max_chunks)}
+    session, run = _run_dir(session, files, run_settings)
     sources = run / "sources"
     sources.mkdir(exist_ok=True)
     for path in files:
         shutil.copyfile(path, sources / Path(path).name)
     try:
-        backend = _backend(endpoint, model, api_key)
+        backend = _backend(settings, endpoint, model, api_key, oauth_token)
         step(0.05, desc="Reading the documents")
         chunks = ingest(sources, size=int(chunk_size), overlap=max(int(chunk_size) // 10, 0))
         dataset = chunks.dataset.select(range(min(int(max_chunks), len(chunks.dataset))))
@@ -141,16 +199,24 @@ def generate(files: list[str] | None, endpoint: str | None, model: str | None, a
     return GenerateScreen(text, rows, str(run / "prompts.jsonl"), str(run / "candidates.jsonl"), session)
 
 
-def judge_and_rank(judge: str, endpoint: str | None, model: str | None, api_key: str | None, strategy: str,
-                   min_margin: float, threshold: float, session: Session, progress: Any = None) -> RankScreen:
+def judge_and_rank(settings: AppSettings, judge: str, endpoint: str | None, model: str | None, api_key: str | None,
+                   strategy: str, min_margin: float, threshold: float, session: Session, progress: Any = None,
+                   oauth_token: str | None = None) -> RankScreen:
     """Judge the candidates (heuristic judge unless asked for the model) and rank them into preference pairs."""
+    screen = _judge_and_rank(settings, judge, endpoint, model, api_key, strategy, min_margin, threshold, session,
+                             progress, oauth_token)
+    return screen._replace(summary=redact(screen.summary), pairs=_cells(screen.pairs))
+
+
+def _judge_and_rank(settings, judge, endpoint, model, api_key, strategy, min_margin, threshold, session, progress,
+                    oauth_token) -> RankScreen:
     step = progress or (lambda *args, **kwargs: None)
     if session.candidates is None:
         return RankScreen("Generate candidate responses first.", [], None, session)
     run = Path(session.candidates).parent
     try:
         if judge == LLM:
-            backend = _backend(endpoint, model, api_key)
+            backend = _backend(settings, endpoint, model, api_key, oauth_token)
             if backend is None:
                 return RankScreen("The LLM judge needs the endpoint or local model above; the heuristic judge "
                                   "needs nothing.", [], None, session)
@@ -188,7 +254,27 @@ def judge_and_rank(judge: str, endpoint: str | None, model: str | None, api_key:
     return RankScreen(text, rows, str(pairs) if written.written else None, session)
 
 
-def build(gr, session_state, with_progress) -> None:
+def _signed_in(gr, settings: AppSettings, fn):
+    """``fn`` with ``settings`` bound; in a Space with sign-in, Gradio fills its last parameter,
+    ``oauth_token``, with the visitor's token (``None`` when signed out), whatever the page sent."""
+    bound = partial(fn, settings)
+    if not settings.oauth:
+        return bound
+    sig = inspect.signature(bound)
+    *params, last = sig.parameters.values()
+    assert last.name == "oauth_token", "the OAuth token is the handler's last parameter"
+
+    def wrapped(*args):
+        *values, token = args
+        return bound(*values, getattr(token, "token", None))
+
+    wrapped.__signature__ = sig.replace(parameters=[*params, last.replace(annotation=gr.OAuthToken | None)])
+    wrapped.__annotations__ = {"oauth_token": gr.OAuthToken | None}
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+def build(gr, settings: AppSettings, session_state, with_progress) -> None:
     """Lay out the Generate tab and wire its events (inside a ``gr.Blocks`` context)."""
     gr.Markdown("Make preference pairs from your own documents. Instructions are written **offline** from "
                 "templates; **responses need an endpoint or a local model**. Judging uses the offline heuristic "
@@ -245,12 +331,12 @@ def build(gr, session_state, with_progress) -> None:
                          elem_id="rank-pairs")
     pairs_file = gr.File(label="pairs.jsonl", elem_id="rank-pairs-file")
     jobs = {"concurrency_id": "generate", "concurrency_limit": 1}
-    check.click(check_endpoint_status, inputs=[endpoint, model, api_key], outputs=check_status,
+    check.click(_signed_in(gr, settings, check_endpoint_status), inputs=[endpoint, model, api_key], outputs=check_status,
                 api_name="check_endpoint", concurrency_id="endpoint", concurrency_limit=2)
-    run.click(with_progress(generate),
+    run.click(_signed_in(gr, settings, with_progress(generate)),
               inputs=[files, endpoint, model, api_key, model_writes, task_types, simple, multi, cot, per_chunk,
                       candidates, chunk_size, max_chunks, session_state],
               outputs=[summary, prompts, prompts_file, candidates_file, session_state], api_name="generate", **jobs)
-    rank_button.click(with_progress(judge_and_rank),
+    rank_button.click(_signed_in(gr, settings, with_progress(judge_and_rank)),
                       inputs=[judge, endpoint, model, api_key, strategy, min_margin, threshold, session_state],
                       outputs=[rank_summary, pairs, pairs_file, session_state], api_name="judge_rank", **jobs)

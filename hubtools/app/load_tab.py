@@ -15,6 +15,7 @@ from ..convert import validate_to_dir
 from ..errors import HubtoolsError
 from ..io import Source
 from ..redact import redact
+from .isolate import run_isolated
 from .session import EXAMPLE, AppSettings, Session, fresh_dir, problem, too_big, with_dataset
 
 __all__ = ["LoadScreen", "build", "inspect_upload", "load_example", "load_hub", "load_upload"]
@@ -60,11 +61,13 @@ def _summary_text(name: str, summary: dict[str, Any]) -> str:
     )
 
 
-def _validate(source: str, name: str, session: Session, failure: str, split: str | None = None) -> LoadScreen:
-    """validate_to_dir into a fresh folder of the session; the valid file becomes the current dataset."""
+def _validate(source: str, name: str, session: Session, failure: str, split: str | None = None, *,
+    """validate_to_dir into a fresh folder of the session; the valid file becomes the current dataset.
+
+    The reading runs in a child process: input that crashes a parser is refused, the app lives on.
+    """
     session, out = fresh_dir(session, "loads")
     try:
-        summary = validate_to_dir(source, out, split=split)
     except (HubtoolsError, OSError) as exc:  # OSError: the Hub or a file could not be reached
         return LoadScreen(problem(failure, exc), [], None, None, session)
     text = _summary_text(name, summary)
@@ -92,7 +95,7 @@ def load_upload(settings: AppSettings, path: str | None, session: Session) -> Lo
     refused = too_big(path, settings)
     if refused:
         return LoadScreen(refused, [], None, None, session)
-    return _validate(path, Path(path).name, session, "Cannot read this file.")
+    return _validate(path, Path(path).name, session, "Cannot read this file.",
 
 
 def _hub_id_problem(hub_id: str) -> str | None:

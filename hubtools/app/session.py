@@ -44,6 +44,12 @@ class AppSettings:
     reviewer_secrets: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: publishing may fall back on ``hf_token`` (HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH)
     allow_server_token_for_publish: bool = False
+    #: a public Space: endpoints must be https on public addresses or in ``allowed_endpoints``
+    space: bool = False
+    #: URL prefixes visitors may use as endpoints whatever their address (HUBTOOLS_ALLOWED_ENDPOINTS)
+    allowed_endpoints: tuple[str, ...] = ()
+    #: Hugging Face's inference routes may fall back on ``hf_token`` (HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_INFERENCE)
+    allow_server_token_for_inference: bool = False
 
     @classmethod
     def from_config(cls, **overrides: Any) -> AppSettings:
@@ -52,7 +58,9 @@ class AppSettings:
                   "team_repo": config.TEAM_REPO, "sync_minutes": config.TEAM_SYNC_MINUTES,
                   "oauth": config.OAUTH_AVAILABLE, "adjudicators": config.ADJUDICATORS,
                   "hf_token": config.HF_TOKEN, "reviewer_secrets": dict(config.REVIEWER_SECRETS),
-                  "allow_server_token_for_publish": config.ALLOW_SERVER_TOKEN_FOR_PUBLISH}
+                  "allow_server_token_for_publish": config.ALLOW_SERVER_TOKEN_FOR_PUBLISH,
+                  "space": config.SPACE_ID is not None, "allowed_endpoints": config.ALLOWED_ENDPOINTS,
+                  "allow_server_token_for_inference": config.ALLOW_SERVER_TOKEN_FOR_INFERENCE}
         values.update(overrides)
         return cls(**values)
 
@@ -77,7 +85,8 @@ class Session:
     #: quality.json of the last check run on the current dataset
     quality: str | None = None
     #: how the current dataset was made, for the card (e.g. the ranking summary of generated pairs)
-    provenance: dict[str, Any] | None = None
+    #: (not hashed: Gradio hashes the state to see whether it changed, and a dict has no hash)
+    provenance: dict[str, Any] | None = field(default=None, hash=False)
     #: the Generate tab's candidate replies, waiting to be judged and ranked
     candidates: str | None = None
 

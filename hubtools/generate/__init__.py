@@ -6,13 +6,17 @@ backend is created.
 """
 
 from .backends import Backend, Completion, InferenceClientBackend, TransformersBackend, Usage, make_backend
+from .credentials import Credential, choose_credential, resolve_credential
+from .endpoint_guard import EndpointGuard
 from .preflight import EndpointCheck, check_endpoint
 from .runner import Pricing, Result, RunOutcome, Runner, RunStats, Task
 
 __all__ = [
     "Backend",
     "Completion",
+    "Credential",
     "EndpointCheck",
+    "EndpointGuard",
     "InferenceClientBackend",
     "Pricing",
     "Result",
@@ -23,5 +27,7 @@ __all__ = [
     "TransformersBackend",
     "Usage",
     "check_endpoint",
+    "choose_credential",
     "make_backend",
+    "resolve_credential",
 ]

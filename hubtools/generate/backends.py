@@ -7,8 +7,9 @@
 
 Every failure becomes a :class:`~hubtools.errors.BackendError` that says whether trying
 again can help (``retryable``) and how long the server asked to wait (``retry_after``). The
-token is passed to the client and nowhere else: it never appears in a log, an error or a
-summary.
+credential is sent exactly as given and nowhere else (``huggingface_hub`` never adds ``HF_TOKEN``
+or the saved login by itself: see :mod:`hubtools.generate.credentials` for which key goes where),
+and it never appears in a log, an error or a summary (:func:`hubtools.redact.redact`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import BackendError
+from ..redact import redact
+from .credentials import Credential, auth_hint, resolve_credential
+from .endpoint_guard import EndpointGuard
 
 __all__ = [
     "Backend",
@@ -112,10 +116,6 @@ def wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
-
-
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("retry-after") if headers is not None else None
     if not value:
@@ -125,6 +125,15 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value)
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and the exceptions under it (causes and contexts), at most ten."""
+    seen: list[BaseException] = []
+    while exc is not None and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
 
 
 def _socket_error(exc: BaseException) -> OSError | None:
@@ -147,11 +156,38 @@ def _socket_error(exc: BaseException) -> OSError | None:
     return found
 
 
-def _translate(exc: BaseException, where: str, model: str, token: str | None) -> BackendError:
+def _short_reason(response: Any) -> str:
+    """What an error answer says, in a few redacted words (its ``error.message``/``detail``, else its first line)."""
+    try:
+        text = response.text
+    except Exception:  # a streamed response whose body was not read
+        return ""
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict):
+            error = data.get("error", data.get("detail", data.get("message")))
+            if isinstance(error, dict):
+                error = error.get("message") or error.get("type")
+            text = str(error) if error is not None else ""
+    except ValueError:
+        pass
+    reason = redact(" ".join(text.split()))
+    return reason if len(reason) <= 120 else reason[:117] + "..."
+
+
+def _translate(exc: BaseException, where: str, model: str, token: str | None,
+               endpoint: str | None = None) -> BackendError:
     """Turn a client exception into a BackendError with a reason, a hint, and no secret."""
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
-    detail = _scrub(str(exc).split("\n")[0], token)
+    if isinstance(exc, BackendError):  # the endpoint guard refused a request (a redirect, say)
+        return exc
+    refused = next((e for e in _chain(exc) if isinstance(e, OSError) and str(e).startswith("refused:")), None)
+    if refused is not None:
+        return BackendError(f"{where}: {redact(str(refused))}", reason="refused",
+                            hint="in a Space, use an https endpoint on a public address, or ask the Space's "
+                                 "operator to allow it in HUBTOOLS_ALLOWED_ENDPOINTS")
+    detail = redact(str(exc).split("\n")[0], token)[:200]
     socket_error = None if isinstance(exc, HfHubHTTPError) else _socket_error(exc)
     if isinstance(socket_error, ssl.SSLCertVerificationError) or (
             socket_error is not None and "CERTIFICATE_VERIFY_FAILED" in str(socket_error)):
@@ -159,7 +195,7 @@ def _translate(exc: BaseException, where: str, model: str, token: str | None) ->
                             hint="point SSL_CERT_FILE at the CA bundle that signed it, or use the server's "
                                  "trusted address")
     if isinstance(socket_error, ssl.SSLError):
-        return BackendError(f"{where}: the TLS handshake failed ({_scrub(str(socket_error), token)[:120]})",
+        return BackendError(f"{where}: the TLS handshake failed ({redact(str(socket_error), token)[:120]})",
                             reason="tls", hint="check that --endpoint uses the scheme the server speaks "
                                                "(http:// or https://)")
     if socket_error is not None:
@@ -170,14 +206,12 @@ def _translate(exc: BaseException, where: str, model: str, token: str | None) ->
                             hint="the server is slow or overloaded: raise --timeout or lower --concurrency")
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
-        try:
-            body = _scrub(exc.response.text[:300], token)
-        except Exception:  # a streamed response whose body was not read
-            body = ""
+        redact("", token)  # remember it: the reason below is redacted of it too
+        body = _short_reason(exc.response)
         retry_after = _retry_after(exc.response.headers)
         if status in (401, 403):
-            return BackendError(f"{where}: the token was rejected ({status})", reason="auth", status=status,
-                                hint="set HF_TOKEN or pass --token with a key this endpoint accepts")
+            return BackendError(f"{where}: the key was rejected ({status})", reason="auth", status=status,
+                                hint=auth_hint(endpoint))
         if status == 404:
             if "model" in body.lower():
                 return BackendError(f"{where}: model {model!r} not found (404)", reason="model_not_found",
@@ -192,7 +226,8 @@ def _translate(exc: BaseException, where: str, model: str, token: str | None) ->
             return BackendError(f"{where}: server error {status}", reason="server_error", status=status,
                                 retry_after=retry_after, retryable=True,
                                 hint="the server failed; the runner retries, check its logs if this persists")
-        return BackendError(f"{where}: request refused ({status}): {body}", reason="bad_request", status=status,
+        return BackendError(f"{where}: request refused ({status})" + (f": {body}" if body else ""),
+                            reason="bad_request", status=status,
                             hint="check the sampling parameters (e.g. max_tokens) this server accepts")
     if isinstance(exc, (ValueError, KeyError, TypeError, IndexError, AttributeError)):
         return BackendError(f"{where}: the answer is not a chat completion ({type(exc).__name__}: {detail})",
@@ -248,35 +283,106 @@ def _completion(out: Any, model: str) -> Completion:
 MAX_CONNECTIONS = 1024
 
 
-@functools.lru_cache(maxsize=1)
-def _aiohttp_inference_client_class() -> type:
-    """``AsyncInferenceClient`` whose HTTP goes through aiohttp instead of httpcore.
+def _set_authorization(headers: dict[str, Any], credential: str | None) -> None:
+    """Make ``headers`` carry ``credential`` as the bearer token, or no Authorization at all."""
+    for key in [k for k in headers if k.lower() == "authorization"]:
+        del headers[key]
+    if credential:
+        headers["authorization"] = f"Bearer {credential}"
 
-    ``AsyncInferenceClient`` builds the request (payload, provider routing, headers) and raises
-    ``HfHubHTTPError`` exactly as it does on its own; only the connection pool underneath is
-    swapped for ``httpx_aiohttp``'s transport (by httpx's maintainer). httpcore's pool walks
-    every connection for every request (``_assign_requests_to_connections``, a readability
-    poll per connection), which at 64 requests in flight costs ~3 ms of event-loop CPU per
-    request and capped throughput at 88% of C/L (bench/bench_generate.py); over aiohttp it is
-    ~1 ms. ``_get_async_client`` is the one seam the client offers for its httpx2 session;
-    ``tests/test_generate_backends.py`` fails if a new huggingface_hub stops calling it.
-    """
-    from huggingface_hub import AsyncInferenceClient
+
+def _aiohttp_session(guard: EndpointGuard | None) -> Any:
+    """The httpx2 session over aiohttp the async client uses; with a ``guard``, every request (redirects
+    too) is checked and connections go only to the addresses the guard accepts."""
     from huggingface_hub.utils import _http
     from httpx2 import Limits
-    from httpx_aiohttp.httpx2 import Httpx2AiohttpClient
+    from httpx_aiohttp.httpx2 import AiohttpTransport, Httpx2AiohttpClient
+
+    hooks: dict[str, list[Any]] = {"request": [_http.async_hf_request_event_hook],
+                                   "response": [_http.async_hf_response_event_hook]}
+    limits = Limits(max_connections=MAX_CONNECTIONS)
+    if guard is None:
+        return Httpx2AiohttpClient(event_hooks=hooks, follow_redirects=True, timeout=None, limits=limits)
+    import aiohttp
+
+    async def check(request: Any) -> None:
+        await asyncio.to_thread(guard.check, str(request.url))
+
+    hooks["request"].insert(0, check)
+    transport = AiohttpTransport(limits=limits)  # trust_env: SSL_CERT_FILE still names the CA bundle
+    transport.client = lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+        ssl=transport.ssl_context, limit=MAX_CONNECTIONS, resolver=guard.resolver()))
+    return Httpx2AiohttpClient(event_hooks=hooks, follow_redirects=True, timeout=None, transport=transport,
+                               trust_env=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _inference_client_classes() -> tuple[type, type]:
+    """``InferenceClient`` and ``AsyncInferenceClient`` that send exactly hubtools' credential.
+
+    Given no token, ``huggingface_hub`` fills one in by itself: its provider helper for a
+    ``base_url`` (``HFInferenceTask._prepare_api_key``) takes ``api_key or get_token()``, i.e.
+    ``HF_TOKEN`` or the saved login, and ``build_hf_headers`` puts it in the Authorization header,
+    whatever host the URL names. ``_inner_post`` is where every request leaves; the subclasses set
+    the Authorization header there to ``hubtools_credential`` and nothing else (a test with
+    ``HF_TOKEN`` set and a catcher endpoint fails if a new huggingface_hub stops calling it).
+
+    The async client's HTTP goes through aiohttp instead of httpcore: ``AsyncInferenceClient``
+    builds the request and raises ``HfHubHTTPError`` exactly as it does on its own; only the
+    connection pool underneath is swapped for ``httpx_aiohttp``'s transport (by httpx's
+    maintainer). httpcore's pool walks every connection for every request
+    (``_assign_requests_to_connections``, a readability poll per connection), which at 64
+    requests in flight costs ~3 ms of event-loop CPU per request and capped throughput at 88% of
+    C/L (bench/bench_generate.py); over aiohttp it is ~1 ms. ``_get_async_client`` is the one
+    seam the client offers for its httpx2 session; ``tests/test_generate_backends.py`` fails if a
+    new huggingface_hub stops calling it.
+    """
+    from huggingface_hub import AsyncInferenceClient, InferenceClient
+
+    class CredentialedInferenceClient(InferenceClient):
+        hubtools_credential: str | None = None
+
+        def _inner_post(self, request_parameters, *, stream=False):  # type: ignore[override]
+            _set_authorization(request_parameters.headers, self.hubtools_credential)
+            return super()._inner_post(request_parameters, stream=stream)
 
     class AiohttpInferenceClient(AsyncInferenceClient):
+        hubtools_credential: str | None = None
+        hubtools_guard: EndpointGuard | None = None
+
+        async def _inner_post(self, request_parameters, *, stream=False):  # type: ignore[override]
+            _set_authorization(request_parameters.headers, self.hubtools_credential)
+            return await super()._inner_post(request_parameters, stream=stream)
+
         async def _get_async_client(self):  # type: ignore[override]
             if self._async_client is None:
-                hooks = {"request": [_http.async_hf_request_event_hook],
-                         "response": [_http.async_hf_response_event_hook]}
-                session = Httpx2AiohttpClient(event_hooks=hooks, follow_redirects=True, timeout=None,
-                                              limits=Limits(max_connections=MAX_CONNECTIONS))
+                session = _aiohttp_session(self.hubtools_guard)
                 self._async_client = await self.exit_stack.enter_async_context(session)
             return self._async_client
 
-    return AiohttpInferenceClient
+    return CredentialedInferenceClient, AiohttpInferenceClient
+
+
+def _run_sync(make: Any) -> Any:
+    """``asyncio.run(make())``, in a thread of its own when this one already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class _BatchMixin:
@@ -307,8 +413,16 @@ class InferenceClientBackend(_BatchMixin):
         model: the model id (sent in the request body; for HF Inference Providers, the model
             to route to). With an ``endpoint`` and no model, the first one the server lists.
         endpoint: an OpenAI-compatible base URL such as ``http://localhost:8000/v1``.
-        token: the API key; ``None`` lets ``huggingface_hub`` use ``HF_TOKEN`` or the saved login.
+        token: the key sent as ``Authorization: Bearer``, exactly; ``None`` sends none (nothing is
+            picked up from ``HF_TOKEN`` or the saved login: :func:`make_backend` chooses one by the
+            policy in :mod:`hubtools.generate.credentials`).
         provider: an HF Inference Provider (``"auto"`` by default) when there is no endpoint.
+        credential_source: what ``token`` is, for messages and :meth:`describe` (never its value).
+        guard: in a public app, the endpoint rule every request must pass (:class:`EndpointGuard`);
+            requests then go through the async client only, so each connection is checked.
+
+    Raises:
+        BackendError: no model nor endpoint; HF Inference Providers without a token; the guard refuses.
 
     Example:
         >>> backend = InferenceClientBackend("my-model", endpoint="http://127.0.0.1:8000/v1")  # doctest: +SKIP
@@ -318,14 +432,24 @@ class InferenceClientBackend(_BatchMixin):
     kind = "inference_client"
 
     def __init__(self, model: str | None = None, *, endpoint: str | None = None, token: str | None = None,
-                 provider: str | None = None, timeout: float = 120.0):
+                 provider: str | None = None, timeout: float = 120.0, credential_source: str | None = None,
+                 guard: EndpointGuard | None = None):
         if not model and not endpoint:
             raise BackendError("a backend needs a model or an endpoint", reason="bad_request",
                                hint="pass --endpoint URL and/or --model NAME")
         self.endpoint = endpoint.rstrip("/") if endpoint else None
-        self._token = token
+        self._token = token or None
+        redact("", self._token)  # remembered: masked in every text from now on
+        self.credential_source = credential_source or ("given" if self._token else "none")
         self.provider = provider
         self.timeout = timeout
+        self.guard = guard
+        if guard is not None and self.endpoint:
+            guard.check(self.endpoint)
+        if not self.endpoint and not self._token:
+            raise BackendError(f"HF Inference ({provider or 'auto'}): needs a Hugging Face token and none was given",
+                               reason="auth", hint="set HF_TOKEN or pass --token (in the app: sign in with "
+                                                   "Hugging Face), or give an --endpoint")
         self.model = model or self._first_served_model()
         self._sync: Any = None
         self._async: tuple[Any, Any] | None = None  # (event loop, AsyncInferenceClient)
@@ -336,7 +460,7 @@ class InferenceClientBackend(_BatchMixin):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.kind, "model": self.model, "endpoint": self.endpoint,
-                "provider": None if self.endpoint else (self.provider or "auto")}
+                "provider": None if self.endpoint else (self.provider or "auto"), "credential": self.credential_source}
 
     def _client_kwargs(self) -> dict[str, Any]:
         if self.endpoint:
@@ -346,15 +470,31 @@ class InferenceClientBackend(_BatchMixin):
     def _payload_model(self) -> str | None:
         return self.model if self.endpoint else None
 
+    def _new_async_client(self) -> Any:
+        client = _inference_client_classes()[1](**self._client_kwargs())
+        client.hubtools_credential, client.hubtools_guard = self._token, self.guard
+        return client
+
     def list_models(self) -> list[str]:
         """The model ids the endpoint serves (``GET /models``); empty when it does not say."""
         if not self.endpoint:
             return []
-        from huggingface_hub.utils import build_hf_headers, get_session
-
+        headers: dict[str, Any] = {}
+        _set_authorization(headers, self._token)
+        url, timeout = f"{self.endpoint}/models", min(self.timeout, 10.0)
         try:
-            response = get_session().get(f"{self.endpoint}/models", timeout=min(self.timeout, 10.0),
-                                         headers=build_hf_headers(token=self._token))
+            if self.guard is None:
+                from huggingface_hub.utils import get_session
+
+                response = get_session().get(url, timeout=timeout, headers=headers)
+            else:
+                async def fetch() -> Any:
+                    async with _aiohttp_session(self.guard) as session:
+                        answer = await session.get(url, timeout=timeout, headers=headers)
+                        await answer.aread()
+                        return answer
+
+                response = _run_sync(fetch)
             if response.status_code != 200:
                 return []
             return [m["id"] for m in response.json().get("data", []) if isinstance(m, dict) and "id" in m]
@@ -372,31 +512,40 @@ class InferenceClientBackend(_BatchMixin):
         Raises:
             BackendError: the call failed; ``retryable`` says whether to try again.
         """
-        from huggingface_hub import InferenceClient
+        if self.guard is not None:  # through the guarded async client: every connection checked
+            async def once() -> Completion:
+                try:
+                    return await self.acomplete(messages, **params)
+                finally:
+                    await self.aclose()
 
+            return _run_sync(once)
         if self._sync is None:
-            self._sync = InferenceClient(**self._client_kwargs())
+            self._sync = _inference_client_classes()[0](**self._client_kwargs())
+            self._sync.hubtools_credential = self._token
         try:
             out = self._sync.chat_completion(wire_messages(messages), model=self._payload_model(), **params)
             return _completion(out, self.model)
         except BackendError:
             raise
         except Exception as exc:
-            raise _translate(exc, self.where, self.model, self._token) from None
+            raise _translate(exc, self.where, self.model, self._token, self.endpoint) from None
 
     async def acomplete(self, messages: list[dict[str, Any]], **params: Any) -> Completion:
         """The async variant of :meth:`complete` (one client per event loop, over aiohttp)."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            self._async = (loop, _aiohttp_inference_client_class()(**self._client_kwargs()))
+            self._async = (loop, self._new_async_client())
         client = self._async[1]
         try:
             out = await client.chat_completion(wire_messages(messages), model=self._payload_model(), **params)
             return _completion(out, self.model)
-        except BackendError:
+        except BackendError as exc:
+            if exc.reason == "refused":
+                raise BackendError(redact(exc.message), reason="refused", hint=exc.hint) from None
             raise
         except Exception as exc:
-            raise _translate(exc, self.where, self.model, self._token) from None
+            raise _translate(exc, self.where, self.model, self._token, self.endpoint) from None
 
     async def aclose(self) -> None:
         """Close the async client of the running loop."""
@@ -498,20 +647,33 @@ class TransformersBackend(_BatchMixin):
 
 
 def make_backend(model: str | None = None, *, endpoint: str | None = None, token: str | None = None,
-                 provider: str | None = None, timeout: float = 120.0) -> Backend | None:
+                 api_key: str | None = None, credential: Credential | None = None, provider: str | None = None,
+                 timeout: float = 120.0, guard: EndpointGuard | None = None) -> Backend | None:
     """The backend the CLI options name; ``None`` when there is neither a model nor an endpoint.
 
     An ``endpoint`` selects :class:`InferenceClientBackend` against that URL; a ``model`` that is
     an existing folder selects :class:`TransformersBackend`; any other model id goes to HF
     Inference Providers.
 
+    Args:
+        token: a Hugging Face token (``--token``): sent only to Hugging Face hosts.
+        api_key: this endpoint's key (``--api-key``): sent to it, whatever it is.
+        credential: the credential to send, chosen already (the app's); without it,
+            :func:`~hubtools.generate.credentials.resolve_credential` chooses from ``api_key``,
+            ``token`` and the environment (``HUBTOOLS_API_KEY``, ``OPENAI_API_KEY``, ``HF_TOKEN``).
+        guard: the endpoint rule of a public app (see :class:`InferenceClientBackend`).
+
+    Raises:
+        BackendError: ``token`` given for an endpoint that is not Hugging Face's; see also
+            :class:`InferenceClientBackend`.
+
     >>> make_backend() is None
     True
     """
-    if endpoint:
-        return InferenceClientBackend(model, endpoint=endpoint, token=token, provider=provider, timeout=timeout)
-    if model and Path(model).is_dir():
+    if not endpoint and not model:
+        return None
+    if not endpoint and Path(model).is_dir():
         return TransformersBackend(model)
-    if model:
-        return InferenceClientBackend(model, token=token, provider=provider, timeout=timeout)
-    return None
+    chosen = credential if credential is not None else resolve_credential(endpoint, api_key=api_key, token=token)
+    return InferenceClientBackend(model, endpoint=endpoint, token=chosen.value, credential_source=chosen.source,
+                                  provider=provider, timeout=timeout, guard=guard)
