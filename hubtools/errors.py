@@ -27,6 +27,7 @@ __all__ = [
     "ReaderCrashedError",
     "ReviewError",
     "ReviewPermissionError",
+    "RunLockedError",
     "RunStateError",
     "UnknownCheckError",
     "UnknownFormatError",
@@ -192,6 +193,14 @@ class UnparseableOutputError(HubtoolsError, ValueError):
 
 class RunStateError(HubtoolsError, ValueError):
     """Raised when an output directory holds a run that cannot be resumed or would be overwritten."""
+
+
+class RunLockedError(RunStateError):
+    """Raised when another live run holds the output directory; ``holder`` is its pid, host and start."""
+
+    def __init__(self, message: str, *, holder: dict | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.holder = holder or {}
 
 
 # ---- publishing ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..load import canonical_dataset, load
 from ..records import EXTRA, INDEX, Kind, dump_extra, load_extra, message
 from .backends import Backend
 from .runner import Runner, RunStats, Task
+from .store import run_lock
 
 __all__ = ["ResponsesResult", "Sampling", "check_writable", "generate_responses", "prompt_messages",
            "responses_to_dir"]
@@ -161,6 +162,13 @@ def responses_to_dir(prompts: str | os.PathLike, out_dir: str | os.PathLike, bac
     target = out / f"responses.{container}"
     check_writable(format, target)  # before the run, not after it
     loaded = load(prompts, format=input_format, progress=progress)
+    with run_lock(out):  # one live run per folder, from the first request to the last file written
+        return _responses_run(loaded, out, target, backends, n=n, sampling=sampling, format=format, resume=resume,
+                              progress=progress, **runner_options)
+
+
+def _responses_run(loaded, out: Path, target: Path, backends: list[Backend], *, n: int, sampling: Sampling,
+                   format: str, resume: bool, progress: bool, **runner_options: Any) -> ResponsesResult:
     result = generate_responses(loaded.dataset, backends, kind=loaded.kind, n=n, sampling=sampling, out_dir=out,
                                 resume=resume, progress=progress, **runner_options)
     written = write(result.dataset, target, format=format, kind=Kind.SFT)

@@ -6,24 +6,30 @@
   cuts off, so a resumed run redoes that row and no other: nothing lost, nothing twice.
 * :class:`CompletionCache`: SQLite, keyed by a hash of model, parameters and messages, so
   asking the same thing twice (in one run or across runs) costs one request.
+* :func:`run_lock`: one live run per folder. A second run into the same ``--out`` (or a
+  ``--resume`` beside a live run) is refused, naming the run that holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import socket
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..errors import RunStateError
+from ..errors import RunLockedError, RunStateError
 
-__all__ = ["Checkpoint", "CompletionCache", "cache_key"]
+__all__ = ["LOCK_FILE", "Checkpoint", "CompletionCache", "RunLock", "cache_key", "run_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +41,167 @@ def cache_key(model: str, params: dict[str, Any], messages: list[dict[str, Any]]
     payload = orjson.dumps({"model": model, "params": params, "messages": messages},
                            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.sha256(payload).hexdigest()
+
+
+#: The lock file of a run folder: the owner as JSON, and an OS lock on the file while it runs.
+LOCK_FILE = ".hubtools-run.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _describe(holder: dict[str, Any]) -> str:
+    if not holder.get("pid"):
+        return "another run (it is just starting)"
+    started = holder.get("started")
+    since = time.strftime(" since %Y-%m-%d %H:%M:%S UTC", time.gmtime(started)) if started else ""
+    return f"pid {holder['pid']} on {holder.get('host', '?')}{since}"
+
+
+class RunLock:
+    """An exclusive lock on a run folder, held for the life of a run.
+
+    ``DIR/.hubtools-run.lock`` holds the owner (``pid``, ``host``, ``started``) as JSON and
+    carries an OS lock (``flock`` on Unix, ``LockFileEx`` on Windows, through ``filelock``)
+    for as long as the run lives. The kernel drops that lock when the process ends, however
+    it ends, so a lock file left by a killed run is taken over with a warning; on a file
+    system without locks the pid is checked instead (a live pid on this host holds it).
+    The file is removed on release. Use :func:`run_lock`, which lets the stage and its
+    checkpoints in one thread share the lock.
+
+    Raises:
+        RunLockedError: a live run holds the folder; ``.holder`` says which.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        self.previous: dict[str, Any] = {}
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        from filelock import lock_descriptor
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                try:
+                    locked: bool | None = lock_descriptor(fd, blocking=False)
+                except OSError as exc:  # no locks on this file system (some network mounts)
+                    logger.debug("%s: no OS lock (%s); checking the pid instead", self.path, exc)
+                    locked = None
+                if locked is False:
+                    raise self._refusal(self._read(fd, wait=True))
+                try:
+                    current = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    current = False
+                if not current:  # the holder removed the file as we opened it: lock the new one
+                    os.close(fd)
+                    continue
+                previous = self._read(fd)
+                if locked is None and previous.get("host") == socket.gethostname() and previous.get("pid") \
+                        and previous["pid"] != os.getpid() and _pid_alive(previous["pid"]):
+                    raise self._refusal(previous)
+                if previous.get("pid"):
+                    state = ("no longer running" if previous.get("host") == socket.gethostname()
+                             and not _pid_alive(previous["pid"]) else "its lock is free")
+                    logger.warning("%s: taking over the lock left by %s (%s)", self.folder,
+                                   _describe(previous), state)
+                me = {"pid": os.getpid(), "host": socket.gethostname(), "started": round(time.time(), 3)}
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, orjson.dumps(me) + b"\n", 0)
+                os.fsync(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+            self._fd, self.previous = fd, previous
+            return self
+        raise RunStateError(f"{self.folder}: could not lock the run folder", hint="try again")
+
+    def _refusal(self, holder: dict[str, Any]) -> RunLockedError:
+        return RunLockedError(f"{self.folder}: a run is writing here ({_describe(holder)})", holder=holder,
+                              hint="wait for it to finish (or stop it), or choose another --out")
+
+    def _read(self, fd: int, *, wait: bool = False) -> dict[str, Any]:
+        """The owner written in the file; a holder that has just locked it gets a moment to write."""
+        for _ in range(20 if wait else 1):
+            try:
+                data = os.pread(fd, 4096, 0)
+                return dict(orjson.loads(data)) if data.strip() else {}
+            except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
+                pass
+            if wait:
+                time.sleep(0.01)
+        return {}
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):  # removed while locked: a waiter cannot lock a stale file
+            os.unlink(self.path)
+        os.close(self._fd)  # drops the OS lock
+        self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_HELD: dict[tuple[str, int], list] = {}  # (folder, thread) -> [lock, depth]
+_HELD_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike) -> Iterator[RunLock]:
+    """Hold the run lock of ``folder`` for the block (see :class:`RunLock`).
+
+    Re-entrant in one thread: a stage that holds it can open checkpoints in the same folder.
+    Another thread or process asking for it gets :class:`~hubtools.errors.RunLockedError`.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder, run_lock(folder) as lock:
+    ...     lock.held
+    True
+    """
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    key = (os.path.realpath(folder), threading.get_ident())
+    with _HELD_GUARD:
+        entry = _HELD.get(key)
+        if entry is not None:
+            entry[1] += 1
+    if entry is None:
+        lock = RunLock(folder).acquire()
+        entry = [lock, 1]
+        with _HELD_GUARD:
+            _HELD[key] = entry
+    try:
+        yield entry[0]
+    finally:
+        with _HELD_GUARD:
+            entry[1] -= 1
+            done = entry[1] == 0
+            if done:
+                del _HELD[key]
+        if done:
+            entry[0].release()
 
 
 class Checkpoint:
@@ -59,7 +226,14 @@ class Checkpoint:
         self._pending: list = []
         self._flusher: asyncio.Task | None = None
         self._error: Exception | None = None
-        self._open(resume)
+        # one live run per folder: a second run (or a --resume beside this one) is refused
+        self._run_lock = run_lock(self.path.parent)
+        self._run_lock.__enter__()
+        try:
+            self._open(resume)
+        except BaseException:
+            self._run_lock.__exit__(None, None, None)
+            raise
 
     def _open(self, resume: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +378,9 @@ class Checkpoint:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if self._run_lock is not None:
+            self._run_lock.__exit__(None, None, None)
+            self._run_lock = None
 
 
 class CompletionCache:
