@@ -260,6 +260,28 @@ def _after_lost_commit(api: HfApi, repo_id: str, repo_type: str, parent: str | N
 # --------------------------------------------------------------------------- push
 
 
+def _create(api: HfApi, repo_id: str, private: bool, token: str) -> str:
+    """Create the dataset repo this push planned for; return its initial commit.
+
+    The push was prepared against an empty repo (no card to merge, no files to replace), so
+    it commits on top of the initial commit and nothing else: a repo another push created
+    since it looked is refused here (409), and a commit another push landed after this one
+    created the repo makes the commit fail (412, parent moved). Neither push silently
+    replaces the other's files.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with _hub_errors(api, repo_id, "create the repo", token):
+        try:
+            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=False, token=token)
+        except HfHubHTTPError as exc:
+            if exc.response is None or exc.response.status_code != 409:
+                raise
+            raise HubError(f"{repo_id} was created by someone else while this push was being prepared; "
+                           "nothing was committed", hint="run the same command again to publish on top of it") from None
+        return api.list_repo_commits(repo_id, repo_type="dataset", token=token)[-1].commit_id
+
+
 def _write_shards(loaded: LoadResult, fmt: str, split: str, staging: Path) -> tuple[list[Path], Any]:
     """Write the valid records as ``fmt`` Parquet shards in ``staging/data``; return them and the write result."""
     import pyarrow.parquet as pq
@@ -398,18 +420,16 @@ def push(
         if dry_run:
             result.staging_dir = str(staging)
             return result
-        if info is None:
-            with _hub_errors(api, repo_id, "create the repo", used_token):
-                api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True, token=used_token)
-                info = api.repo_info(repo_id, repo_type="dataset", token=used_token)
+        # the parent of this commit is the state the push was prepared against
+        parent = info.sha if info is not None else _create(api, repo_id, private, used_token)
         summary = message or f"Publish {split}: {written.written:,} records ({fmt}) with hubtools {__version__}"
         description = (f"{loaded.total:,} input records: {written.written:,} published in `{split}`, "
                        f"{len(rows):,} quarantined{' (in quarantine/)' if ctx['quarantine_published'] else ''}. "
                        f"Checks: {', '.join(quality.results) or 'none'}.")
         commit = _commit(api, repo_id, "dataset", files, deleted, message=summary, description=description,
-                         create_pr=create_pr, parent=info.sha, token=used_token)
+                         create_pr=create_pr, parent=parent, token=used_token)
         result.commit_url, result.pr_url, result.commit_id = commit.commit_url, commit.pr_url, commit.oid
-        result.changed = commit.oid != info.sha or commit.pr_url is not None
+        result.changed = commit.oid != parent or commit.pr_url is not None
         return result
     finally:
         if not dry_run:
