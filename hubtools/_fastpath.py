@@ -233,13 +233,13 @@ _CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, (
                "dpo": (_dpo, ("prompt", "chosen", "rejected"))}
 
 
-def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:
 class _Guarded(io.RawIOBase):
     """The file as pyarrow reads it, each chunk checked first: a line that may nest too deep for
     pyarrow's parser (it overflows its stack and kills the process) ends the stream with an error."""
 
     def __init__(self, path: str):
         self._file = open(path, "rb")  # noqa: SIM115 (closed with the reader)
+        self._guard = ArrowGuard(max_line=_BLOCK)
 
     def readable(self) -> bool:
         return True
@@ -261,7 +261,9 @@ def _has_float(type_: pa.DataType) -> bool:
     return any(_has_float(type_.field(i).type) for i in range(type_.num_fields))
 
 
+def _floats_exact(path: str) -> bool:
     """Whether every number of a file pyarrow read as floats reads back as written (no NaN, no
+    16-digit integer, no 3-digit exponent: those take the exact path)."""
     with open(path, "rb") as fh:
         tail = b""
         while chunk := fh.read(_BLOCK):
@@ -271,16 +273,20 @@ def _has_float(type_: pa.DataType) -> bool:
     return True
 
 
+def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:
     """Return (canonical table, detection, the records detection saw) for a clean flat file, else None."""
     if src.container != "jsonl" or src.compressed:
         return None
     try:
         guarded = _Guarded(src.location)
+    except OSError:  # the exact path says why the file cannot be read
         return None
     with guarded:
+        return _fast_load(guarded, src, format=format, max_chars=max_chars)
 
 
 def _fast_load(guarded: _Guarded, src: Source, *, format: str | None,
+               max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:
     try:
         reader = pajson.open_json(guarded, read_options=pajson.ReadOptions(block_size=_BLOCK))
         first = reader.read_next_batch()
@@ -299,16 +305,16 @@ def _fast_load(guarded: _Guarded, src: Source, *, format: str | None,
     tables: list[pa.Table] = []
     start = 0
     batch: pa.RecordBatch | None = first
+    floats = False
     while batch is not None:
+        floats = floats or _has_float(pa.struct(list(batch.schema)))
         if any(name not in batch.schema.names or batch.schema.field(name).type not in _STRING_TYPES
                for name in required):
             return None
         converted = convert(batch, max_chars)
         if converted is None:
             return None
-    floats = False
         index = pa.array(range(start, start + batch.num_rows), pa.int64())
-        floats = floats or _has_float(pa.struct(list(batch.schema)))
         tables.append(converted.add_column(0, INDEX, index).select(schema.names).cast(schema))
         start += batch.num_rows
         try:
@@ -316,8 +322,9 @@ def _fast_load(guarded: _Guarded, src: Source, *, format: str | None,
             batch.validate(full=True)
         except StopIteration:
             batch = None
-        except pa.ArrowInvalid:
+        except (pa.ArrowInvalid, OSError):
             logger.info("%s: a later block does not parse as one table; reading record by record", src.name)
             return None
-    return pa.concat_tables(tables), detection, head
+    if floats and not _floats_exact(src.location):
         return None
+    return pa.concat_tables(tables), detection, head

@@ -284,6 +284,7 @@ def validate_to_dir(
     split: str | None = None,
     progress: bool = False,
     oasst_path: str = "all",
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
     """Validate ``src`` and write ``valid.<ext>``, ``quarantine.jsonl`` and ``summary.json``.
 
@@ -291,7 +292,7 @@ def validate_to_dir(
     datasets and gzip files). Returns the summary, which states ``total = valid + quarantined``.
     """
     loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress,
-                  oasst_path=oasst_path)
+                  oasst_path=oasst_path, max_bytes=max_bytes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     container = loaded.source.container

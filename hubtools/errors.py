@@ -43,7 +43,6 @@ class ErrorCode(str, Enum):
     TRUNCATED = "E002"
     INVALID_UTF8 = "E003"
     NOT_AN_OBJECT = "E004"
-    # format (E1xx)
     #: a number a JSON reader would change: beyond 64 bits, or over/underflowing a float
     UNSAFE_NUMBER = "E005"
     #: a key given twice in one object (a parser would keep the last silently)
@@ -52,6 +51,7 @@ class ErrorCode(str, Enum):
     TOO_DEEP = "E007"
     #: a file of a directory, or a part of a file (a corrupt Parquet page), that could not be read
     UNREADABLE = "E008"
+    # format (E1xx)
     FORMAT_MISMATCH = "E101"
     MISSING_FIELD = "E102"
     WRONG_TYPE = "E103"
@@ -109,19 +109,22 @@ class HubtoolsError(Exception):
     def __str__(self) -> str:
         return f"{self.message}. {self.hint}" if self.hint else self.message
 
-
-# ---- input --------------------------------------------------------------------------------
-
     def __reduce__(self):
+        # keyword-only arguments and extra attributes survive pickling (errors from a child process)
         return _rebuild, (type(self), self.message, self.__dict__)
 
 
 def _rebuild(cls: type, message: str, state: dict) -> HubtoolsError:
     try:
         error = cls(message)
+    except TypeError:  # an error that takes more arguments (ConversionError, BackendError)
         error = cls.__new__(cls)
+        Exception.__init__(error, message)
     error.__dict__.update(state)
     return error
+
+
+# ---- input --------------------------------------------------------------------------------
 
 
 class InputUnusableError(HubtoolsError, ValueError):
@@ -130,12 +133,6 @@ class InputUnusableError(HubtoolsError, ValueError):
     exit_code = 2
 
 
-class DatasetFileNotFound(InputUnusableError, FileNotFoundError):
-    """Raised when a path does not exist and does not look like a Hub dataset id either."""
-
-
-class UnknownFormatError(InputUnusableError):
-    """Raised when no known format matches the records, or ``--format`` names an unknown one."""
 class InputTooLargeError(InputUnusableError):
     """Raised when an input is over the size limit given to the reader, counted once decompressed."""
 
@@ -144,6 +141,12 @@ class ReaderCrashedError(InputUnusableError):
     """Raised when the child process reading an input died (a parser crash) or ran out of time."""
 
 
+class DatasetFileNotFound(InputUnusableError, FileNotFoundError):
+    """Raised when a path does not exist and does not look like a Hub dataset id either."""
+
+
+class UnknownFormatError(InputUnusableError):
+    """Raised when no known format matches the records, or ``--format`` names an unknown one."""
 
 
 # ---- records ------------------------------------------------------------------------------

@@ -468,7 +468,8 @@ def _read_hub(source: Source) -> Iterator[RawItem]:
     except FileNotFoundError as exc:
         raise DatasetFileNotFound(
             f"{repo_id}: no such dataset on the Hub ({exc.__class__.__name__})",
-            hint="check the id; private datasets need HF_TOKEN or `hf auth login`",
+            hint="check the id; a private or gated dataset needs a token with access to it (HF_TOKEN or "
+                 "`hf auth login`; in the app, signing in)",
         ) from exc
     except ValueError as exc:
         if "Config name is missing" not in str(exc):

@@ -51,6 +51,8 @@ class LoadResult:
     samples: list[Any] = field(default_factory=list)
     #: message trees (OpenAssistant): trees in = trees read + quarantined, and the conversations
     trees: TreeCount | None = None
+    #: what a reader kept in another representation (a Parquet binary column as base64 text, ...)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -90,6 +92,8 @@ class LoadResult:
         }
         if self.trees is not None:
             out["trees"] = self.trees.to_dict()
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -124,6 +128,7 @@ def load(
     split: str | None = None,
     progress: bool = False,
     fast: bool = True,
+    max_bytes: int | None = None,
     oasst_path: str = "all",
 ) -> LoadResult:
     """Read, detect, convert and validate ``source``; return valid records and the quarantine.
@@ -135,11 +140,13 @@ def load(
         max_chars: longest text allowed in one field.
         progress: show a progress bar on stderr.
         fast: allow the columnar fast path for clean Alpaca/text JSON Lines (same result).
+        max_bytes: refuse a file over this many bytes once decompressed (the app's upload limit).
         oasst_path: OpenAssistant trees give one conversation per path to a leaf (``"all"``)
             or the best-ranked path only (``"best"``).
 
     Raises:
         InputUnusableError: the input is missing, empty, binary, or matches no format.
+        InputTooLargeError: a file is over ``max_bytes`` (decompressed).
 
     Example:
         >>> result = load("../shared/corpus/llama_factory/alpaca_en_demo.json")  # doctest: +SKIP
@@ -148,13 +155,16 @@ def load(
     """
     src = open_source(source, split=split)
     limit = max_chars or ValidationConfig.max_chars
+    if max_bytes is not None and src.container not in ("dir", "hub") and os.path.getsize(src.location) > max_bytes:
+        fast = False  # the reader refuses it, saying why
     fast = fast_load(src, format=format, max_chars=limit) if fast else None
     if fast is not None:
         table, detection, head = fast
         fmt = get_format(detection.format)
         return LoadResult(canonical_dataset(table, fmt.kind), [], detection, src,
                           _config(fmt, limit), union_keys(head), head[:2])
-    items = iter_raw(src)
+    notes: list[str] = []
+    items = iter_raw(src, max_bytes=max_bytes, notes=notes)
     head = list(itertools.islice(items, DETECT_SAMPLE))
     if not head:
         raise InputUnusableError(f"{src.name}: the input is empty, there are no records",
@@ -168,11 +178,11 @@ def load(
     fmt = get_format(detection.format)
     config = _config(fmt, limit)
     logger.info("%s: %s (%s), confidence %.2f", src.name, fmt.name, fmt.kind.value, detection.confidence)
-
     schema = schema_for(fmt.kind)
     tables: list[pa.Table] = []
     batch: list[dict[str, Any]] = []
     quarantine: list[QuarantineRow] = []
+
     def keep(item: RawItem, record: dict[str, Any] | ConversionError) -> None:
         nonlocal batch
         if isinstance(record, ConversionError):
@@ -209,4 +219,4 @@ def load(
         tables.append(pa.Table.from_pylist(batch, schema=schema))
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return LoadResult(canonical_dataset(table, fmt.kind), quarantine, detection, src, config,
-                      union_keys(parsed), parsed[:2], trees)
+                      union_keys(parsed), parsed[:2], trees, notes)

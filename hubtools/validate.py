@@ -44,13 +44,17 @@ RAW_PREFIX = 2_000
 RAW_MAX = 100_000
 
 
+def _text(raw: bytes | str) -> tuple[str, bytes]:
+    """(text safe to write as JSON, the bytes it stands for): bytes that are not UTF-8 and lone
     surrogates are shown as backslash escapes."""
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="backslashreplace"), raw
     try:
         return raw, raw.encode("utf-8")
+    except UnicodeEncodeError:
         try:
             data = raw.encode("utf-8", errors="surrogateescape")  # bytes decoded with surrogateescape
+        except UnicodeEncodeError:
             data = raw.encode("utf-8", errors="surrogatepass")  # a lone surrogate escape such as \ud800
             return raw.encode("utf-8", errors="backslashreplace").decode("utf-8"), data
         return data.decode("utf-8", errors="backslashreplace"), data
@@ -60,13 +64,19 @@ def bounded_raw(raw: Any, *, cap: bool = False) -> tuple[Any, int | None, str | 
     """(raw as a quarantine row keeps it, its size in bytes, its sha256) - size and hash only when
     it was cut to RAW_PREFIX characters (always when ``cap``, else when over RAW_MAX)."""
     if isinstance(raw, (bytes, str)):
+        text, data = _text(raw)
     else:
         try:
             data = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError):  # surrogates, or a value JSON cannot hold
+            text, data = _text(json.dumps(raw, ensure_ascii=False, default=str))
         else:
             if not cap and len(data) <= RAW_MAX:
                 return raw, None, None
+            text = data.decode("utf-8")
     if not cap and len(data) <= RAW_MAX:
+        return text, None, None
+    return text[:RAW_PREFIX], len(data), hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,32 +93,32 @@ class QuarantineRow:
     raw: Any
     hint: str | None = None
     file: str | None = None
+    raw_bytes: int | None = None
+    raw_sha256: str | None = None
 
     @classmethod
     def from_issues(cls, issues: list[Issue], raw: Any, *, file: str | None = None) -> QuarantineRow:
         first = issues[0]
         reason = "; ".join(i.message for i in issues)
+        raw, size, digest = bounded_raw(raw, cap=any(i.code is ErrorCode.TOO_LONG for i in issues))
         return cls(first.index if first.index is not None else -1, first.code.slug, reason, raw,
                    first.hint, file, size, digest)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"index": self.index, "code": self.code, "reason": self.reason, "raw": self.raw}
-    raw_bytes: int | None = None
-    raw_sha256: str | None = None
+        if self.raw_sha256:
+            out["raw_bytes"] = self.raw_bytes
+            out["raw_sha256"] = self.raw_sha256
         if self.hint:
             out["hint"] = self.hint
         if self.file:
             out["file"] = self.file
         return out
-        raw, size, digest = bounded_raw(raw, cap=any(i.code is ErrorCode.TOO_LONG for i in issues))
 
 
 def _text_issues(text: Any, where: str, index: int, config: ValidationConfig,
                  *, allow_empty: bool = False) -> list[Issue]:
     if not isinstance(text, str):
-        if self.raw_sha256:
-            out["raw_bytes"] = self.raw_bytes
-            out["raw_sha256"] = self.raw_sha256
         return [Issue(ErrorCode.WRONG_TYPE, f"{where} is {type(text).__name__}, not text", index)]
     if len(text) > config.max_chars:
         return [Issue(ErrorCode.TOO_LONG, f"{where} has {len(text):,} characters, over the "

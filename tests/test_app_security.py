@@ -276,3 +276,15 @@ def test_with_reviewer_secrets_the_name_counts_only_with_its_secret(tmp_path):
     assert "Say who you are first" in start("alice", session, "").status
     assert "Say who you are first" in start("carol", session, "alice-secret-1").status
     assert "alice-secret-1" not in repr(settings)
+
+
+@pytest.mark.parametrize(("path", "leaves"), [
+    ("data/train-*.jsonl", False), ("hf://datasets/user/other/data/*.parquet", False), ("**/*.csv", False),
+    ("https://example.com/x.jsonl", True), ("file:/etc/passwd", True), ("/etc/passwd", True), ("~/x.jsonl", True),
+    ("C:\\data\\x.jsonl", True), ("data/../../x.jsonl", True), ("hf://datasets/a/b/../../c/d/x.jsonl", True),
+    ("zip://*.jsonl::https://example.com/x.zip", True), ("hf://buckets/user/b/x.jsonl", True), ("s3://b/x", True),
+])
+def test_which_data_files_of_a_card_stay_on_the_hub(path, leaves):
+    from hubtools._hub_read import off_hub
+
+    assert off_hub(path) is leaves

@@ -62,12 +62,15 @@ def _summary_text(name: str, summary: dict[str, Any]) -> str:
 
 
 def _validate(source: str, name: str, session: Session, failure: str, split: str | None = None, *,
+              max_bytes: int | None = None) -> LoadScreen:
     """validate_to_dir into a fresh folder of the session; the valid file becomes the current dataset.
 
     The reading runs in a child process: input that crashes a parser is refused, the app lives on.
+    ``max_bytes`` bounds a file once decompressed (the upload limit).
     """
     session, out = fresh_dir(session, "loads")
     try:
+        summary = run_isolated(validate_to_dir, source, out, split=split, max_bytes=max_bytes)
     except (HubtoolsError, OSError) as exc:  # OSError: the Hub or a file could not be reached
         return LoadScreen(problem(failure, exc), [], None, None, session)
     text = _summary_text(name, summary)
@@ -96,6 +99,7 @@ def load_upload(settings: AppSettings, path: str | None, session: Session) -> Lo
     if refused:
         return LoadScreen(refused, [], None, None, session)
     return _validate(path, Path(path).name, session, "Cannot read this file.",
+                     max_bytes=settings.max_upload_mb * 1024 * 1024)
 
 
 def _hub_id_problem(hub_id: str) -> str | None:

@@ -129,10 +129,21 @@ def problem(title: str, exc: BaseException) -> str:
 
 
 def too_big(path: str | os.PathLike, settings: AppSettings) -> str | None:
-    """Why a file is refused for its size (None when it is accepted)."""
+    """Why a file is refused for its size (None when it is accepted).
+
+    A .gz file counts what its trailer says it holds decompressed, as a quick first answer; the
+    reader counts the decompressed bytes themselves (the trailer can lie).
+    """
     size = Path(path).stat().st_size
+    unpacked = ""
+    if str(path).endswith(".gz") and size >= 18:  # gzip's last 4 bytes: the size decompressed (mod 4 GiB)
+        with open(path, "rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            stated = int.from_bytes(fh.read(4), "little")
+        if stated > size:
+            size, unpacked = stated, " once decompressed"
     if size <= settings.max_upload_mb * 1024 * 1024:
         return None
-    return (f"**This file is too large.** It is {size / 1024 / 1024:,.1f} MB; this app accepts files up to "
+    return (f"**This file is too large.** It is {size / 1024 / 1024:,.1f} MB{unpacked}; this app accepts files up to "
             f"{settings.max_upload_mb} MB (HUBTOOLS_MAX_UPLOAD_MB). Use the `hubtools` command line for "
             "bigger files.")
