@@ -151,9 +151,10 @@ def test_hugging_face_routes_get_the_sign_in_or_the_servers_token_only_where_all
     assert "(credential: none)" in custom and all(not r.authorized for r in openai_server.completions())
 
 
-def test_in_a_space_a_model_folder_on_the_server_is_refused(tmp_path, tiny_causal_lm):
+@pytest.mark.parametrize("folder", ["/etc", "../..", "~/.cache/huggingface"])
+def test_in_a_space_a_folder_on_the_server_is_not_a_model(tmp_path, folder):
     doc = tmp_path / "doc.md"
     doc.write_text("# Notes\n\nAnarchism is a political philosophy. " * 20, encoding="utf-8")
-    screen = generate(AppSettings(space=True), [str(doc)], "", str(tiny_causal_lm), "", False, TASKS, 5, 3, 2,
-                      1, 1, 800, 1, Session())
+    screen = generate(AppSettings(space=True), [str(doc)], "", folder, "", False, TASKS, 5, 3, 2, 1, 1, 800, 1,
+                      Session())
     assert "a folder on the server is not a model here" in screen.summary and screen.candidates_file is None

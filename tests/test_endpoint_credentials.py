@@ -166,7 +166,7 @@ def test_the_cli_sends_hf_token_to_no_other_endpoint_and_names_the_credential(ca
         ["endpoint", "check", *at, "--model", "stand-in-small", *key],
         ["endpoint", "check", *at, "--model", "echo", *key],
         ["generate", "instructions", str(doc), "--out", "p", *at, "--model", "stand-in-large", *key,
-         "--chunk-size", "100000", "--per-chunk", "2"],
+         "--chunk-size", "100000", "--per-chunk", "1"],
         ["generate", "responses", "p/prompts.jsonl", "--out", "r", *at, "--model", "stand-in-small", *key],
         ["generate", "responses", "p/prompts.jsonl", "--out", "r2", *at, "--model", "stand-in-small"],
         ["judge", "r/responses.jsonl", "--out", "j", *at, "--model", "stand-in-judge", *key],
@@ -185,7 +185,7 @@ def test_the_cli_sends_hf_token_to_no_other_endpoint_and_names_the_credential(ca
     # the catcher saw the key it was given, or nothing: never the laptop's HF_TOKEN
     assert catcher.authorizations() == {None, f"Bearer {OPENAI_TOKEN}"}
     posts = [auth for method, _, auth in catcher.seen if method == "POST"]
-    assert posts.count(f"Bearer {OPENAI_TOKEN}") > 6
+    assert posts.count(f"Bearer {OPENAI_TOKEN}") >= 5  # instructions, responses, judge, crossval
     shown = json.dumps([{k: v for k, v in r.items() if k != "args"} for r in results])
     assert SERVER_TOKEN not in shown and OPENAI_TOKEN not in shown
     for folder in ("p", "r", "r2", "j", "c"):
