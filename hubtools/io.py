@@ -7,13 +7,17 @@ Blank lines are skipped and not counted; every other record gets the next ``inde
 
 from __future__ import annotations
 
+import base64
+import codecs
 import contextlib
 import gzip
+import io
 import json
 import logging
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +25,8 @@ from typing import IO, Any
 
 import orjson
 
-from .errors import DatasetFileNotFound, ErrorCode, HubNetworkError, InputUnusableError, Issue
+from . import _guard
+from .errors import DatasetFileNotFound, ErrorCode, HubNetworkError, InputTooLargeError, InputUnusableError, Issue
 
 __all__ = [
     "CONTAINERS",
@@ -70,10 +75,8 @@ class RawItem:
     file: str | None = None
 
     def raw_for_report(self) -> Any:
-        raw = self.raw if self.raw is not None else self.value
-        if isinstance(raw, bytes):
-            return raw.decode("utf-8", errors="replace")
-        return raw
+        """The raw record for a quarantine row (bytes as read: the row decodes and caps them)."""
+        return self.raw if self.raw is not None else self.value
 
 
 @dataclass(frozen=True)
@@ -133,29 +136,60 @@ def open_source(location: str | os.PathLike | Source, *, split: str | None = Non
     )
 
 
-def iter_raw(source: Source) -> Iterator[RawItem]:
-    """Yield every non-blank record of ``source`` in order, indexed from 0."""
-    if source.container == "dir":
-        files = _dataset_files(Path(source.location))
-        index = 0
-        for path in files:
-            container, compressed = _container_of(path)
-            sub = Source(str(path), container, compressed)  # type: ignore[arg-type]
-            for item in _READERS[sub.container](sub):
+def iter_raw(source: Source, *, max_bytes: int | None = None, notes: list[str] | None = None) -> Iterator[RawItem]:
+    """Yield every non-blank record of ``source`` in order, indexed from 0.
+
+    ``max_bytes`` bounds what one file may hold once decompressed (the app passes its upload
+    limit; None: no bound). ``notes`` collects what a reader changed the representation of (a
+    Parquet binary column kept as base64 text, ...).
+
+    Raises:
+        InputUnusableError: a file (or the directory) cannot be read at all, or is over ``max_bytes``.
+            In a directory, a file that cannot be read becomes one ``unreadable`` record instead.
+    """
+    if source.container == "hub":
+        yield from _read_hub(source)
+        return
+    if source.container != "dir":
+        try:
+            yield from _READERS[source.container](source, max_bytes, notes)
+        except OSError as exc:
+            raise InputUnusableError(f"{source.name}: cannot read this file ({exc.strerror or exc})",
+                                     hint="check that it exists and that hubtools may read it") from exc
+        return
+    root = Path(source.location)
+    index = 0
+    for path in _dataset_files(root):
+        container, compressed = _container_of(path)
+        sub = Source(str(path), container, compressed)  # type: ignore[arg-type]
+        name = str(path.relative_to(root))
+        try:
+            for item in _READERS[sub.container](sub, max_bytes, notes):
                 item.index = index
-                item.file = str(path.relative_to(source.location))
+                item.file = name
                 index += 1
                 yield item
-        return
-    yield from _READERS[source.container](source)
+        except InputTooLargeError:
+            raise
+        except (InputUnusableError, OSError) as exc:
+            # one file that cannot be read (binary, corrupt, no permission) is one record; the rest is read
+            reason = exc.message if isinstance(exc, InputUnusableError) else (exc.strerror or str(exc))
+            yield RawItem(index, None, name, Issue(
+                ErrorCode.UNREADABLE, f"this file (or its rest) could not be read: {reason}", index,
+                "fix or remove the file; the other files were read"), file=name)
+            index += 1
 
 
 def _dataset_files(root: Path) -> list[Path]:
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        and _container_of(p)[0] is not None
-    )
+    def refuse(exc: OSError) -> None:
+        raise InputUnusableError(f"{exc.filename}: cannot list this directory ({exc.strerror})",
+                                 hint="give hubtools permission to read it, or leave it out") from exc
+
+    files = []
+    for folder, dirs, names in os.walk(root, onerror=refuse):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(folder, n) for n in names if not n.startswith(".")]
+    files = sorted(p for p in files if p.is_file() and _container_of(p)[0] is not None)
     if not files:
         raise InputUnusableError(
             f"{root}: no dataset files in this directory",
@@ -164,10 +198,116 @@ def _dataset_files(root: Path) -> list[Path]:
     return files
 
 
-def _open_binary(source: Source) -> IO[bytes]:
+_CHUNK = 1 << 20
+_GZIP_READ = 1 << 14  # compressed bytes a step: a corrupt stream loses at most what one step inflates
+
+
+class _Gunzip(io.RawIOBase):
+    """The decompressed bytes of a gzip file, at most ``limit`` of them.
+
+    A corrupt or cut-short stream ends at the last whole line read before the damage; ``cut``
+    then says what went wrong and ``tail`` holds the partial line after it. Several gzip members
+    one after the other read as one stream, as ``gzip`` reads them.
+    """
+
+    def __init__(self, path: str, name: str, limit: int | None):
+        self._file = open(path, "rb")  # noqa: SIM115 (closed with this reader)
+        self._name, self._limit = name, limit
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._pending = b""  # decompressed, after the last newline: held back until it is whole
+        self._ready = b""
+        self._total = 0
+        self._eof = False
+        self.cut: str | None = None
+        self.tail = b""
+        if self._file.read(2) != b"\x1f\x8b":
+            self._file.close()
+            raise InputUnusableError(f"{name}: not a gzip file, though its name ends in .gz",
+                                     hint="rename it without .gz, or compress it with gzip")
+        self._file.seek(0)
+
+    def readable(self) -> bool:
+        return True
+
+    def _inflated(self) -> bytes:
+        """The next piece of decompressed bytes (b"" at the end of the stream)."""
+        while True:
+            if self._inflate.eof:
+                data = self._inflate.unused_data or self._file.read(_GZIP_READ)
+                if not data:
+                    return b""
+                if not data.startswith(b"\x1f\x8b"):
+                    while data:  # zero padding after the last member is allowed, as gzip allows it
+                        if data.strip(b"\x00"):
+                            raise EOFError("bytes that are not gzip follow the compressed data")
+                        data = self._file.read(_CHUNK)
+                    return b""
+                self._inflate = zlib.decompressobj(wbits=31)  # the next member
+            else:
+                data = self._inflate.unconsumed_tail or self._file.read(_GZIP_READ)
+                if not data:
+                    out = self._inflate.decompress(b"", _CHUNK)
+                    if out:
+                        return out
+                    raise EOFError("the gzip file ends before its end marker")
+            out = self._inflate.decompress(data, _CHUNK)
+            if out:
+                return out
+
+    def readinto(self, buffer) -> int:
+        while not self._ready and not self._eof:
+            try:
+                out = self._inflated()
+            except (EOFError, zlib.error) as exc:
+                self.cut = f"the gzip stream is {'cut short' if isinstance(exc, EOFError) else 'corrupt'} " \
+                           f"after {self._total:,} bytes ({exc})"
+                self.tail, self._pending, self._eof = self._pending, b"", True
+                break
+            if not out:
+                self._ready, self._pending, self._eof = self._pending, b"", True
+                break
+            self._total += len(out)
+            if self._limit is not None and self._total > self._limit:
+                raise InputTooLargeError(
+                    f"{self._name}: over {self._limit / 1024 / 1024:,.0f} MB once decompressed",
+                    hint="the limit applies to the decompressed data (HUBTOOLS_MAX_UPLOAD_MB); "
+                         "use the hubtools command line for bigger files")
+            data = self._pending + out
+            cut = data.rfind(b"\n") + 1
+            self._ready, self._pending = data[:cut], data[cut:]
+        n = min(len(buffer), len(self._ready))
+        buffer[:n] = self._ready[:n]
+        self._ready = self._ready[n:]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _open_binary(source: Source, limit: int | None = None) -> IO[bytes]:
+    """The file's bytes (decompressed for .gz), refused past ``limit`` bytes."""
     if source.compressed:
-        return gzip.open(source.location, "rb")
-    return open(source.location, "rb")
+        return io.BufferedReader(_Gunzip(source.location, source.name, limit), _CHUNK)
+    fh = open(source.location, "rb")  # noqa: SIM115 (the caller closes it)
+    if limit is not None and os.fstat(fh.fileno()).st_size > limit:
+        fh.close()
+        raise InputTooLargeError(f"{source.name}: over {limit / 1024 / 1024:,.0f} MB",
+                                 hint="use the hubtools command line for bigger files")
+    return fh
+
+
+def _cut(fh: IO[bytes]) -> tuple[str, bytes] | None:
+    """(what went wrong, the partial line after the last whole one) when a gzip stream broke off."""
+    raw = getattr(fh, "raw", None)
+    return (raw.cut, raw.tail) if isinstance(raw, _Gunzip) and raw.cut else None
+
+
+def _cut_item(index: int, cut: tuple[str, bytes]) -> RawItem:
+    reason, tail = cut
+    return RawItem(index, None, tail, Issue(
+        ErrorCode.TRUNCATED, f"{reason}: this record and whatever followed it are lost", index,
+        "the file was probably truncated while copying; restore the full file"))
 
 
 def _refuse_binary(head: bytes, source: Source) -> None:
@@ -179,25 +319,63 @@ def _refuse_binary(head: bytes, source: Source) -> None:
 
 
 def _parse_line(line: bytes, index: int) -> RawItem:
+    if _guard.too_deep(line):
+        return RawItem(index, None, line, _too_deep(index))
     try:
-        return RawItem(index, orjson.loads(line), line)
+        value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return RawItem(index, None, line, _parse_issue(str(exc), index))
+        problem = _guard.number_problem(line)
+        issue = (Issue(ErrorCode.UNSAFE_NUMBER, problem, index, "write such numbers as strings") if problem
+                 else _parse_issue(str(exc), index))
+        return RawItem(index, None, line, issue)
+    issue = _value_issue(line, value, index)
+    return RawItem(index, None if issue else value, line, issue)
+
+
+def _too_deep(index: int) -> Issue:
+    return Issue(ErrorCode.TOO_DEEP, f"the record nests deeper than {_guard.MAX_DEPTH} levels", index,
+                 "flatten the record")
+
+
+def _value_issue(raw: bytes | str, value: Any, index: int, start: int = 0, end: int | None = None) -> Issue | None:
+    """What a parser would have changed silently in ``raw`` (read as ``value``): a number it
+    cannot hold, or a key given twice."""
+    problem = _guard.number_problem(raw, start, end)
+    if problem:
+        return Issue(ErrorCode.UNSAFE_NUMBER, problem, index, "write such numbers as strings")
+    key = _guard.duplicate_key(raw if start == 0 and end is None else raw[start:end], value)
+    if key is not None:
+        return Issue(ErrorCode.DUPLICATE_KEY, f"the key {key!r} appears twice in one object", index,
+                     "keep one of the two values")
+    return None
 
 
 def _parse_issue(message: str, index: int) -> Issue:
     if "UTF-8" in message:
         return Issue(ErrorCode.INVALID_UTF8, "the record is not valid UTF-8", index,
                      "re-encode the file as UTF-8")
+    if "depth limit" in message or "recursion limit" in message.lower():
+        return _too_deep(index)
+    if "infinity" in message:
+        return Issue(ErrorCode.UNSAFE_NUMBER, f"a number is too large for a float ({message})", index,
+                     "write such numbers as strings")
     if "end of data" in message:
         return Issue(ErrorCode.TRUNCATED, f"the record is cut short ({message})", index,
                      "the file was probably truncated while copying; restore the full record")
     return Issue(ErrorCode.INVALID_JSON, f"not valid JSON ({message})", index)
 
 
-def _iter_lines(source: Source) -> Iterator[bytes]:
-    """The file's lines, without BOM, checked for binary content."""
-    with _open_binary(source) as fh:
+class _Cut:
+    """The end of a gzip stream that broke off: what went wrong and the partial last line."""
+
+    def __init__(self, cut: tuple[str, bytes]):
+        self.cut = cut
+
+
+def _iter_lines(source: Source, limit: int | None) -> Iterator[bytes | _Cut]:
+    """The file's lines, without BOM, checked for binary content; a :class:`_Cut` last when a
+    gzip stream broke off."""
+    with _open_binary(source, limit) as fh:
         first = True
         for line in fh:
             if first:
@@ -205,56 +383,120 @@ def _iter_lines(source: Source) -> Iterator[bytes]:
                 line = line.removeprefix(_BOM)
                 first = False
             yield line
+        cut = _cut(fh)
+        if cut:
+            yield _Cut(cut)
 
 
-def _parse_lines(lines: Iterable[bytes]) -> Iterator[RawItem]:
+def _parse_lines(lines: Iterable[bytes | _Cut]) -> Iterator[RawItem]:
     """Parse JSON Lines: line endings dropped, blank lines skipped and not counted."""
     index = 0
     for line in lines:
+        if isinstance(line, _Cut):
+            yield _cut_item(index, line.cut)
+            return
         line = line.rstrip(b"\r\n")
         if line.strip():
             yield _parse_line(line, index)
             index += 1
 
 
-def _read_jsonl(source: Source) -> Iterator[RawItem]:
-    yield from _parse_lines(_iter_lines(source))
+def _read_jsonl(source: Source, limit: int | None, notes: list[str] | None) -> Iterator[RawItem]:
+    yield from _parse_lines(_iter_lines(source, limit))
 
 
-def _read_txt(source: Source) -> Iterator[RawItem]:
-    lines = (line.rstrip(b"\r\n") for line in _iter_lines(source))
-    for index, line in enumerate(line for line in lines if line.strip()):
+def _read_txt(source: Source, limit: int | None, notes: list[str] | None) -> Iterator[RawItem]:
+    index = 0
+    for line in _iter_lines(source, limit):
+        if isinstance(line, _Cut):
+            yield _cut_item(index, line.cut)
+            return
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            continue
         try:
             yield RawItem(index, {"text": line.decode("utf-8")}, line)
         except UnicodeDecodeError:
             yield RawItem(index, None, line, Issue(
                 ErrorCode.INVALID_UTF8, "the line is not valid UTF-8", index,
                 "re-encode the file as UTF-8"))
+        index += 1
 
 
-def _read_json(source: Source) -> Iterator[RawItem]:
-    with _open_binary(source) as fh:
+def _read_json(source: Source, limit: int | None, notes: list[str] | None) -> Iterator[RawItem]:
+    with _open_binary(source, limit) as fh:
         data = fh.read()
+        cut = _cut(fh)
+    if cut:
+        data += cut[1]
     _refuse_binary(data, source)
     data = data.removeprefix(_BOM)
     stripped = data.lstrip()
     if not stripped:
+        if cut:
+            yield _cut_item(0, cut)
         return
     if stripped[:1] == b"[":
-        yield from _read_json_array(data)
-        return
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        # JSON Lines saved with a .json extension: parse the bytes already read
-        yield from _parse_lines(data.split(b"\n"))
-        return
-    yield RawItem(0, value, None)
+        items = _read_json_array(data)
+    else:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            # JSON Lines saved with a .json extension: parse the bytes already read
+            items = _parse_lines(data.split(b"\n"))
+        else:
+            if _guard.too_deep(data):
+                issue = _too_deep(0)
+            else:
+                issue = _value_issue(data, value, 0)
+            items = iter([RawItem(0, None if issue else value, data if issue else None, issue)])
+    last = None
+    for last in items:
+        yield last
+    if cut and not (last is not None and last.issue is not None and last.issue.code is ErrorCode.TRUNCATED):
+        yield _cut_item(last.index + 1 if last is not None else 0, cut)
 
 
 #: how far a bad record's brackets are followed before looking for the next record another way
 _MAX_RECORD_CHARS = 10_000_000
 _RECORD_BOUNDARY = re.compile(r"[}\]][ \t\r\n]*,[ \t\r\n]*(?=[{\[])")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _Rejected(ValueError):
+    """A value the strict decoder refuses: what a lenient parser would change silently."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _strict_number(parse):
+    def check(token: str):
+        problem = _guard.unsafe_number(token)
+        if problem:
+            raise _Rejected(ErrorCode.UNSAFE_NUMBER, problem)
+        return parse(token)
+
+    return check
+
+
+def _reject_constant(name: str):
+    raise _Rejected(ErrorCode.INVALID_JSON, f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        keys = [k for k, _ in pairs]
+        key = next(k for i, k in enumerate(keys) if k in keys[:i])
+        raise _Rejected(ErrorCode.DUPLICATE_KEY, f"the key {key!r} appears twice in one object")
+    return out
+
+
+#: Python's decoder, strict: NaN, numbers a float cannot hold and repeated keys are refused
+_DECODER = json.JSONDecoder(parse_float=_strict_number(float), parse_int=_strict_number(int),
+                            parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def _value_end(text: str, pos: int) -> int | None:
@@ -280,7 +522,7 @@ def _value_end(text: str, pos: int) -> int | None:
     return None
 
 
-def _resync(text: str, pos: int, decoder: json.JSONDecoder, ws: re.Pattern) -> int | None:
+def _resync(text: str, pos: int, ws: re.Pattern) -> int | None:
     """After a bad record at ``pos``: where the next record starts, or None when none can be found.
 
     First by the bad record's brackets; if they do not balance (an unclosed string or brace),
@@ -296,8 +538,8 @@ def _resync(text: str, pos: int, decoder: json.JSONDecoder, ws: re.Pattern) -> i
     for match in _RECORD_BOUNDARY.finditer(text, pos + 1):
         start = match.end()
         try:
-            _, value_end = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
+            _, value_end = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is _Rejected
             continue
         if text.startswith((",", "]"), ws.match(text, value_end).end()):
             return start
@@ -309,7 +551,9 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
 
     A malformed record becomes one bad record and reading goes on with the next one (found by
     :func:`_resync`); a cut-short tail, or a bad record with no recognisable end, becomes one
-    bad record holding the rest of the file.
+    bad record holding the rest of the file. Python's decoder refuses nesting past its recursion
+    limit by itself (a RecursionError, never a crash); records deeper than ``MAX_DEPTH`` are
+    quarantined either way.
     """
     lossy = False
     try:
@@ -317,7 +561,6 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="surrogateescape")
         lossy = True
-    decoder = json.JSONDecoder()
     ws = re.compile(r"[ \t\r\n]*")
     pos = ws.match(text, text.index("[") + 1).end()
     index = 0
@@ -325,17 +568,23 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
         return
     while pos < len(text):
         try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            cut = exc.pos >= len(text.rstrip()) or not text.rstrip().endswith("]")
-            resume = None if cut else _resync(text, pos, decoder, ws)
+            value, end = _DECODER.raw_decode(text, pos)
+            if _guard.too_deep(text, pos, end):
+                raise RecursionError
+        except (json.JSONDecodeError, _Rejected, RecursionError) as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                cut = exc.pos >= len(text.rstrip()) or not text.rstrip().endswith("]")
+                code = ErrorCode.TRUNCATED if cut else ErrorCode.INVALID_JSON
+                message = ("the file ends in the middle of this record" if cut
+                           else f"not valid JSON ({exc.msg} at char {exc.pos})")
+            else:
+                cut = False
+                code = exc.code if isinstance(exc, _Rejected) else ErrorCode.TOO_DEEP
+                message = str(exc) if isinstance(exc, _Rejected) else _too_deep(index).message
+            resume = None if cut else _resync(text, pos, ws)
             tail = text[pos:] if resume is None else text[pos:resume].rstrip().removesuffix(",").rstrip()
-            code = ErrorCode.TRUNCATED if cut else ErrorCode.INVALID_JSON
-            message = ("the file ends in the middle of this record" if code is ErrorCode.TRUNCATED
-                       else f"not valid JSON ({exc.msg} at char {exc.pos})")
-            raw = tail if len(tail) <= 100_000 else tail[:100_000] + "…"
-            yield RawItem(index, None, raw, Issue(code, message, index,
-                                                  "restore the full file, or fix the record"))
+            yield RawItem(index, None, tail, Issue(code, message, index,
+                                                   "restore the full file, or fix the record"))
             if resume is None:
                 return
             index += 1
@@ -344,9 +593,12 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
                 return
             continue
         item = RawItem(index, value, None)
-        if lossy and _has_surrogates(value):
-            item.issue = Issue(ErrorCode.INVALID_UTF8, "the record is not valid UTF-8", index,
-                               "re-encode the file as UTF-8")
+        if (lossy or _SURROGATE_ESCAPE.search(text, pos, end)) and _has_surrogates(value):
+            item.value, item.raw = None, text[pos:end]
+            item.issue = (Issue(ErrorCode.INVALID_UTF8, "the record is not valid UTF-8", index,
+                                "re-encode the file as UTF-8") if lossy else
+                          Issue(ErrorCode.INVALID_JSON, "a lone surrogate escape (such as \\ud800) is not "
+                                "a character", index, "fix or drop the escape"))
         yield item
         index += 1
         pos = ws.match(text, end).end()
@@ -362,16 +614,22 @@ def _read_json_array(data: bytes) -> Iterator[RawItem]:
 
 def _has_surrogates(value: Any) -> bool:
     try:
-        orjson.dumps(value)
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
         return True
     return False
 
 
 def _json_or_none(cell: str) -> tuple[bool, Any]:
+    """(True, value) for a cell that reads as JSON exactly (a number it would change, a repeated
+    key or deep nesting keep it text), else (False, None)."""
+    if _guard.too_deep(cell):
+        return False, None
     try:
         value = orjson.loads(cell)
-    except orjson.JSONDecodeError:
+    except ValueError:  # JSONDecodeError, or text with surrogates (a non-UTF-8 file)
+        return False, None
+    if _value_issue(cell, value, 0) is not None:
         return False, None
     return not isinstance(value, str), value
 
@@ -406,55 +664,168 @@ def _decode_csv_column(name: str, cells: list[str]) -> list[Any]:
     return decoded
 
 
-def _read_csv(source: Source) -> Iterator[RawItem]:
+def _is_utf8(source: Source, limit: int | None) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with _open_binary(source, limit) as fh:
+        try:
+            while chunk := fh.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _read_csv(source: Source, limit: int | None, notes: list[str] | None) -> Iterator[RawItem]:
+    import csv
+
     import pandas as pd
 
-    with _open_binary(source) as fh:
+    with _open_binary(source, limit) as fh:
         _refuse_binary(fh.read(8192), source)
+    # pandas' C parser cannot hold bytes that are not UTF-8: such a file takes the Python parser,
+    # which keeps them (as surrogates) so that their rows are quarantined, not changed
+    utf8 = _is_utf8(source, limit)
     index = 0
+    with _open_binary(source, limit) as fh:
+        try:
+            chunks = pd.read_csv(fh, dtype=str if utf8 else object, keep_default_na=False, chunksize=_BATCH, compression=None,
+                                 encoding="utf-8-sig", engine="c" if utf8 else "python",
+                                 encoding_errors="strict" if utf8 else "surrogateescape")
+            for chunk in chunks:
+                columns = {name: _decode_csv_column(name, chunk[name].tolist()) for name in chunk.columns}
+                for row in zip(*columns.values()):
+                    # as in Arrow containers, an empty non-text cell means the key was absent
+                    value = {k: v for k, v in zip(columns, row) if v is not None}
+                    item = RawItem(index, value, None)
+                    if _has_surrogates(value):
+                        item.value, item.raw = None, value
+                        item.issue = Issue(ErrorCode.INVALID_UTF8, "the row is not valid UTF-8",
+                                           index, "re-encode the file as UTF-8")
+                    yield item
+                    index += 1
+        except pd.errors.EmptyDataError:
+            pass
+        except (pd.errors.ParserError, csv.Error, UnicodeError) as exc:
+            raise InputUnusableError(f"{source.name}: not a readable CSV file ({exc})",
+                                     hint="check the quoting, the delimiter and the encoding") from exc
+        cut = _cut(fh)
+    if cut:
+        yield _cut_item(index, cut)
+
+
+def _plain_value(value: Any) -> Any:
+    """An Arrow value as JSON can hold it: bytes as UTF-8 text or base64, decimals and times as text."""
+    if isinstance(value, dict):
+        return {k: _plain_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_value(v) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    if hasattr(value, "isoformat"):  # datetime, date, time
+        return value.isoformat()
+    return str(value)  # Decimal (exact), timedelta, ...
+
+
+def _non_json_types(type_: Any) -> bool:
+    import pyarrow as pa
+
+    if isinstance(type_, pa.Schema):
+        return any(_non_json_types(f.type) for f in type_)
+    if (pa.types.is_binary(type_) or pa.types.is_large_binary(type_) or pa.types.is_fixed_size_binary(type_)
+            or pa.types.is_decimal(type_) or pa.types.is_temporal(type_)):
+        return True
+    return any(_non_json_types(type_.field(i).type) for i in range(type_.num_fields))
+
+
+def _type_notes(schema: Any) -> list[str]:
+    """What the columns of types JSON has no place for become, one note a column."""
+    notes = []
+    for field_ in schema:
+        if _non_json_types(field_.type):
+            notes.append(f"column {field_.name!r} is {field_.type}: kept as text (binary as UTF-8 text, or "
+                         "base64 when it is not UTF-8; decimals exactly; times in ISO 8601)")
+    return notes
+
+
+def _nonfinite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_nonfinite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_nonfinite(v) for v in value)
+    return False
+
+
+def _arrow_rows(batch: Any) -> Iterator[dict | None]:
+    """The rows of a batch as dicts; None for a row whose text is not UTF-8 (a damaged file)."""
     try:
-        chunks = pd.read_csv(
-            source.location, dtype=str, keep_default_na=False, chunksize=_BATCH,
-            encoding="utf-8-sig", encoding_errors="surrogateescape",
-            compression="gzip" if source.compressed else None,
-        )
-        for chunk in chunks:
-            columns = {name: _decode_csv_column(name, chunk[name].tolist()) for name in chunk.columns}
-            for row in zip(*columns.values()):
-                # as in Arrow containers, an empty non-text cell means the key was absent
-                value = {k: v for k, v in zip(columns, row) if v is not None}
-                item = RawItem(index, value, None)
-                if _has_surrogates(value):
-                    item.issue = Issue(ErrorCode.INVALID_UTF8, "the row is not valid UTF-8",
-                                       index, "re-encode the file as UTF-8")
-                yield item
-                index += 1
-    except pd.errors.EmptyDataError:
-        return
-    except pd.errors.ParserError as exc:
-        raise InputUnusableError(f"{source.name}: not a readable CSV file ({exc})",
-                                 hint="check the quoting and the delimiter") from exc
+        yield from batch.to_pylist()
+    except UnicodeDecodeError:
+        for i in range(batch.num_rows):
+            try:
+                yield batch.slice(i, 1).to_pylist()[0]
+            except UnicodeDecodeError:
+                yield None
 
 
-def _iter_arrow_rows(batches: Iterable[Any]) -> Iterator[RawItem]:
-    index = 0
+def _iter_arrow_rows(batches: Iterable[Any], start: int = 0) -> Iterator[RawItem]:
+    index = start
     for batch in batches:
-        for row in batch.to_pylist():
+        plain = _non_json_types(batch.schema)
+        for row in _arrow_rows(batch):
+            if row is None:
+                yield RawItem(index, None, f"row {index}", Issue(
+                    ErrorCode.INVALID_UTF8, "the row's text is not valid UTF-8", index, "restore the file"))
+                index += 1
+                continue
             # Arrow gives every row every column; a null there means the key was absent
-            yield RawItem(index, {k: v for k, v in row.items() if v is not None}, None)
+            value = {k: _plain_value(v) if plain else v for k, v in row.items() if v is not None}
+            if _nonfinite(value):
+                yield RawItem(index, None, value, Issue(
+                    ErrorCode.UNSAFE_NUMBER, "a number is NaN or infinite, which JSON cannot hold", index,
+                    "replace it with null or a finite number"))
+            else:
+                yield RawItem(index, value, None)
             index += 1
 
 
-def _read_parquet(source: Source) -> Iterator[RawItem]:
+def _read_parquet(source: Source, limit: int | None, notes: list[str] | None) -> Iterator[RawItem]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(source.location)
-    except (pa.ArrowInvalid, OSError) as exc:
+        size = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.num_row_groups))
+    except (pa.ArrowException, OSError) as exc:
         raise InputUnusableError(f"{source.name}: not a readable Parquet file ({exc})",
                                  hint="check that the file is complete") from exc
-    yield from _iter_arrow_rows(parquet.iter_batches(batch_size=_BATCH))
+    if limit is not None and size > limit:
+        raise InputTooLargeError(f"{source.name}: over {limit / 1024 / 1024:,.0f} MB once decompressed",
+                                 hint="use the hubtools command line for bigger files")
+    if notes is not None:
+        notes += _type_notes(parquet.schema_arrow)
+    index = 0
+    for group in range(parquet.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for item in _iter_arrow_rows(parquet.iter_batches(batch_size=_BATCH, row_groups=[group]), index):
+                done += 1
+                yield item
+        except (pa.ArrowException, OSError) as exc:
+            # a corrupt page: the rows of its row group not read yet are one record
+            yield RawItem(index + done, None, f"row group {group}: {rows - done:,} rows", Issue(
+                ErrorCode.UNREADABLE, f"{rows - done:,} rows of row group {group} could not be read "
+                f"(a corrupt page: {exc})", index + done, "restore the file from its source"))
+            done += 1
+        index += done
 
 
 def _read_hub(source: Source) -> Iterator[RawItem]:
