@@ -285,6 +285,11 @@ _CANONICAL_DOCS = {
 }
 
 
+def default_format(kind: Kind | str) -> str:
+    """The wire format a dataset of ``kind`` is published in unless told otherwise (TRL's shapes)."""
+    return _KINDS[Kind(kind)][4]
+
+
 def _type_name(t: pa.DataType) -> str:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         return f"list of {_type_name(t.value_type)}"
@@ -407,6 +412,8 @@ def provenance_summary(dataset, given: dict[str, Any] | None = None) -> dict[str
         "unknown": max(n - synthetic - human, 0),
         "agreement": given.get("agreement"),
         "notes": given.get("notes"),
+        # a build's recipe and per-stage accounting (hubtools.pipeline), shown as they are
+        "pipeline": given.get("pipeline"),
     }
 
 

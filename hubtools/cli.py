@@ -211,7 +211,7 @@ def run_app(
 
 
 # Commands that live in their own modules; each has ``register(app)``.
-_COMMAND_MODULES = ["cli_checks", "cli_publish", "cli_generate", "cli_review"]
+_COMMAND_MODULES = ["cli_pipeline", "cli_checks", "cli_publish", "cli_generate", "cli_review"]
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"{__package__}.{_name}").register(app)
 

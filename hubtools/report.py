@@ -245,6 +245,7 @@ def render_report(quality: QualityResult, plots: dict[str, str] | None = None) -
         "missing": dist["missing"],
         "under_represented": dist["under_represented"],
         "languages": language_shares(language.stats)[:10] if language else [],
+        "score": quality.scores(),
         "version": __version__,
     })
 

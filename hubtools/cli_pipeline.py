@@ -1,0 +1,99 @@
+"""``hubtools init`` and ``hubtools build``: a recipe, and everything it names in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._cli_utils import JsonOpt, _errors, _print_json
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def init(
+        documents: Annotated[str | None, typer.Option("--documents", help="A folder or file of documents "
+                                                       "(.txt/.md/.html/.pdf/.jsonl) to write instructions from.")] = None,
+        prompts: Annotated[str | None, typer.Option("--prompts", help="A prompt list (Alpaca without output, "
+                                                     "{prompt}, {question}, messages ending on a user turn, .txt).")] = None,
+        dataset: Annotated[str | None, typer.Option("--dataset", help="An existing dataset file to check, "
+                                                     "filter, card and publish.")] = None,
+        hub: Annotated[str | None, typer.Option("--hub", help="A Hub dataset id (owner/name).")] = None,
+        endpoint: Annotated[str | None, typer.Option("--endpoint", help="OpenAI-compatible URL for responses.")] = None,
+        model: Annotated[str | None, typer.Option("--model", help="The model the endpoint serves.")] = None,
+        name: Annotated[str, typer.Option("--name", help="The build's name (its run folder: runs/NAME).")] = "my-dataset",
+        out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the recipe.")] = Path("hubtools.yaml"),
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing recipe.")] = False,
+    ) -> None:
+        """Write a commented recipe (hubtools.yaml) for the sources given.
+
+        With documents or prompts the recipe generates responses, judges and ranks them into pairs,
+        stops for review, then checks, filters and writes the card; with a dataset it starts at the
+        checks. Edit it, then run `hubtools build`.
+
+        Example: hubtools init --documents docs/ --endpoint http://127.0.0.1:8000/v1 --model my-model
+        """
+        from .pipeline import init_recipe
+
+        if out.exists() and not force:
+            typer.echo(f"error: {out} exists; edit it, or pass --force to replace it", err=True)
+            raise typer.Exit(1)
+        text = init_recipe(documents=documents, prompts=prompts, dataset=dataset, hub=hub, endpoint=endpoint,
+                           model=model, name=name, file=str(out))
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}: edit it, check it with `hubtools build {out} --dry-run`, run `hubtools build {out}`")
+
+    @app.command()
+    def build(
+        recipe: Annotated[Path, typer.Argument(help="The recipe (default: hubtools.yaml).")] = Path("hubtools.yaml"),
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="The run folder (default: runs/NAME).")] = None,
+        from_stage: Annotated[str | None, typer.Option("--from", help="Run this stage and every later one "
+                                                        "afresh, even where an earlier run finished them.")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Check the recipe and print the plan: what "
+                                              "would run, resume or be reused. Nothing runs.")] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Run a recipe's stages in order: generate, judge, rank, review, check, filter, card, push.
+
+        Each stage writes its data, quarantine, summary and manifest into runs/NAME/STAGE/. Run it
+        again to reuse finished stages and resume an interrupted one (even after kill -9) without
+        asking the model for any row twice. At the end, runs/NAME/report.md holds the accounting
+        table: every stage's records in, kept, dropped by reason, out, time, tokens and cost.
+
+        Example: hubtools build hubtools.yaml --dry-run
+        """
+        from .pipeline import build as run_build
+        from .pipeline import load_recipe, plan
+
+        with _errors():
+            parsed = load_recipe(recipe)
+            if dry_run:
+                steps = plan(parsed, out=out, from_stage=from_stage)
+                if as_json:
+                    _print_json([{"stage": s.stage, "action": s.action, "folder": str(s.folder)} for s in steps])
+                    return
+                typer.echo(f"{recipe}: the recipe is valid. Plan:")
+                for s in steps:
+                    typer.echo(f"  {s.stage:<16} {s.action:<7} {s.folder}")
+                return
+
+            def announce(stage: str, event: str) -> None:
+                if event == "start" and not as_json:
+                    typer.echo(f"[{stage}] ...", err=True)
+
+            result = run_build(parsed, out=out, from_stage=from_stage, progress=not as_json, on_stage=announce)
+        if as_json:
+            _print_json(result.to_dict())
+        else:
+            from .pipeline import accounting_table
+
+            typer.echo(accounting_table(result.rows))
+            if result.stopped:
+                typer.echo(f"\nstopped at {result.stopped}: {result.message}")
+            else:
+                typer.echo(f"\nwrote {result.report}" + (f"; published {result.url}" if result.url else ""))
+        if result.stopped:
+            raise typer.Exit(3)
