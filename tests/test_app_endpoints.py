@@ -76,7 +76,8 @@ def test_check_endpoint_sends_only_the_typed_key_and_names_it(visitor, endpoints
     none = visitor.predict(catcher.base_url, "stand-in-small", "", api_name="/check_endpoint")
     typed = visitor.predict(catcher.base_url, "stand-in-small", TYPED, api_name="/check_endpoint")
     echo = visitor.predict(catcher.base_url, "echo", TYPED, api_name="/check_endpoint")
-    assert "needs a key and none was sent (401) (credential: none)" in none
+    assert "needs a key and none was sent (401) (credential: none). Fix: type this endpoint's key in the key box" \
+        in none
     assert typed.startswith("ok: ") and typed.endswith("(credential: the key you typed)")
     assert "request refused (400): model echo refuses a request with Authorization: Bearer ***" in echo
     assert catcher.authorizations() == {None, f"Bearer {TYPED}"}  # never the Space's token

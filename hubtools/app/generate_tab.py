@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from ..convert import write
 from ..errors import BackendError, HubtoolsError
 from ..generate import check_endpoint, make_backend
-from ..generate.credentials import Credential, choose_credential
+from ..generate.credentials import Credential, choose_credential, is_hf_endpoint
 from ..generate.endpoint_guard import EndpointGuard
 from ..generate.ingest import SUPPORTED, ingest
 from ..generate.instructions import COMPLEXITIES, TASK_TYPES, generate_instructions
@@ -115,7 +115,11 @@ def check_endpoint_status(settings: AppSettings, endpoint: str | None, model: st
                 "model folder in **Model**.")
     endpoint = endpoint.strip()
     credential, guard = _access(settings, endpoint, api_key, oauth_token)
-    return redact(check_endpoint(endpoint, (model or "").strip() or None, credential=credential, guard=guard).line())
+    result = check_endpoint(endpoint, (model or "").strip() or None, credential=credential, guard=guard)
+    if result.reason == "auth":  # the CLI's flags mean nothing here
+        result.fix = ("sign in with Hugging Face, or type a Hugging Face token in the key box"
+                      if is_hf_endpoint(endpoint) else "type this endpoint's key in the key box")
+    return redact(result.line())
 
 
 def _cells(rows: list[list[Any]]) -> list[list[Any]]:
@@ -331,8 +335,8 @@ def build(gr, settings: AppSettings, session_state, with_progress) -> None:
                          elem_id="rank-pairs")
     pairs_file = gr.File(label="pairs.jsonl", elem_id="rank-pairs-file")
     jobs = {"concurrency_id": "generate", "concurrency_limit": 1}
-    check.click(_signed_in(gr, settings, check_endpoint_status), inputs=[endpoint, model, api_key], outputs=check_status,
-                api_name="check_endpoint", concurrency_id="endpoint", concurrency_limit=2)
+    check.click(_signed_in(gr, settings, check_endpoint_status), inputs=[endpoint, model, api_key],
+                outputs=check_status, api_name="check_endpoint", concurrency_id="endpoint", concurrency_limit=2)
     run.click(_signed_in(gr, settings, with_progress(generate)),
               inputs=[files, endpoint, model, api_key, model_writes, task_types, simple, multi, cot, per_chunk,
                       candidates, chunk_size, max_chunks, session_state],

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 from .. import config
 from ..errors import BackendError
 
-__all__ = ["NONE", "Credential", "auth_hint", "choose_credential", "is_hf_endpoint", "is_openai_endpoint", "resolve_credential"]
+__all__ = ["NONE", "Credential", "auth_hint", "choose_credential", "is_hf_endpoint", "is_openai_endpoint",
+           "resolve_credential"]
 
 #: the hosts of Hugging Face's own inference routes (https only)
 _HF_HOSTS = frozenset({"huggingface.co", "hf.co", "router.huggingface.co", "api-inference.huggingface.co"})
@@ -53,8 +54,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def is_hf_endpoint(endpoint: str | None) -> bool:
     """True for Hugging Face's own hosts (``None`` means HF Inference Providers, through the router).
 
-    >>> is_hf_endpoint("https://router.huggingface.co/v1"), is_hf_endpoint("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1")
-    (True, True)
+    >>> is_hf_endpoint("https://router.huggingface.co/v1")
+    True
+    >>> is_hf_endpoint("https://x.us-east-1.aws.endpoints.huggingface.cloud/v1")
+    True
     >>> is_hf_endpoint("https://huggingface.co.example.com/v1"), is_hf_endpoint("http://router.huggingface.co/v1")
     (False, False)
     """
