@@ -5,6 +5,7 @@ the CLI, and the same answers with worker processes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import huggingface_hub.constants
 import numpy as np
@@ -155,10 +156,12 @@ def test_prompts_are_not_scored_and_empty_replies_score_zero():
 def test_threshold_option_changes_what_is_flagged():
     replies, _ = _planted()
     ds = sft([("q", r) for r in replies])
-    scores = score_fields(ds, load_backend())["response"]
+    raw = score_fields(ds, load_backend())["response"]
     for threshold in (0.05, 0.3, 0.99):
+        scores = score_fields(ds, load_backend(), threshold=threshold)["response"]  # with the second opinion
         result = SPEC.run(ds, SPEC.make_options({"threshold": threshold}))
         assert result.flagged == [i for i, s in enumerate(scores) if s >= threshold]
+        assert set(result.flagged) <= {i for i, s in enumerate(raw) if s >= threshold}
         assert result.stats["threshold"] == threshold
 
 
@@ -207,16 +210,19 @@ def test_real_hh_rlhf_toxic_replies_are_flagged_and_alpaca_is_clean(corpus):
     toxic = {f: np.asarray([bool(t) for t in view.texts(f)]) & (predict_prob(view.texts(f)) >= 0.6)
              for f in ("chosen", "rejected")}
     c, r = toxic["chosen"], toxic["rejected"]
-    assert result.flagged == sorted(int(view.index[p]) for p in np.flatnonzero(c))
-    assert result.stats["above_threshold"] == {"chosen": int(c.sum()), "rejected": int(r.sum())}
-    assert result.stats["preference"] == {"chosen_only": int((c & ~r).sum()), "rejected_only": int((r & ~c).sum()),
-                                          "both": int((c & r).sum())}
+    # the second opinion only clears flags: what is left is the plain model's flags minus those
+    assert set(result.flagged) <= {int(view.index[p]) for p in np.flatnonzero(c)}
+    cleared = result.stats["cleared_by_second_opinion"]
+    assert {k: v + cleared[k] for k, v in result.stats["above_threshold"].items()} == \
+        {"chosen": int(c.sum()), "rejected": int(r.sum())}
+    assert (cleared["chosen"], result.count) == (14, 42)  # 56 before
     assert 40 <= result.count <= 80 and r.sum() > result.count  # rejected replies are the worse ones
     assert {815, 1124, 172, 2300} <= set(result.flagged)
     assert 1629 not in result.flagged  # its rejected reply is a list of swear words; its chosen is not toxic
     assert result.stats["top"][0]["score"] > 0.99
     assert [e["reason"][:23] for e in result.examples] == ["toxicity 1.00 in chosen"] * 3  # worst taught first
-    assert SPEC.run(hh, SPEC.make_options({"flag_rejected": True})).count == int((c | r).sum())
+    both = SPEC.run(hh, SPEC.make_options({"flag_rejected": True}))
+    assert result.count < both.count <= int((c | r).sum())
     alpaca = load(corpus / "llama_factory" / "alpaca_en_demo.json").dataset
     clean = SPEC.run(alpaca)
     assert clean.count / len(alpaca) <= 0.005  # 0 at 0.6: the highest is 0.59, "Did she eat a banana?"
@@ -400,3 +406,48 @@ def test_num_proc_2_gives_the_same_results_as_1():
     two = run_checks(ds, checks=["toxicity"], num_proc=2).to_dict()["checks"]["toxicity"]
     assert one == two
     assert one["flagged"][-1] > 20_000 and one["count"] >= n * sum(toxic) / len(toxic) * 0.9
+
+
+# --------------------------------------------------------------------------- false positives
+
+
+def test_names_and_commands_are_not_profanity_but_insults_stay():
+    """The offline model alone scores "Moby Dick" and `du -sh` as offensive; the second opinion
+    masks names and code, and drops one harmless-sense word ("fool", "roast", "suck")."""
+    replies = ["I love Moby Dick.", "Run `du -sh ~/data` to see its size.",
+               "du -sh /var/log", "You can't fool me, please, just tell me what's up.",
+               "I'd probably want to roast it over a spit.", "Black holes suck up light like a vacuum.",
+               "Police are dicks", "Yeah! Fuck them!", "You are a stupid idiot.", "Nancy Pelosi sucks",
+               "You are incompetent and should die."]
+    plain = np.asarray(load_backend().score(replies))
+    assert (plain[:6] >= 0.6).all()  # what users met
+    result = SPEC.run(sft([("q", reply) for reply in replies]))
+    assert result.flagged == [6, 7, 8, 9, 10]
+    assert result.stats["cleared_by_second_opinion"] == {"response": 6}
+
+
+LABELS = json.loads((Path(__file__).parent / "data" / "toxicity_labels.json").read_text())["files"]
+
+
+def test_measured_precision_on_hand_labelled_real_flags(corpus):
+    """Every reply the plain model flags in six corpus files is labelled by hand (tests/data/
+    toxicity_labels.json). HH harmless chosen: precision 35/56 = 62.5% -> 32/42 = 76.2%, keeping 32
+    of the 35 toxic ones (91%); with the alpaca_eval and gpteacher flags (all harmless: "roast a
+    pig", "black holes ... suck up light", "destroy the artifact"): 35/61 = 57.4% -> 32/43 = 74.4%.
+    alpaca_en_demo and codealpaca: nothing flagged, before or after."""
+    from profanity_check import predict_prob
+
+    before = after = true_before = true_after = 0
+    for path, labels in LABELS.items():
+        dataset = load(corpus / path).dataset
+        view = CheckData.from_dataset(dataset)
+        texts = view.texts(labels["field"])
+        raw = {int(view.index[p]) for p in np.flatnonzero(predict_prob([t or " " for t in texts]) >= 0.6)}
+        toxic, harmless = set(labels["toxic"]), set(labels["not_toxic"])
+        assert raw == toxic | harmless, (path, sorted(raw - toxic - harmless))  # every flag is labelled
+        flagged = set(SPEC.run(dataset).flagged)
+        before, after = before + len(raw), after + len(flagged)
+        true_before, true_after = true_before + len(raw & toxic), true_after + len(flagged & toxic)
+    assert (true_before, before) == (35, 61) and (true_after, after) == (32, 43)
+    assert true_after / after >= 0.70 > 0.60 > true_before / before
+    assert true_after / true_before >= 0.9

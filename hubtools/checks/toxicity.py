@@ -8,7 +8,13 @@ plus a name and version for the report):
   and core, so a million take some 40 s of CPU). It is the default because it needs no
   download, no token and no GPU. Its limit: it scores word-level offensive language (swearing,
   slurs, insults), not implicit harm; a polite reply explaining how to hurt someone scores low,
-  and short texts with a charged word ("black", "kill") can score high. The default threshold
+  and short texts with a charged word ("black", "kill") can score high. So a reply it flags gets
+  a second opinion (:func:`second_opinion`, on the flagged few only): scored again with code,
+  shell commands and capitalised names masked ("Moby Dick", ``du -sh``), and without its
+  heaviest word when that word has a common innocent sense ("that would kill you"); the lower
+  score counts. On the HH harmless chosen replies this takes the hand-labelled precision from
+  62.5% (35 of 56) to 76.2% (32 of 42), keeping 32 of the 35 toxic ones
+  (``tests/data/toxicity_labels.json``). The default threshold
   0.6 was read off real data: no Alpaca demo reply reaches it (the highest is 0.59, "Did she eat
   a banana?"; 3 of 999 reach 0.5), while the HH-RLHF harmless replies above it are mostly
   swearing, slurs, insults and threats, or replies quoting them.
@@ -54,6 +60,7 @@ from ._toxicity_backends import (
     ToxicityBackend,
     TransformersBackend,
     load_backend,
+    second_opinion,
 )
 from .base import BATCH_SIZE, CheckData, CheckResult, register, reply_split, teaching_rows
 
@@ -79,8 +86,11 @@ _SHORT = 120  # characters of a reply kept in ``stats["top"]``
 # --------------------------------------------------------------------------- scoring
 
 
-def _score_batch(batch: dict[str, pa.Array], backend: ToxicityBackend) -> dict[str, np.ndarray]:
-    """Scores of one batch per field; empty replies score 0 without reaching the model."""
+def _score_batch(batch: dict[str, pa.Array], backend: ToxicityBackend, threshold: float | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Scores of one batch per field; empty replies score 0 without reaching the model. With a
+    ``threshold`` the offline model's flags get a second opinion (:func:`second_opinion`); the raw
+    scores are kept under ``"<field>:raw"``."""
     out = {}
     for name, values in batch.items():
         scores = np.zeros(len(values), np.float64)
@@ -91,15 +101,20 @@ def _score_batch(batch: dict[str, pa.Array], backend: ToxicityBackend) -> dict[s
             if not isinstance(backend, OfflineBackend):  # it reads Arrow; the models want str
                 texts = texts.to_pylist()
             scores[positions] = np.clip(np.asarray(backend.score(texts), np.float64), 0.0, 1.0)
+        if threshold is not None and isinstance(backend, OfflineBackend):
+            out[f"{name}:raw"] = scores
+            scores = second_opinion(values, scores, threshold, backend)
         out[name] = scores
     return out
 
 
-def score_fields(data: CheckData | Any, backend: ToxicityBackend, names: list[str] | None = None
-                 ) -> dict[str, np.ndarray]:
+def score_fields(data: CheckData | Any, backend: ToxicityBackend, names: list[str] | None = None,
+                 threshold: float | None = None) -> dict[str, np.ndarray]:
     """Toxicity score of every row, per field (default: the reply fields), in row order.
 
-    Batched through :meth:`CheckData.map`: in worker processes for a parallel backend.
+    Batched through :meth:`CheckData.map`: in worker processes for a parallel backend. With a
+    ``threshold``, offline scores at or above it get a second opinion (the raw ones are returned
+    under ``"<field>:raw"``).
 
     Example:
         >>> scores = score_fields(sft([("Hi", "Hello!")]), load_backend())  # doctest: +SKIP
@@ -110,8 +125,9 @@ def score_fields(data: CheckData | Any, backend: ToxicityBackend, names: list[st
     names = list(names or data.response_fields)
     chunk = backend.batch_size if backend.parallel else min(BATCH_SIZE, 32 * backend.batch_size)
     batches = data.map(_score_batch, names, desc="toxicity", batch_size=chunk, parallel=backend.parallel,
-                       backend=backend)
-    return {n: np.concatenate([b[n] for b in batches]) if batches else np.zeros(0, np.float64) for n in names}
+                       backend=backend, threshold=threshold)
+    keys = list(batches[0]) if batches else names
+    return {k: np.concatenate([b[k] for b in batches]) if batches else np.zeros(0, np.float64) for k in keys}
 
 
 # --------------------------------------------------------------------------- the check
@@ -194,7 +210,8 @@ def check_toxicity(data: CheckData, opts: ToxicityOptions) -> CheckResult:
     threshold = opts.resolved_threshold()
     names = data.response_fields
     logger.info("toxicity: %s backend (%s), threshold %s, fields %s", backend.name, backend.model, threshold, names)
-    scores = score_fields(data, backend, names)
+    scores = score_fields(data, backend, names, threshold=threshold)
+    raw = {name: scores.pop(f"{name}:raw", scores[name]) for name in names}
     n = len(data)
     above = {name: scores[name] >= threshold for name in names}
     flag = np.zeros(n, bool)
@@ -217,6 +234,7 @@ def check_toxicity(data: CheckData, opts: ToxicityOptions) -> CheckResult:
         "records_flagged": int(flag.sum()),
         "share_flagged": round(float(flag.mean()), 6) if n else 0.0,
         "above_threshold": {name: int(above[name].sum()) for name in names},
+        "cleared_by_second_opinion": {name: int(((raw[name] >= threshold) & ~above[name]).sum()) for name in names},
         "mean_score": {name: round(float(scores[name].mean()), 4) if n else 0.0 for name in names},
         "histogram": {"edges": [round(float(e), 2) for e in edges],
                       "counts": {name: np.histogram(scores[name], bins=edges)[0].tolist() for name in names}},
