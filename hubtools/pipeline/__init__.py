@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from .accounting import StageRow, accounting_problems, accounting_table
 from .recipe import STAGES, Recipe, RecipeError, init_recipe, load_recipe, parse_recipe, recipe_problems
-from .runner import BuildResult, PlanStep, build, plan
+from .runner import Access, BuildResult, PlanStep, build, plan
 
 __all__ = [
     "STAGES",
+    "Access",
     "BuildResult",
     "PlanStep",
     "Recipe",

@@ -31,7 +31,7 @@ from ..records import Kind
 from .accounting import StageRow, accounting_problems, accounting_table
 from .recipe import STAGES, Recipe, RecipeError, recipe_problems
 
-__all__ = ["BuildResult", "PlanStep", "build", "plan"]
+__all__ = ["Access", "BuildResult", "PlanStep", "build", "plan"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,14 +128,33 @@ def _state(folder: Path, key: str) -> str:
 # --------------------------------------------------------------------------- the build
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who a build acts as, given by the caller instead of the environment (the app's visitors).
+
+    Every field left at its default keeps the CLI's behaviour: keys from ``api_key_env``, Hub reads
+    and pushes with ``HF_TOKEN`` or the saved login, reviews in the recipe's or the app folder's store.
+    """
+
+    #: ``(stage settings, model) -> backend`` for every stage that asks a model
+    backend: Callable[[dict[str, Any], str | None], Any] | None = None
+    #: the identity ``sources.hub`` is read with (``False``: no token; ``None``: the environment's)
+    hub_token: str | bool | None = None
+    #: the token ``push`` publishes with (``None``: the environment's)
+    push_token: str | None = field(default=None, repr=False)
+    #: the review gate's annotation store (``None``: ``stages.review.store`` or the app folder's)
+    review_store: str | os.PathLike | None = None
+
+
 class _Build:
     def __init__(self, recipe: Recipe, run_dir: Path, from_stage: str | None, progress: bool,
-                 on_stage: Callable[[str, str], None] | None):
+                 on_stage: Callable[[str, str], None] | None, access: Access | None = None):
         self.recipe = recipe
         self.run_dir = run_dir
         self.from_stage = from_stage
         self.progress = progress
         self.on_stage = on_stage or (lambda stage, event: None)
+        self.access = access or Access()
         self.rows: list[StageRow] = []
         self.quality = None
 
@@ -244,8 +263,9 @@ def plan(recipe: Recipe, *, out: str | os.PathLike | None = None, from_stage: st
     return [PlanStep(step, action, folder) for step, folder, _key, action in job.steps()]
 
 
-def _check(recipe: Recipe, from_stage: str | None) -> None:
-    problems = recipe_problems(recipe)
+def _check(recipe: Recipe, from_stage: str | None, access: Access | None = None) -> None:
+    have_token = True if access is not None and access.push_token else None
+    problems = recipe_problems(recipe, have_token=have_token)
     if from_stage is not None and from_stage not in recipe.stage_list():
         problems.append(f"--from {from_stage}: the recipe runs {', '.join(recipe.stage_list()) or 'no stage'}")
     if problems:
@@ -253,15 +273,20 @@ def _check(recipe: Recipe, from_stage: str | None) -> None:
 
 
 def build(recipe: Recipe, *, out: str | os.PathLike | None = None, from_stage: str | None = None,
-          progress: bool = False, on_stage: Callable[[str, str], None] | None = None) -> BuildResult:
+          progress: bool = False, on_stage: Callable[[str, str], None] | None = None,
+          access: Access | None = None) -> BuildResult:
     """Run ``recipe`` (see the module docstring); ``out`` is the run folder (default ``runs/<name>``).
+
+    ``on_stage(step, event)`` is called as each step starts (``"start"``), finishes (``"done"``: its
+    ``summary.json`` is written) or stops for review (``"waiting"``). ``access`` gives the credentials,
+    backends and review store instead of the environment (see :class:`Access`).
 
     Raises:
         RecipeError: every problem of the recipe, before any work.
         HubtoolsError: a stage failed (what finished is kept: run again to resume).
     """
-    _check(recipe, from_stage)
-    return _Build(recipe, _run_dir(recipe, out), from_stage, progress, on_stage).run()
+    _check(recipe, from_stage, access)
+    return _Build(recipe, _run_dir(recipe, out), from_stage, progress, on_stage, access).run()
 
 
 STAGE_NAMES = ("ingest", "load", *STAGES)

@@ -58,9 +58,11 @@ def _usage(summary: Any) -> tuple[int, float | None]:
     return tokens, (round(cost, 6) if seen else None)
 
 
-def _backend(settings: dict[str, Any], model: str | None = None):
+def _backend(build, settings: dict[str, Any], model: str | None = None):
     from ..generate import make_backend
 
+    if build.access.backend is not None:  # the caller's credentials and endpoint rule (the app's)
+        return build.access.backend(settings, model or settings.get("model"))
     key_env = settings.get("api_key_env")
     api_key = os.environ.get(key_env) if key_env else None
     return make_backend(model or settings.get("model"), endpoint=settings.get("endpoint"), api_key=api_key)
@@ -102,7 +104,14 @@ def _ingest(build, upstream, folder: Path):
 def _load(build, source: str, folder: Path):
     from ..load import load
 
-    loaded = load(build.recipe.sources[source], progress=build.progress)
+    location = build.recipe.sources[source]
+    if source == "hub" and build.access.hub_token is not None:  # read as the caller says, not the environment
+        from dataclasses import replace
+
+        from ..io import open_source
+
+        location = replace(open_source(location), token=build.access.hub_token)
+    loaded = load(location, progress=build.progress)
     if not loaded.valid:
         raise HubtoolsError(f"{build.recipe.sources[source]}: no usable record ({loaded.total} read, "
                             f"{loaded.quarantined} quarantined: {loaded.by_code})",
@@ -119,7 +128,7 @@ def _instructions(build, upstream, folder: Path):
     from ..generate.instructions import generate_instructions
 
     s = build.recipe.stages["instructions"]
-    backend = _backend(s) if s.get("model") else None
+    backend = _backend(build, s) if s.get("model") else None
     result = generate_instructions(upstream.dataset, per_chunk=int(s.get("per_chunk", 3)),
                                    task_mix=s.get("task_mix"), complexity_mix=s.get("complexity_mix"),
                                    negative_ratio=float(s.get("negative_ratio", 0.1)), seed=int(s.get("seed", 0)),
@@ -137,7 +146,7 @@ def _responses(build, upstream, folder: Path):
 
     s = build.recipe.stages["responses"]
     models = s.get("models") or [s.get("model")]
-    backends = [_backend(s, m) for m in models]
+    backends = [_backend(build, s, m) for m in models]
     n = int(s.get("n", 2))
     runner = {k: s[k] for k in ("concurrency",) if k in s}
     from ..generate.responses import Sampling
@@ -167,7 +176,7 @@ def _judge(build, upstream, folder: Path):
     from ..judge import judge_dataset, make_judge
 
     s = build.recipe.stages["judge"]
-    backend = _backend(s) if s.get("endpoint") else None
+    backend = _backend(build, s) if s.get("endpoint") else None
     judge = make_judge(backend, out_dir=folder, resume=True, progress=build.progress)
     result = judge_dataset(upstream.dataset, judge, pairwise=bool(s.get("pairwise", False)))
     summary = result.summary
@@ -209,7 +218,7 @@ def _review(build, upstream, folder: Path):
     from ..review import AnnotationStore, apply_reviews, build_queue
 
     s = build.recipe.stages["review"]
-    store = AnnotationStore(Path(s.get("store") or Path(config.APP_DIR) / "reviews.sqlite"))
+    store = AnnotationStore(Path(build.access.review_store or s.get("store") or Path(config.APP_DIR) / "reviews.sqlite"))
     queue = build_queue(upstream.dataset, kind=upstream.kind)
     store.register(queue)
     ids = {item.item_id for item in queue}
@@ -329,7 +338,7 @@ def _push(build, upstream, folder: Path):
     settings = _card_settings(build, repo_id=s["repo"], split=s.get("split", "train"))
     result = push(loaded, s["repo"], split=s.get("split", "train"), private=bool(s.get("private", False)),
                   create_pr=bool(s.get("create_pr", False)), quality=build.quality, settings=settings,
-                  progress=build.progress)
+                  progress=build.progress, token=build.access.push_token)
     summary = result.to_dict() if hasattr(result, "to_dict") else {"url": getattr(result, "url", None)}
     summary["url"] = getattr(result, "url", None) or summary.get("url")
     return _output(upstream.dataset, upstream.kind, "push", "records", len(upstream.dataset), {}, "records",
