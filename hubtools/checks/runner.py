@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from ..errors import UnknownCheckError
 from ..load import LoadResult, load
-from .base import REGISTRY, CheckData, CheckResult, make_pool, release_memory
+from .base import REGISTRY, CheckData, CheckResult, release_memory
 from .score import QualityScores, record_scores
 
 __all__ = ["QualityResult", "default_checks", "resolve_checks", "run_checks"]
@@ -132,6 +132,7 @@ def run_checks(
     num_proc: int = 1,
     progress: bool = False,
     format: str | None = None,
+    engine: str | Any = "local",
 ) -> QualityResult:
     """Run quality checks over a dataset and return every result.
 
@@ -142,10 +143,17 @@ def run_checks(
         options: per-check options, e.g. ``{"language": {"languages": ["en"]}}``.
         num_proc: worker processes for the per-record checks.
         progress: progress bars on stderr.
+        engine: where the batches run: ``"local"`` (this process or ``num_proc`` workers),
+            ``"ray"`` (a local Ray), or an engine from :func:`hubtools.checks.engines.get_engine`
+            (e.g. a Ray cluster's address). Same checks, same results; the engine's per-check
+            figures go to ``dataset["engine"]``.
 
     Raises:
         UnknownCheckError: a check name or option that does not exist.
     """
+    from .engines import get_engine
+
+    runner = get_engine(engine)
     names = resolve_checks(checks)
     options = options or {}
     for name in options:
@@ -166,21 +174,18 @@ def run_checks(
                                             "total": len(data), "valid": len(data), "quarantined": 0}
     results: dict[str, CheckResult] = {}
     redact = _redactor()
-    pool = make_pool(num_proc)
-    data.pool = pool
-    try:
+    with runner.session(data, num_proc=num_proc) as view:
         for name in names:
             t0 = time.perf_counter()
             logger.info("running check %s", name)
-            results[name] = REGISTRY[name].run(data, opts[name])
+            runner.begin(name)
+            results[name] = REGISTRY[name].run(view, opts[name])
             if not results[name].examples:
                 results[name].examples = examples_for(results[name], data, redact=redact)
             else:  # a check's own examples: redact again, whatever the check did
                 _redact_examples(results[name], redact)
             release_memory()  # what the check freed: back to the system before the next one
             timings[name] = time.perf_counter() - t0
-    finally:
-        data.pool = None
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            runner.end(name, results[name], len(data), timings[name])
+    info = {**info, "engine": runner.describe()}
     return QualityResult(dataset=info, results=results, data=data, timings=timings)

@@ -1,0 +1,74 @@
+"""Engines: how batches of the text view reach the check functions.
+
+The checks are the same functions whatever the engine (see :mod:`hubtools.checks.base`); an
+engine only decides where :meth:`CheckData.map` runs their batch functions:
+
+* ``local`` (:class:`LocalEngine`): this process, or a pool of ``num_proc`` worker processes;
+* ``ray`` (:class:`RayEngine`): Ray Data ``map_batches`` on a local Ray it starts, or on an
+  existing cluster (``address``). Needs the ``ray`` extra: ``pip install 'hubtools[ray]'``.
+
+Each engine records, per check, the records in, the flagged count, the time and where each
+step ran (``describe()``, written to ``quality.json`` under ``dataset.engine``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import HubtoolsError
+from .local import LocalEngine
+
+__all__ = ["ENGINES", "LocalEngine", "get_engine", "parse_memory"]
+
+#: The engine names ``--engine`` accepts.
+ENGINES = ("local", "ray")
+
+
+def parse_memory(value: str | int | None) -> int | None:
+    """Bytes from ``"2GB"``, ``"512MB"``, ``"1.5G"`` or a plain number of bytes (None stays None).
+
+    >>> parse_memory("512MB"), parse_memory("2G"), parse_memory(1000)
+    (536870912, 2147483648, 1000)
+    """
+    if value is None or isinstance(value, int):
+        return value
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    scale = units.get(text[-1:], 1)
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return int(float(number) * scale)
+    except ValueError:
+        raise HubtoolsError(f"not a memory size: {value!r}", hint="e.g. 512MB, 2GB or a number of bytes") from None
+
+
+def get_engine(engine: str | Any | None = None, *, address: str | None = None, workers: int | None = None,
+               memory: str | int | None = None, spill_dir: str | None = None) -> Any:
+    """An engine object from its name (an engine object is returned as is).
+
+    Args:
+        engine: ``"local"`` (default) or ``"ray"``.
+        address: the Ray cluster to use (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``);
+            None starts a local Ray for the run.
+        workers: Ray workers (CPUs of a local Ray, and the actor pool size for model checks).
+        memory: object store memory of a local Ray (beyond it Ray spills to disk); on an
+            existing cluster, the object store memory Ray Data may use for this run.
+        spill_dir: where a local Ray spills objects (default: its temporary directory).
+
+    Raises:
+        HubtoolsError: an unknown engine name, or Ray options with the local engine.
+    """
+    if engine is not None and not isinstance(engine, str):
+        return engine
+    name = (engine or "local").lower()
+    if name == "local":
+        if address or workers or memory or spill_dir:
+            raise HubtoolsError("Ray options given with the local engine",
+                                hint="add --engine ray, or drop --ray-address/--ray-workers/--ray-memory")
+        return LocalEngine()
+    if name == "ray":
+        from .ray import RayEngine
+
+        return RayEngine(address=address, workers=workers, object_store_memory=parse_memory(memory),
+                         spill_dir=spill_dir)
+    raise HubtoolsError(f"unknown engine {engine!r}", hint=f"choose from: {', '.join(ENGINES)}")

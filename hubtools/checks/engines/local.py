@@ -1,0 +1,43 @@
+"""The local engine: batches in this process, or in ``num_proc`` spawned worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..base import CheckData, CheckResult, make_pool
+
+__all__ = ["LocalEngine"]
+
+
+class LocalEngine:
+    """Today's path: :meth:`CheckData.map` over a process pool (``num_proc > 1``) or in process."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.num_proc = 1
+        self.checks: dict[str, dict[str, Any]] = {}
+
+    @contextmanager
+    def session(self, data: CheckData, *, num_proc: int = 1) -> Iterator[CheckData]:
+        """The view the checks run on, with a worker pool for the length of the block."""
+        self.num_proc = num_proc
+        pool = make_pool(num_proc)
+        data.pool = pool
+        try:
+            yield data
+        finally:
+            data.pool = None
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+    def begin(self, name: str) -> None:
+        """A check starts (the local engine keeps no per-step record)."""
+
+    def end(self, name: str, result: CheckResult, records: int, seconds: float) -> None:
+        self.checks[name] = {"records_in": records, "flagged": result.count, "seconds": round(seconds, 3)}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "num_proc": self.num_proc, "checks": self.checks}

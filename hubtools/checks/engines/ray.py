@@ -1,0 +1,268 @@
+"""The Ray engine: the checks' batch functions as Ray Data ``map_batches`` over Arrow blocks.
+
+The check functions are the local ones; :class:`RayCheckData` is the same text view whose
+:meth:`~RayCheckData.map` sends the batches through Ray Data instead of a process pool:
+
+* the view's fields go into the object store once per batch size, one block per batch, each
+  row with its position, so a batch reaches the function with the same rows as locally and the
+  results come back in order (a lost or repeated batch is an error, never a silent gap);
+* cheap functions run as Ray tasks; functions a check marks ``parallel=False`` that can be
+  shipped (the model backends of toxicity) run in an actor pool of ``workers`` actors, so a
+  model is loaded once per actor; closures that keep state between batches run on the driver;
+* what happens after the batches (grouping hashes, quantile limits, LSH buckets, clusters,
+  distributions) runs on the driver over the per-record results, as locally; ``describe()``
+  says so per check, with each step's place, batches and time.
+
+Not done yet (said in ``quality.json``, never replaced by something different): reading the
+input with Ray Data's readers (the driver loads and validates it with :func:`hubtools.load`),
+and distributed group-by / LSH / connected components for the dataset-wide checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ...errors import HubtoolsError
+from ..base import BATCH_SIZE, CheckData, CheckResult, release_memory
+
+__all__ = ["RayCheckData", "RayEngine", "import_ray"]
+
+logger = logging.getLogger(__name__)
+
+#: Row position column added to every block (the view's row number, not the source index).
+POS = "__hubtools_pos__"
+_START, _ROWS, _RESULT = "start", "rows", "result"
+
+#: Where dataset-wide steps run today, written beside every check's figures.
+DRIVER_NOTE = ("batch functions on Ray; the steps over the whole dataset (grouping, thresholds, "
+               "LSH buckets, clusters, distributions) on the driver over the per-record results: "
+               "a distributed version is not done yet")
+INPUT_NOTE = "read and validated on the driver (hubtools.load); Ray Data readers are not used yet"
+
+
+def import_ray():
+    """``ray`` with Ray Data, or a clear error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise HubtoolsError("the Ray engine needs Ray Data, which is not installed",
+                            hint="pip install 'hubtools[ray]'") from None
+    return ray
+
+
+# --------------------------------------------------------------------------- batch functions
+
+
+def _pieces(pos: np.ndarray, batch_size: int) -> list[tuple[int, int]]:
+    """Row ranges of a block that are one local batch each: cut where a batch starts or the
+    positions jump (Ray may hand several blocks over as one batch)."""
+    if len(pos) == 0:
+        return []
+    cuts = np.flatnonzero((pos[1:] % batch_size == 0) | (np.diff(pos) != 1)) + 1
+    bounds = [0, *cuts.tolist(), len(pos)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _run_block(table: pa.Table, fn: Callable[..., Any], kwargs: dict[str, Any], batch_size: int) -> pa.Table:
+    pos = table.column(POS).to_numpy()
+    names = [n for n in table.column_names if n != POS]
+    starts, rows, results = [], [], []
+    for a, b in _pieces(pos, batch_size):
+        batch = {name: table.column(name).slice(a, b - a).combine_chunks() for name in names}
+        results.append(pickle.dumps(fn(batch, **kwargs), protocol=5))
+        starts.append(int(pos[a]))
+        rows.append(b - a)
+    release_memory()
+    return pa.table({_START: pa.array(starts, pa.int64()), _ROWS: pa.array(rows, pa.int64()),
+                     _RESULT: pa.array(results, pa.large_binary())})
+
+
+def _task(table: pa.Table, fn: Callable[..., Any], kwargs: dict[str, Any], batch_size: int) -> pa.Table:
+    """A Ray task: one block of the view through the check's batch function."""
+    return _run_block(table, fn, kwargs, batch_size)
+
+
+class _Actor:
+    """A Ray actor: the batch function and its arguments (e.g. a model backend) are unpickled
+    once per actor, so whatever they load stays loaded for every later block."""
+
+    def __init__(self, fn: Callable[..., Any], kwargs: dict[str, Any], batch_size: int) -> None:
+        self.fn, self.kwargs, self.batch_size = fn, kwargs, batch_size
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return _run_block(table, self.fn, self.kwargs, self.batch_size)
+
+
+def _shippable(fn: Callable[..., Any]) -> bool:
+    """A module-level function (pickled by reference); lambdas and closures keep local state."""
+    return "<" not in getattr(fn, "__qualname__", "<") and getattr(fn, "__closure__", None) is None
+
+
+# --------------------------------------------------------------------------- the view
+
+
+@dataclass
+class RayCheckData(CheckData):
+    """The text view of :class:`CheckData` whose :meth:`map` runs on Ray Data."""
+
+    engine: Any = None
+
+    @classmethod
+    def wrap(cls, data: CheckData, engine: RayEngine) -> RayCheckData:
+        values = {f.name: getattr(data, f.name) for f in fields(CheckData)}
+        values.update(pool=None, num_proc=1)
+        return cls(**values, engine=engine)
+
+    def map(self, fn: Callable[..., Any], names: Sequence[str], *, desc: str = "",
+            batch_size: int = BATCH_SIZE, parallel: bool = True, **kwargs: Any) -> list[Any]:
+        """As :meth:`CheckData.map`, on Ray: tasks, an actor pool (``parallel=False``) or the
+        driver (closures, and empty data)."""
+        started = time.perf_counter()
+        if not _shippable(fn) or len(self) == 0:
+            results = CheckData.map(self, fn, names, desc=desc, batch_size=batch_size, parallel=False, **kwargs)
+            self.engine.step("driver", len(results), time.perf_counter() - started, desc)
+            return results
+        where = "ray tasks" if parallel else "ray actors"
+        results = self.engine.run_map(self, fn, list(names), batch_size, kwargs, actors=not parallel)
+        self.engine.step(where, len(results), time.perf_counter() - started, desc)
+        return results
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class RayEngine:
+    """Runs the checks' batches on Ray Data; see the module docstring."""
+
+    address: str | None = None
+    workers: int | None = None
+    object_store_memory: int | None = None
+    spill_dir: str | None = None
+    name: str = field(default="ray", init=False)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
+    _started: bool = field(default=False, init=False)
+    _blocks: dict[tuple, tuple[list, Any]] = field(default_factory=dict, init=False)
+    _steps: list[dict[str, Any]] = field(default_factory=list, init=False)
+    _cluster: dict[str, Any] = field(default_factory=dict, init=False)
+
+    # session -----------------------------------------------------------------------------
+    def connect(self) -> Any:
+        """Join the cluster at ``address``, reuse a Ray this process already runs, or start a
+        local one (with ``workers`` CPUs and ``object_store_memory``, spilling beyond it)."""
+        ray = import_ray()
+        if ray.is_initialized():
+            pass  # a Ray the caller started (e.g. a test's): used as it is, left running
+        elif self.address:
+            ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+            self._started = True
+        else:
+            extra = {"object_spilling_directory": self.spill_dir} if self.spill_dir else {}
+            ray.init(num_cpus=self.workers or os.cpu_count() or 1, object_store_memory=self.object_store_memory,
+                     include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, **extra)
+            self._started = True
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.execution_options.preserve_order = False  # results carry their positions
+        if self.address and self.object_store_memory:
+            limits = ctx.execution_options.resource_limits
+            ctx.execution_options.resource_limits = limits.copy(object_store_memory=self.object_store_memory)
+        resources = ray.cluster_resources()
+        self._cluster = {"nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+                         "cpus": int(resources.get("CPU", 0)),
+                         "object_store_memory": int(resources.get("object_store_memory", 0))}
+        return ray
+
+    def close(self) -> None:
+        """Free this run's blocks; stop Ray only if this engine started it."""
+        self._blocks.clear()
+        if self._started:
+            import ray
+
+            ray.shutdown()
+            self._started = False
+
+    @contextmanager
+    def session(self, data: CheckData, *, num_proc: int = 1) -> Iterator[RayCheckData]:
+        """The Ray view of ``data`` for the length of the block (``num_proc`` is the local
+        engine's setting and is not used: Ray schedules on the cluster's CPUs)."""
+        self.connect()
+        try:
+            yield RayCheckData.wrap(data, self)
+        finally:
+            self.close()
+
+    # per-check records ---------------------------------------------------------------------
+    def begin(self, name: str) -> None:
+        self._steps = []
+
+    def step(self, where: str, batches: int, seconds: float, desc: str) -> None:
+        self._steps.append({"step": desc, "where": where, "batches": batches, "seconds": round(seconds, 3)})
+
+    def end(self, name: str, result: CheckResult, records: int, seconds: float) -> None:
+        self.checks[name] = {"records_in": records, "flagged": result.count, "seconds": round(seconds, 3),
+                             "steps": self._steps}
+        self._steps = []
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address or "local", "workers": self.workers,
+                "object_store_memory": self.object_store_memory, "cluster": self._cluster,
+                "input": INPUT_NOTE, "dataset_wide": DRIVER_NOTE, "checks": self.checks}
+
+    # batches -------------------------------------------------------------------------------
+    def dataset(self, data: CheckData, batch_size: int) -> Any:
+        """The view's fields as a Ray dataset in blocks of whole batches (put once per field
+        arrays and block size; a check that replaces fields, e.g. stripped templates, gets its own)."""
+        import ray.data
+
+        # blocks of whole batches, about BATCH_SIZE rows (not one tiny block per 32-text batch)
+        block = batch_size * max(1, -(-BATCH_SIZE // batch_size))
+        key = (block, tuple((name, id(arr)) for name, arr in data.fields.items()))
+        if key not in self._blocks:
+            n = len(data)
+            tables = []
+            for start in range(0, n, block):
+                rows = min(block, n - start)
+                # a slice would carry its parent's whole buffer into the object store: copy
+                columns = {POS: pa.array(np.arange(start, start + rows, dtype=np.int64))}
+                columns.update({name: pa.concat_arrays([arr.slice(start, rows)])
+                                for name, arr in data.fields.items()})
+                tables.append(pa.table(columns))
+            self._blocks[key] = (list(data.fields.values()), ray.data.from_arrow(tables))
+        return self._blocks[key][1]
+
+    def run_map(self, data: CheckData, fn: Callable[..., Any], names: list[str], batch_size: int,
+                kwargs: dict[str, Any], *, actors: bool) -> list[Any]:
+        """``fn`` over every batch on Ray; the results in row order, every row exactly once."""
+        import ray.data
+
+        ds = self.dataset(data, batch_size).select_columns([POS, *names])
+        common = {"batch_size": None, "batch_format": "pyarrow", "zero_copy_batch": True}
+        if actors:
+            size = max(1, self.workers or self._cluster.get("cpus") or 1)
+            out = ds.map_batches(_Actor, fn_constructor_args=(fn, kwargs, batch_size),
+                                 compute=ray.data.ActorPoolStrategy(size=size), **common)
+        else:
+            out = ds.map_batches(_task, fn_kwargs={"fn": fn, "kwargs": kwargs, "batch_size": batch_size}, **common)
+        table = pa.concat_tables(ray.get(out.to_arrow_refs())) if out is not None else None
+        order = np.argsort(table.column(_START).to_numpy(), kind="stable")
+        starts = table.column(_START).to_numpy()[order]
+        rows = table.column(_ROWS).to_numpy()[order]
+        expected = np.arange(0, len(data), batch_size)
+        if len(starts) != len(expected) or not np.array_equal(starts, expected) or int(rows.sum()) != len(data):
+            raise HubtoolsError(f"the Ray engine got {int(rows.sum())} rows in {len(starts)} batches back for "
+                                f"{len(data)} rows in {len(expected)} batches",
+                                hint="a batch was lost or repeated: please report this with the Ray version")
+        column = table.column(_RESULT)
+        return [pickle.loads(column[int(i)].as_py()) for i in order]
