@@ -251,6 +251,15 @@ def test_a_signed_in_visitor_publishes_with_their_own_token(space, hub_server):
     assert sent and all(value.startswith("Bearer hf_oauth_") for value in sent if value), sent
 
 
+def test_no_token_reaches_the_apps_log_and_its_cache_is_cleaned(space):
+    log = (space.home / "app.log").read_text()
+    assert WRITE_TOKEN not in log and "hf_oauth_" not in log
+    from hubtools.app import DELETE_CACHE, create_app
+
+    demo = create_app(AppSettings(app_dir=space.home / "unserved"))
+    assert demo.delete_cache == DELETE_CACHE and DELETE_CACHE[1] <= 86400  # uploads do not pile up
+
+
 # --------------------------------------------------------------------------- without a sign-in
 
 
