@@ -38,8 +38,9 @@ NearDupOpt = Annotated[float | None, typer.Option(
     "--near-dup-threshold", help="Jaccard similarity above which two records are near duplicates (default 0.8).")]
 RepetitionOpt = Annotated[str | None, typer.Option(
     "--repetition", help="Repetition thresholds, e.g. 'dup_line_frac=0.4,top_2_gram=0.25,char_rep=off' "
-                         "(Gopher's by default; rules in `hubtools check --list`' repetition docs), and "
-                         "'min_words=N' for the n-gram rules.")]
+                         "(Gopher's by default). Rules: dup_para_frac, dup_para_char_frac, dup_line_frac, "
+                         "dup_line_char_frac, top_2_gram..top_4_gram, dup_5_gram..dup_10_gram, char_rep; "
+                         "'min_words=N' sets the shortest text the n-gram rules read (50).")]
 EvalSetsOpt = Annotated[str | None, typer.Option(
     "--eval-sets", help="Evaluation sets to check for contamination (13-word overlap): comma-separated files "
                         "or Hub ids, optionally named, e.g. 'mt_bench=question.jsonl,tatsu-lab/alpaca_eval'. "
