@@ -676,6 +676,16 @@ def _is_utf8(source: Source, limit: int | None) -> bool:
     return True
 
 
+def _refuse_repeated_columns(names: list[str], source: Source) -> None:
+    """Two columns of one name: a reader would rename one (pandas) or keep the last (Arrow)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputUnusableError(f"{source.name}: two columns are named {name!r}",
+                                     hint="rename one of them, so that neither is lost or renamed")
+        seen.add(name)
+
+
 def _read_csv(source: Source, limit: int | None, notes: list[str] | None) -> Iterator[RawItem]:
     import csv
 
@@ -683,6 +693,9 @@ def _read_csv(source: Source, limit: int | None, notes: list[str] | None) -> Ite
 
     with _open_binary(source, limit) as fh:
         _refuse_binary(fh.read(8192), source)
+    with _open_binary(source, limit) as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        _refuse_repeated_columns(next(csv.reader(text), []), source)
     # pandas' C parser cannot hold bytes that are not UTF-8: such a file takes the Python parser,
     # which keeps them (as surrogates) so that their rows are quarantined, not changed
     utf8 = _is_utf8(source, limit)
@@ -809,6 +822,7 @@ def _read_parquet(source: Source, limit: int | None, notes: list[str] | None) ->
     if limit is not None and size > limit:
         raise InputTooLargeError(f"{source.name}: over {limit / 1024 / 1024:,.0f} MB once decompressed",
                                  hint="use the hubtools command line for bigger files")
+    _refuse_repeated_columns(parquet.schema_arrow.names, source)
     if notes is not None:
         notes += _type_notes(parquet.schema_arrow)
     index = 0

@@ -338,3 +338,15 @@ def test_app_refuses_a_gzip_whose_trailer_states_a_size_over_the_limit(tmp_path)
     path.write_bytes(gzip.compress(b"\n" * 3 * 1024 * 1024, mtime=0))
     assert "It is 3.0 MB once decompressed" in too_big(path, AppSettings(max_upload_mb=2))
     assert too_big(path, AppSettings(max_upload_mb=4)) is None
+
+
+def test_two_columns_of_one_name_are_refused_not_renamed_or_dropped(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("instruction,output,output\nSay hi,Hi!,Hello!\n")
+    with pytest.raises(InputUnusableError, match="two columns are named 'output'"):
+        hubtools.load(path)
+    table = pa.table([pa.array(["Say hi"]), pa.array(["Hi!"]), pa.array(["Hello!"])],
+                     names=["instruction", "output", "output"])
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pytest.raises(InputUnusableError, match="two columns are named 'output'"):
+        hubtools.load(tmp_path / "dup.parquet")
