@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 from typing import Annotated, Any
@@ -24,14 +25,26 @@ MaxCharsOpt = Annotated[int | None, typer.Option(
     "--max-chars", help="Quarantine records with a text longer than this (default 1,000,000).")]
 
 
+#: errno values that mean "the disk (or the quota, or the file size limit) is full".
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 @contextlib.contextmanager
 def _errors():
-    """Turn a hubtools error into one line on stderr and its exit code."""
+    """Turn a hubtools error, or a full disk, into one line on stderr and its exit code."""
     try:
         yield
     except HubtoolsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL and "No space left on device" not in str(exc):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or 'no space left on device'}{where}; the previous outputs were left "
+                   "as they were. Free some space (or choose another --out) and run the same command again",
+                   err=True)
+        raise typer.Exit(1) from None
 
 
 def _print_json(data: Any) -> None:

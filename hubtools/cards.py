@@ -810,11 +810,14 @@ def write_cards(
     card = render_card(ctx, _read(out / "README.md"), explicit=settings.explicit(),
                        language=list(settings.language) if settings.language else None)
     guide = render_guidelines(ctx, _read(out / "annotation_guidelines.md"))
-    files = {"README.md": write_text(out / "README.md", card.text),
-             "annotation_guidelines.md": write_text(out / "annotation_guidelines.md", guide.text)}
-    if report:
-        files.update({Path(p).relative_to(out).as_posix() if Path(p).is_absolute() else str(k): Path(p)
-                      for k, p in write_report_files(quality, out).items()})
+    from .io import output_set
+
+    # one set: card, guidelines and report arrive together, or the previous ones stay as they were
+    with output_set(out, replaces=["plots/*.png"] if report else (), last=("README.md",)) as stage:
+        write_text(stage / "annotation_guidelines.md", guide.text)
+        made = write_report_files(quality, stage) if report else {}
+        write_text(stage / "README.md", card.text)
+    files = {name: out / name for name in ("README.md", "annotation_guidelines.md", *made)}
     kept = {name: r.kept_sections for name, r in (("README.md", card), ("annotation_guidelines.md", guide))
             if r.kept_sections}
     return CardResult(files, kept, card.metadata, quality)

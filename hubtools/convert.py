@@ -20,7 +20,7 @@ from datasets import Dataset
 from .errors import ConversionError, ErrorCode, HubtoolsError, UnknownFormatError
 from .formats import FORMATS, from_canonical, get_format
 from .formats.llamafactory_v1 import MEDIA_COLUMNS
-from .io import atomic_write, container_for_path, write_jsonl, write_records
+from .io import CONTAINERS, atomic_write, container_for_path, output_set, write_jsonl, write_records
 from .load import LoadResult, load
 from .records import INDEX, Kind
 from .validate import QuarantineRow
@@ -148,17 +148,18 @@ def write_stage(dataset: Dataset, target: str | os.PathLike, *, name: str, forma
     """
     target = Path(target)
     out = target.parent
-    written = write(dataset, target, format=format, kind=kind)
-    files = {name: str(written.path), "summary": str(out / "summary.json")}
-    if written.quarantined:
-        files["quarantine"] = str(out / "quarantine.jsonl")
-        write_quarantine(files["quarantine"], written.quarantine)
-    else:
-        (out / "quarantine.jsonl").unlink(missing_ok=True)  # from an earlier run of this directory
-    summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
-                    "quarantined": written.quarantined, "files": files})
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    # one set: the new file, its quarantine and summary arrive together, or the old set stays
+    with output_set(out, replaces=[f"{_stem(target)}.{c}" for c in _OUTPUT_EXTS] + ["quarantine.jsonl"]) as stage:
+        written = write(dataset, stage / target.name, format=format, kind=kind)
+        written.path = target
+        files = {name: str(target), "summary": str(out / "summary.json")}
+        if written.quarantined:
+            files["quarantine"] = str(out / "quarantine.jsonl")
+            write_quarantine(stage / "quarantine.jsonl", written.quarantine)
+        summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
+                        "quarantined": written.quarantined, "files": files})
+        with atomic_write(stage / "summary.json") as fh:
+            fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     return written
 
 
@@ -199,6 +200,10 @@ def convert(
     if entry is not None:
         update_dataset_info(out_path.parent / "dataset_info.json", _stem(out_path), entry)
     return loaded, result
+
+
+#: Every file name ending a stage output can have (a rerun may pick another container).
+_OUTPUT_EXTS = tuple(ext for c in CONTAINERS for ext in (c, f"{c}.gz"))
 
 
 def _stem(path: Path) -> str:
@@ -294,23 +299,24 @@ def validate_to_dir(
     loaded = load(src, format=format, max_chars=max_chars, split=split, progress=progress,
                   oasst_path=oasst_path, max_bytes=max_bytes)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     container = loaded.source.container
     ext = "jsonl" if container in ("dir", "hub") or loaded.source.compressed else container
     valid_path = out / f"valid.{ext}"
-    result = write(loaded, valid_path, format=loaded.format)
-    rows = sorted(loaded.quarantine + result.quarantine, key=lambda r: r.index)
     qpath = out / "quarantine.jsonl"
-    write_quarantine(qpath, rows)
-    summary = {**loaded.summary(), "valid": result.written, "quarantined": len(rows)}
-    summary["by_code"] = dict(Counter(row.code for row in rows).most_common())
-    if summary["total"] != summary["valid"] + summary["quarantined"]:
-        raise HubtoolsError(f"internal error: {summary['total']} records in, {summary['valid']} "
-                            f"written + {summary['quarantined']} quarantined",
-                            hint="please report this with the input file")
-    summary["files"] = {"valid": str(valid_path), "quarantine": str(qpath),
-                        "summary": str(out / "summary.json")}
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    # one set: a full disk or an error leaves the previous valid/quarantine/summary as they were
+    with output_set(out, replaces=[f"valid.{c}" for c in _OUTPUT_EXTS]) as stage:
+        result = write(loaded, stage / valid_path.name, format=loaded.format)
+        rows = sorted(loaded.quarantine + result.quarantine, key=lambda r: r.index)
+        write_quarantine(stage / qpath.name, rows)
+        summary = {**loaded.summary(), "valid": result.written, "quarantined": len(rows)}
+        summary["by_code"] = dict(Counter(row.code for row in rows).most_common())
+        if summary["total"] != summary["valid"] + summary["quarantined"]:
+            raise HubtoolsError(f"internal error: {summary['total']} records in, {summary['valid']} "
+                                f"written + {summary['quarantined']} quarantined",
+                                hint="please report this with the input file")
+        summary["files"] = {"valid": str(valid_path), "quarantine": str(qpath),
+                            "summary": str(out / "summary.json")}
+        with atomic_write(stage / "summary.json") as fh:
+            fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
     return summary
 

@@ -22,7 +22,7 @@ import orjson
 
 from ._version import __version__
 from .checks import REGISTRY, QualityResult
-from .io import atomic_write
+from .io import atomic_write, output_set
 from .templates import render
 
 __all__ = ["REPORT_FILES", "category_distribution", "render_report", "write_plots", "write_report"]
@@ -261,16 +261,18 @@ def write_report(quality: QualityResult, out_dir: str | os.PathLike, *, plots: b
         ['category_distribution.json', 'dataset_quality_report.md', 'quality.json']
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     files = {"quality.json": out / "quality.json",
              "dataset_quality_report.md": out / "dataset_quality_report.md",
              "category_distribution.json": out / "category_distribution.json"}
-    _write_json(files["quality.json"], quality.to_dict())
-    _write_json(files["category_distribution.json"], category_distribution(quality))
-    made = write_plots(quality, out / "plots") if plots else {}
-    for file in made.values():
-        files[f"plots/{file}"] = out / "plots" / file
-    text = render_report(quality, {k: f"plots/{v}" for k, v in made.items()})
-    with atomic_write(files["dataset_quality_report.md"]) as fh:
-        fh.write(text.encode())
+    # one set: a full disk leaves the previous report, its JSON and plots together; plots an
+    # earlier run drew that this one has no data for go
+    with output_set(out, replaces=["plots/*.png"], last=("dataset_quality_report.md",)) as stage:
+        _write_json(stage / "quality.json", quality.to_dict())
+        _write_json(stage / "category_distribution.json", category_distribution(quality))
+        made = write_plots(quality, stage / "plots") if plots else {}
+        for file in made.values():
+            files[f"plots/{file}"] = out / "plots" / file
+        text = render_report(quality, {k: f"plots/{v}" for k, v in made.items()})
+        with atomic_write(stage / "dataset_quality_report.md") as fh:
+            fh.write(text.encode())
     return files

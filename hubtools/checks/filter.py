@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import HubtoolsError
-from ..io import atomic_write, write_jsonl
+from ..io import atomic_write, output_set, write_jsonl
 from ..load import LoadResult, canonical_dataset, load
 from ..records import INDEX, Kind
 from .runner import QualityResult, default_checks, resolve_checks, run_checks
@@ -161,33 +161,34 @@ def filter_dataset(
         kept_table, redacted = redact_table(kept_table, loaded.kind)
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     container = loaded.source.container
     ext = "jsonl" if container in ("dir", "hub") or loaded.source.compressed else container
     stem = Path(loaded.source.name).name.split(".")[0] or "data"
     kept_path = out / f"{stem}.{ext}"
-    written = write(canonical_dataset(kept_table, loaded.kind), kept_path, format=loaded.format,
-                    kind=loaded.kind)
-
-    removed_rows = [{"index": row.index, "reasons": ["schema"], "details": {"schema": f"{row.code}: {row.reason}"}}
-                    for row in loaded.quarantine]
-    removed_rows += [{"index": row.index, "reasons": ["write"], "details": {"write": f"{row.code}: {row.reason}"}}
-                     for row in written.quarantine]
-    removed_rows += [{"index": index, "reasons": list(detail), "details": detail}
-                     for index, detail in reasons.items()]
-    removed_rows.sort(key=lambda r: r["index"])
     removed_path = out / "removed.jsonl"
-    write_jsonl(removed_path, removed_rows)
+    # one set: a full disk or an error leaves the previous kept records, removed.jsonl and summary
+    with output_set(out, last=("filter_summary.json",)) as stage:
+        written = write(canonical_dataset(kept_table, loaded.kind), stage / kept_path.name, format=loaded.format,
+                        kind=loaded.kind)
 
-    by_reason: dict[str, int] = {}
-    for row in removed_rows:
-        for reason in row["reasons"]:
-            by_reason[reason] = by_reason.get(reason, 0) + 1
-    result = FilterResult(read=loaded.total, kept=written.written, removed=len(removed_rows),
-                          path=kept_path, removed_path=removed_path, by_reason=by_reason, redacted=redacted)
-    if result.kept + result.removed != result.read:
-        raise HubtoolsError(f"internal error: {result.read} records read, {result.kept} kept + "
-                            f"{result.removed} removed", hint="please report this with the input file")
-    with atomic_write(out / "filter_summary.json") as fh:
-        fh.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        removed_rows = [{"index": row.index, "reasons": ["schema"], "details": {"schema": f"{row.code}: {row.reason}"}}
+                        for row in loaded.quarantine]
+        removed_rows += [{"index": row.index, "reasons": ["write"], "details": {"write": f"{row.code}: {row.reason}"}}
+                         for row in written.quarantine]
+        removed_rows += [{"index": index, "reasons": list(detail), "details": detail}
+                         for index, detail in reasons.items()]
+        removed_rows.sort(key=lambda r: r["index"])
+        write_jsonl(stage / removed_path.name, removed_rows)
+
+        by_reason: dict[str, int] = {}
+        for row in removed_rows:
+            for reason in row["reasons"]:
+                by_reason[reason] = by_reason.get(reason, 0) + 1
+        result = FilterResult(read=loaded.total, kept=written.written, removed=len(removed_rows),
+                              path=kept_path, removed_path=removed_path, by_reason=by_reason, redacted=redacted)
+        if result.kept + result.removed != result.read:
+            raise HubtoolsError(f"internal error: {result.read} records read, {result.kept} kept + "
+                                f"{result.removed} removed", hint="please report this with the input file")
+        with atomic_write(stage / "filter_summary.json") as fh:
+            fh.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return result

@@ -25,7 +25,7 @@ from datasets import Dataset
 from ..convert import writable_formats, write, write_quarantine
 from ..errors import BackendError, UnknownFormatError
 from ..formats import get_format
-from ..io import atomic_write, container_for_path, write_jsonl
+from ..io import CONTAINERS, atomic_write, container_for_path, output_set, write_jsonl
 from ..load import canonical_dataset, load
 from ..records import EXTRA, INDEX, Kind, dump_extra, load_extra, message
 from .backends import Backend
@@ -171,20 +171,22 @@ def _responses_run(loaded, out: Path, target: Path, backends: list[Backend], *, 
                    format: str, resume: bool, progress: bool, **runner_options: Any) -> ResponsesResult:
     result = generate_responses(loaded.dataset, backends, kind=loaded.kind, n=n, sampling=sampling, out_dir=out,
                                 resume=resume, progress=progress, **runner_options)
-    written = write(result.dataset, target, format=format, kind=Kind.SFT)
-    files = {"responses": str(written.path), "summary": str(out / "summary.json")}
-    for name, rows, write_rows in (("quarantine", written.quarantine, write_quarantine),
-                                   ("failures", result.failures, write_jsonl)):
-        path = out / f"{name}.jsonl"
-        if rows:
-            files[name] = str(path)
-            write_rows(path, rows)
-        else:
-            path.unlink(missing_ok=True)  # from an earlier run of this directory: no longer true
-    result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
-                           "quarantined": written.quarantined, "files": files})
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    # one set (the checkpoints stay where they are); a quarantine or failures file of an earlier
+    # run of this directory that is no longer true goes
+    with output_set(out, replaces=[f"responses.{c}" for c in CONTAINERS] + ["quarantine.jsonl", "failures.jsonl"]
+                    ) as stage:
+        written = write(result.dataset, stage / target.name, format=format, kind=Kind.SFT)
+        written.path = target
+        files = {"responses": str(target), "summary": str(out / "summary.json")}
+        for name, rows, write_rows in (("quarantine", written.quarantine, write_quarantine),
+                                       ("failures", result.failures, write_jsonl)):
+            if rows:
+                files[name] = str(out / f"{name}.jsonl")
+                write_rows(stage / f"{name}.jsonl", rows)
+        result.summary.update({"input": loaded.summary(), "format": written.format, "written": written.written,
+                               "quarantined": written.quarantined, "files": files})
+        with atomic_write(stage / "summary.json") as fh:
+            fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     return result
 
 
