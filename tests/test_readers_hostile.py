@@ -293,6 +293,7 @@ def test_permissions_a_file_is_quarantined_a_directory_is_refused():
         for path in data.iterdir():
             path.chmod(0o644)
         (data / "secret.jsonl").chmod(0)
+        hubtools.load(data / "a.jsonl")  # every module the child needs is imported before it drops its rights
         assert _run_as_nobody(data).strip() == "read: 1 {'unreadable': 1} ['secret.jsonl']"
         data.chmod(0o311)  # can pass through, cannot list
         assert "cannot list this directory (Permission denied)" in _run_as_nobody(data)
