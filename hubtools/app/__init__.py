@@ -2,11 +2,12 @@
 
 Tabs follow the data: **Load** (or **Generate**) makes the session's current dataset, then
 **Rank & review**, **Quality** and **Publish** work on it; **Team & agreement** shows where the
-annotations live and how far reviewers agree. ``create_app()`` builds the Blocks without launching,
-so tests can drive it; ``python app.py`` (or ``hubtools app``) serves it.
+annotations live and how far reviewers agree. **Pipeline** runs a whole recipe (``hubtools build``)
+in one click. ``create_app()`` builds the Blocks without launching, so tests can drive it;
+``python app.py`` (or ``hubtools app``) serves it.
 
 Handlers are plain functions in the tab modules (``load_tab``, ``generate_tab``, ``review_tab``,
-``quality_tab``, ``publish_tab``, ``team``) taking and returning plain values and a
+``quality_tab``, ``publish_tab``, ``pipeline_tab``, ``team``) taking and returning plain values and a
 :class:`~hubtools.app.session.Session`, so they are testable without a server.
 """
 
@@ -87,7 +88,7 @@ def create_app(settings: AppSettings | None = None):
         >>> demo.queue(default_concurrency_limit=4).launch()  # doctest: +SKIP
     """
     gr = _gradio()
-    from . import generate_tab, load_tab, publish_tab, quality_tab, review_tab, team
+    from . import generate_tab, load_tab, pipeline_tab, publish_tab, quality_tab, review_tab, team
     from .session import describe
 
     settings = settings or AppSettings.from_config()
@@ -104,6 +105,8 @@ def create_app(settings: AppSettings | None = None):
                 load_tab.build(gr, settings, session_state)
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
                 generate_tab.build(gr, settings, session_state, with_progress)
+            with gr.Tab("Pipeline", id="pipeline", elem_id="tab-pipeline"):
+                pipeline_tab.build_tab(gr, settings, session_state, crew.store)
             with gr.Tab("Rank & review", id="review", elem_id="tab-review"):
                 review_tab.build(gr, crew.store, reviewer, session_state, login)
             with gr.Tab("Quality", id="quality", elem_id="tab-quality"):

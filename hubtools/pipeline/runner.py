@@ -256,9 +256,10 @@ def _run_dir(recipe: Recipe, out: str | os.PathLike | None) -> Path:
     return Path(out) if out is not None else Path("runs") / recipe.name
 
 
-def plan(recipe: Recipe, *, out: str | os.PathLike | None = None, from_stage: str | None = None) -> list[PlanStep]:
+def plan(recipe: Recipe, *, out: str | os.PathLike | None = None, from_stage: str | None = None,
+         access: Access | None = None) -> list[PlanStep]:
     """What :func:`build` would do now: for each step, run, resume or reuse."""
-    _check(recipe, from_stage)
+    _check(recipe, from_stage, access)
     job = _Build(recipe, _run_dir(recipe, out), from_stage, False, None)
     return [PlanStep(step, action, folder) for step, folder, _key, action in job.steps()]
 
