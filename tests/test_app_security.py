@@ -258,6 +258,9 @@ def test_no_token_reaches_the_apps_log_and_its_cache_is_cleaned(space):
 
     demo = create_app(AppSettings(app_dir=space.home / "unserved"))
     assert demo.delete_cache == DELETE_CACHE and DELETE_CACHE[1] <= 86400  # uploads do not pile up
+    sessions = [block for block in demo.blocks.values()
+                if getattr(getattr(block, "delete_callback", None), "__name__", "") == "_forget"]
+    assert len(sessions) == 1 and sessions[0].time_to_live == DELETE_CACHE[1]  # nor session folders
 
 
 # --------------------------------------------------------------------------- without a sign-in

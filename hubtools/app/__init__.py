@@ -22,7 +22,8 @@ from .session import AppSettings, Session
 __all__ = ["DELETE_CACHE", "AppSettings", "Session", "create_app"]
 
 #: Gradio's cache (uploads, files sent to browsers): every hour, files older than a day are deleted
-#: (and all of them when the app stops); a session's own scratch folder goes when the session ends.
+#: (and all of them when the app stops). A session's own scratch folder goes when the session ends,
+#: or a day after its last change (API clients never close a tab).
 DELETE_CACHE = (3600, 86400)
 
 HEADER = """# hubtools
@@ -98,7 +99,7 @@ def create_app(settings: AppSettings | None = None):
                                      delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_id="header")
         reviewer, login = team.build_identity(gr, demo, settings)
-        session_state = gr.State(Session(), delete_callback=_forget)
+        session_state = gr.State(Session(), delete_callback=_forget, time_to_live=DELETE_CACHE[1])
         current = gr.Markdown(describe(Session()), elem_id="current-dataset")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Load", id="load", elem_id="tab-load"):
