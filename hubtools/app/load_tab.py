@@ -27,7 +27,6 @@ _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<c
                      re.ASCII)
 
 
-
 class LoadScreen(NamedTuple):
     """What the Load tab shows (in the order of its output components)."""
 
