@@ -12,7 +12,8 @@ import typer
 
 from .errors import HubtoolsError
 
-__all__ = ["FormatOpt", "JsonOpt", "MaxCharsOpt", "PathArg", "SplitOpt", "_errors", "_print_json", "_progress_enabled"]
+__all__ = ["FormatOpt", "JsonOpt", "MaxCharsOpt", "PathArg", "SplitOpt", "_errors", "_exit_if_unusable", "_print_json",
+           "_progress_enabled"]
 
 PathArg = Annotated[str, typer.Argument(help="A .jsonl/.json/.csv/.parquet/.txt file (optionally "
                                               ".gz), a directory of them, or a Hub dataset id.")]
@@ -45,6 +46,20 @@ def _errors():
                    "as they were. Free some space (or choose another --out) and run the same command again",
                    err=True)
         raise typer.Exit(1) from None
+
+
+def _exit_if_unusable(summary: dict[str, Any]) -> None:
+    """Exit 2 with the top reasons and what would work when no record of the input was usable.
+
+    Called after the command wrote what it could (the quarantine, the report), so the user has
+    every record's reason on disk.
+    """
+    from .load import no_usable_record
+
+    error = no_usable_record(summary) if summary.get("total") is not None else None
+    if error is not None:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code)
 
 
 def _print_json(data: Any) -> None:

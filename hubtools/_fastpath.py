@@ -95,6 +95,7 @@ def _alpaca(batch: pa.RecordBatch, max_chars: int) -> pa.Table | None:
     has_input = pc.greater(pc.utf8_length(input_text), 0)
     user = pc.if_else(has_input, pc.binary_join_element_wise(instruction, input_text, "\n"), instruction)
     ok = pc.and_(_text_ok(user, max_chars), _text_ok(output, max_chars))
+    ok = pc.and_(ok, _text_ok(instruction, max_chars))  # a blank instruction before an input is none
     if not pc.all(ok).as_py():
         return None
     extra_names = [n for n in names if n not in get_format("alpaca").owned]

@@ -245,6 +245,8 @@ _KINDS = {
     Kind.UNPAIRED: ("unpaired preference records (a prompt and one reply labelled good or bad)", "KTOTrainer", "KTOConfig",
                     ("trl_unpaired",), "trl_unpaired", "kto"),
     Kind.TEXT: ("texts", "SFTTrainer", "SFTConfig", ("text",), "text", "text"),
+    Kind.PROMPT: ("prompts with no reply yet (prompt-only: what generation and online training start from)",
+                  "GRPOTrainer", "GRPOConfig", ("prompt",), "prompt", "alpaca_prompt"),
 }
 
 _COLUMN_DOCS = {
@@ -662,7 +664,7 @@ class Rendered:
 
 def card_metadata(ctx: dict[str, Any]) -> dict[str, Any]:
     """The metadata hubtools computes for a dataset card."""
-    kind_tags = {"sft": ["sft"], "preference": ["dpo", "preference"], "unpaired": ["kto"], "text": []}
+    kind_tags = {"sft": ["sft"], "preference": ["dpo", "preference"], "unpaired": ["kto"], "text": [], "prompt": []}
     tags = ["hubtools", *kind_tags[ctx["kind"]], ctx["format"].replace("_", "-")]
     if ctx["provenance"]["synthetic"]:
         tags.append("synthetic")

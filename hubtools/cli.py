@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections import Counter
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ from ._cli_utils import (
     PathArg,
     SplitOpt,
     _errors,
+    _exit_if_unusable,
     _print_json,
     _progress_enabled,
 )
@@ -97,6 +99,7 @@ def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_
             "detection": result.detection.to_dict()}
     if as_json:
         _print_json(data)
+        _exit_if_unusable(data)
         return
     typer.echo(f"{result.source.name}: {result.format} ({result.kind.value}), "
                f"detection confidence {result.detection.confidence:.0%}")
@@ -107,6 +110,7 @@ def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_
     for i, sample in enumerate(result.samples):
         text = json.dumps(sample, ensure_ascii=False)
         typer.echo(f"sample {i}: {text[:400]}{'…' if len(text) > 400 else ''}")
+    _exit_if_unusable(data)
 
 
 @app.command()
@@ -143,6 +147,7 @@ def validate(
             typer.echo(f"  {code}: {n}")
         typer.echo(f"wrote {summary['files']['valid']}, {summary['files']['quarantine']}, "
                    f"{summary['files']['summary']}")
+    _exit_if_unusable(summary)
     if strict and summary["quarantined"]:
         raise typer.Exit(1)
 
@@ -178,12 +183,17 @@ def convert(
             "total": loaded.total, "written": result.written, "quarantined": result.quarantined,
             "out": str(result.path),
             "quarantine": str(quarantine_path(result.path)) if result.quarantined else None}
+    # nothing written is an error: what was quarantined on read and by the target, with counts
+    codes = Counter(row.code for row in [*loaded.quarantine, *result.quarantine])
+    usable = {**loaded.summary(), "valid": result.written, "by_code": dict(codes.most_common())}
     if as_json:
         _print_json(data)
+        _exit_if_unusable(usable)
         return
     typer.echo(f"{data['from']} -> {data['to']}: {data['total']} records = {data['written']} written "
                f"+ {data['quarantined']} quarantined")
     typer.echo(f"wrote {data['out']}" + (f" and {data['quarantine']}" if data["quarantine"] else ""))
+    _exit_if_unusable(usable)
 
 
 @app.command(name="app")

@@ -67,6 +67,8 @@ class ErrorCode(str, Enum):
     NO_PROMPT = "E204"
     SAME_REPLIES = "E205"
     INVALID_TEXT = "E206"
+    #: a prompt with no reply, where the stage needs one (a prompt list given to an SFT stage)
+    NO_REPLY = "E207"
     # conversion (E3xx): the target format cannot hold the record
     CANNOT_CONVERT = "E301"
 

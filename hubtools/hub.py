@@ -353,7 +353,8 @@ def push(
         token: a Hub token (default: ``HF_TOKEN`` or the stored login).
 
     Raises:
-        PublishError: nothing valid to publish, a bad split name, or ``quality`` for other data.
+        InputUnusableError: no valid record to publish (the top reasons, with counts).
+        PublishError: a bad split name, or ``quality`` for other data.
         HubAuthError, HubRepoError, HubNetworkError, HubError: the Hub refused or could not be
             reached; nothing was committed.
 
@@ -372,9 +373,9 @@ def push(
     _whoami(api, used_token)
     info = _repo_state(api, repo_id, "dataset", typed, used_token)
     loaded = source if isinstance(source, LoadResult) else load(source, format=format, progress=progress)
-    if loaded.valid == 0:
-        raise PublishError(f"{loaded.source.name}: no valid record to publish ({loaded.quarantined} quarantined)",
-                           hint="run `hubtools validate` to see why the records were quarantined")
+    # none valid: the top reasons with counts and what would work (prompts in an SFT file are
+    # quarantined as no_reply, so they are never published as SFT data)
+    loaded.ensure_usable()
     fmt = get_format(to or loaded.format).name
     settings = settings or CardSettings()
     settings = replace(settings, repo_id=repo_id, split=split, format=fmt)

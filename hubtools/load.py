@@ -27,7 +27,7 @@ from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
 
-__all__ = ["LoadResult", "canonical_dataset", "load"]
+__all__ = ["LoadResult", "canonical_dataset", "load", "no_usable_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ class LoadResult:
         return dict(Counter(row.code for row in self.quarantine).most_common())
 
     def summary(self) -> dict[str, Any]:
-        """The figures ``summary.json`` holds; ``total == valid + quarantined``."""
+        """The figures ``summary.json`` holds; ``total == valid + quarantined``. When no sampled
+        record fits the format, ``problem`` says why and what to try."""
         out = {
             "source": self.source.location,
             "format": self.format,
@@ -90,11 +91,60 @@ class LoadResult:
             "quarantined": self.quarantined,
             "by_code": self.by_code,
         }
+        if not self.detection.fits:
+            out["problem"] = self.detection.explain()
         if self.trees is not None:
             out["trees"] = self.trees.to_dict()
         if self.notes:
             out["notes"] = list(self.notes)
         return out
+
+    def ensure_usable(self) -> LoadResult:
+        """Return self when at least one record is valid.
+
+        Raises:
+            InputUnusableError: no record is usable; the message names the top reasons with
+                counts and what would work.
+        """
+        error = no_usable_record(self.summary(), name=self.source.name)
+        if error is not None:
+            raise error
+        return self
+
+
+#: What would work instead, by the commonest quarantine code of an input with no usable record.
+_WHAT_WORKS = {
+    "no_reply": "these records have no reply: is this a prompt list? use `hubtools generate responses`",
+    "format_mismatch": "pass --format with the records' format (see `hubtools formats`)",
+    "missing_field": "give every record the fields of its format (see `hubtools formats`), or pass --format",
+    "not_an_object": "write one JSON object per record",
+    "invalid_json": "fix the JSON (see quarantine.jsonl for each record's position and error)",
+    "cannot_convert": "the target format cannot hold these records: choose another --to (see `hubtools formats`)",
+}
+
+
+def no_usable_record(summary: dict[str, Any], *, name: str | None = None) -> InputUnusableError | None:
+    """The error for an input of which no record is usable, from its summary; None when some are.
+
+    The message names the top quarantine reasons with their counts, the detection's problem
+    when no sampled record fit the format, and what would work.
+
+    >>> no_usable_record({"total": 2, "valid": 0, "by_code": {"no_reply": 2}}).hint.startswith("these records")
+    True
+    """
+    if summary.get("valid", 0) or summary.get("written", 0):
+        return None
+    total = summary.get("total", 0)
+    by_code = summary.get("by_code") or {}
+    reasons = ", ".join(f"{code} {n:,}" for code, n in list(by_code.items())[:3])
+    what = f"{name or summary.get('source') or 'the input'}: no usable record"
+    what += f" ({total:,} read, all quarantined: {reasons})" if total else " (no record was read)"
+    if summary.get("problem"):
+        what += f"; {summary['problem']}"
+    top = next(iter(by_code), None)
+    hint = _WHAT_WORKS.get(top, "each record's reason is in the quarantine (`hubtools validate FILE --out DIR` "
+                                "writes quarantine.jsonl)")
+    return InputUnusableError(what, hint=hint)
 
 
 def canonical_dataset(records: list[dict[str, Any]] | pa.Table, kind: Kind | str) -> Dataset:
@@ -178,6 +228,7 @@ def load(
     fmt = get_format(detection.format)
     config = _config(fmt, limit)
     logger.info("%s: %s (%s), confidence %.2f", src.name, fmt.name, fmt.kind.value, detection.confidence)
+
     schema = schema_for(fmt.kind)
     tables: list[pa.Table] = []
     batch: list[dict[str, Any]] = []

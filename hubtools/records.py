@@ -1,4 +1,4 @@
-"""The canonical record: four kinds of example, as plain dicts and as Arrow features.
+"""The canonical record: five kinds of example, as plain dicts and as Arrow features.
 
 Inside hubtools every example is one of these shapes (the conversational shapes TRL and the
 Hub's chat templates use). Wire formats convert into them on read and out of them on write.
@@ -23,6 +23,7 @@ __all__ = [
     "EXTRA",
     "INDEX",
     "MESSAGE_KEYS",
+    "REPLY_KINDS",
     "Kind",
     "dump_extra",
     "features_for",
@@ -37,12 +38,18 @@ EXTRA = "hubtools_extra"
 
 
 class Kind(str, Enum):
-    """The four canonical shapes."""
+    """The five canonical shapes (TRL's names: language modeling, prompt-only, ...)."""
 
     SFT = "sft"
+    #: prompt-only: what generation starts from; a ``prompt`` message list ending on a user turn
+    PROMPT = "prompt"
     PREFERENCE = "preference"
     UNPAIRED = "unpaired"
     TEXT = "text"
+
+
+#: Kinds whose records carry a reply to learn from (a stage that needs replies refuses the rest).
+REPLY_KINDS = frozenset({Kind.SFT, Kind.PREFERENCE, Kind.UNPAIRED})
 
 
 #: Keys of a canonical message; all but role and content are optional (None when absent).
@@ -60,6 +67,7 @@ _MESSAGES = List(_MESSAGE)
 
 _FEATURES: dict[Kind, dict[str, Any]] = {
     Kind.SFT: {"messages": _MESSAGES, "tools": Value("string")},
+    Kind.PROMPT: {"prompt": _MESSAGES, "tools": Value("string")},
     Kind.PREFERENCE: {
         "prompt": _MESSAGES,
         "chosen": _MESSAGES,

@@ -169,6 +169,21 @@ def _sft_order(messages: list[dict], index: int, config: ValidationConfig) -> li
     return issues
 
 
+def _prompt_order(messages: list[dict], index: int) -> list[Issue]:
+    """A prompt-only record: user first (after an optional system turn), a user turn last."""
+    roles = [m["role"] for m in messages if m["role"] != "system"]
+    if not roles:
+        return [Issue(ErrorCode.NO_PROMPT, "the prompt has only a system turn", index,
+                      "add the user turn to answer")]
+    if roles[0] != "user":
+        return [Issue(ErrorCode.ROLE_ORDER, f"the prompt starts with a {roles[0]} turn", index,
+                      "start with a user turn (after an optional system turn)")]
+    if roles[-1] != "user":
+        return [Issue(ErrorCode.ROLE_ORDER, f"the prompt ends with a {roles[-1]} turn, not a user turn",
+                      index, "a prompt-only record ends on the user turn to answer")]
+    return []
+
+
 def _reply_issues(reply: list[dict], side: str, index: int) -> list[Issue]:
     if reply and reply[0]["role"] != "assistant":
         return [Issue(ErrorCode.ROLE_ORDER, f"{side} starts with a {reply[0]['role']} turn, "
@@ -186,6 +201,9 @@ def check_record(record: dict[str, Any], kind: Kind | str, config: ValidationCon
     if kind is Kind.SFT:
         issues = _message_issues(record.get("messages"), "messages", index, config)
         return issues or _sft_order(record["messages"], index, config)
+    if kind is Kind.PROMPT:
+        issues = _message_issues(record.get("prompt"), "prompt", index, config)
+        return issues or _prompt_order(record["prompt"], index)
     if kind is Kind.UNPAIRED:
         issues = _message_issues(record.get("prompt"), "prompt", index, config)
         issues += _message_issues(record.get("completion"), "completion", index, config)

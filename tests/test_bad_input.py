@@ -51,9 +51,11 @@ def test_json_array_cut_short_keeps_whole_records_and_quarantines_the_tail(tmp_p
 
 @pytest.mark.parametrize(("record", "code"), [
     ({"instruction": 42, "input": "", "output": "x"}, "wrong_type"),
-    ({"instruction": "a", "input": "", "output": None}, "missing_field"),
-    ({"instruction": "a", "input": "", "output": "   "}, "empty_text"),
+    # no reply: a prompt in an SFT file (prompt-only, see test_prompt_lists.py)
+    ({"instruction": "a", "input": "", "output": None}, "no_reply"),
+    ({"instruction": "a", "input": "", "output": "   "}, "no_reply"),
     ({"instruction": "", "input": "", "output": "x"}, "empty_text"),
+    ({"instruction": "  ", "input": "the input alone is no instruction", "output": "x"}, "empty_text"),
 ])
 def test_wrong_types_nulls_and_blank_text_are_quarantined(tmp_path, record, code):
     path = tmp_path / "bad.jsonl"
@@ -120,7 +122,7 @@ def test_blank_lines_are_skipped_and_not_counted(tmp_path):
     _jsonl(path, ["", GOOD, "   ", "", {"instruction": "a", "input": "", "output": ""}, ""])
     result = _load(path)
     assert result.total == 2
-    assert _codes(result) == {1: "empty_text"}
+    assert _codes(result) == {1: "no_reply"}
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
@@ -181,7 +183,7 @@ def test_directory_of_files_reads_in_order_with_continuous_indices(tmp_path):
     (data / "b.json").write_text(json.dumps([GOOD, {"instruction": "x", "input": "", "output": ""}]))
     (data / "notes.md").write_text("not data")
     result = _load(data)
-    assert result.total == 4 and _codes(result) == {3: "empty_text"}
+    assert result.total == 4 and _codes(result) == {3: "no_reply"}
     assert result.quarantine[0].file == "b.json"
 
 

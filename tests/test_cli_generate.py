@@ -207,7 +207,7 @@ def test_resume_after_a_killed_run_requests_no_row_again(make_openai_server, tmp
     resumed_at = time.monotonic()
     result = invoke(*args, "--resume")
     assert result.exit_code == 0, result.stderr
-    index = {r["messages"][0]["content"]: i for i, r in enumerate(prompts)}
+    index = {r["prompt"][0]["content"]: i for i, r in enumerate(prompts)}  # prompt-only records
     requested = [f"{index[r.messages[-1]['content']]}:{r.params['seed']}" for r in server.completions()
                  if r.started >= resumed_at]
     assert len(requested) == len(set(requested)) == len(expected) - len(done)

@@ -71,9 +71,9 @@ def test_the_default_scan_runs_on_every_corpus_file(corpus, name):
         assert set(result.flagged) <= valid | {row.index for row in loaded.quarantine}, check
         assert result.flagged == sorted(set(result.flagged)), check
     assert quality.results["schema"].count == sum(EXPECTED[name][3].values())
-    # the reply checks apply to every kind with replies; preference checks only to pairs
+    # the reply checks apply to every kind with replies (not to prompt lists); preference checks only to pairs
     assert quality.results["preference"].applicable == (loaded.kind.value == "preference")
-    assert quality.results["toxicity"].applicable
+    assert quality.results["toxicity"].applicable == (loaded.kind.value != "prompt")
 
 
 def test_the_report_shows_the_largest_duplicate_groups_with_personal_data_redacted(tmp_path):

@@ -90,6 +90,8 @@ def _views(table: pa.Table, kind: Kind) -> dict[str, pa.Array]:
         messages = col("messages")
         return {"prompt": joined_role_text(messages, ("user",)),
                 "response": joined_role_text(messages, ("assistant",))}
+    if kind is Kind.PROMPT:
+        return {"prompt": joined_role_text(col("prompt"), ("user",))}
     prompt = joined_role_text(col("prompt"), ("user",))
     if kind is Kind.PREFERENCE:
         return {"prompt": prompt,
@@ -105,6 +107,7 @@ class CheckData:
     Fields by kind (Arrow string arrays, one value per valid record, never null):
 
     * ``sft``: ``prompt`` (user turns joined), ``response`` (assistant turns joined);
+    * ``prompt``: ``prompt`` (user turns joined); prompt-only data has no reply;
     * ``preference``: ``prompt``, ``chosen``, ``rejected``;
     * ``unpaired``: ``prompt``, ``response`` (the completion);
     * ``text``: ``text``.
@@ -151,9 +154,11 @@ class CheckData:
 
     @property
     def response_fields(self) -> list[str]:
-        """Where the model replies are: both replies for preference data."""
+        """Where the model replies are: both replies for preference data, none for prompt-only data."""
         if self.kind is Kind.TEXT:
             return ["text"]
+        if self.kind is Kind.PROMPT:
+            return []
         return ["chosen", "rejected"] if self.kind is Kind.PREFERENCE else ["response"]
 
     @property
@@ -296,6 +301,8 @@ def _kind_of(columns: Iterable[str]) -> Kind:
     cols = set(columns)
     if "messages" in cols:
         return Kind.SFT
+    if "prompt" in cols and not {"chosen", "completion"} & cols:
+        return Kind.PROMPT
     if "chosen" in cols:
         return Kind.PREFERENCE
     if "completion" in cols:
@@ -396,6 +403,10 @@ class CheckSpec:
     default: bool = True
     #: kinds the check applies to
     kinds: frozenset[Kind] = frozenset(Kind)
+    #: the check reads only the replies (skipped, saying why, on prompt-only data)
+    replies: bool = False
+    #: the check measures valid records (skipped, saying why, when there are none)
+    needs_records: bool = True
 
     def make_options(self, values: dict[str, Any] | None = None) -> Any:
         """The options dataclass with ``values`` applied; unknown keys are an error."""
@@ -407,12 +418,23 @@ class CheckSpec:
                              f"it has {sorted(known) or 'none'}")
         return self.options(**values)
 
+    def skipped(self, data: CheckData) -> str | None:
+        """Why the check cannot measure this data (None when it can)."""
+        if data.kind is Kind.PROMPT and (self.replies or data.kind not in self.kinds):
+            return "prompt-only data has no replies to check" if self.replies else \
+                "does not apply to prompt-only data"
+        if data.kind not in self.kinds:
+            return f"does not apply to {data.kind.value} data"
+        if self.needs_records and len(data) == 0:
+            return "no valid record to measure: every record was quarantined (see the schema check)"
+        return None
+
     def run(self, data: CheckData | Dataset, options: Any = None) -> CheckResult:
         data = CheckData.of(data)
         opts = options if options is not None else self.options()
-        if data.kind not in self.kinds:
-            return CheckResult(self.name, applicable=False, options=options_dict(opts),
-                               stats={"skipped": f"does not apply to {data.kind.value} data"})
+        skipped = self.skipped(data)
+        if skipped:
+            return CheckResult(self.name, applicable=False, options=options_dict(opts), stats={"skipped": skipped})
         result = self.fn(data, opts)
         if not result.options:
             result.options = options_dict(opts)
@@ -428,9 +450,16 @@ REGISTRY: dict[str, CheckSpec] = {}
 
 
 def register(name: str, *, description: str, options: type = NoOptions, default: bool = True,
-             kinds: Iterable[Kind] = tuple(Kind)) -> Callable:
-    """Register a check function under ``name`` (decorator)."""
+             kinds: Iterable[Kind] = tuple(Kind), replies: bool = False, needs_records: bool = True) -> Callable:
+    """Register a check function under ``name`` (decorator).
+
+    Args:
+        replies: the check reads only replies: on prompt-only data it is skipped, saying so.
+        needs_records: with no valid record the check is skipped, saying so (the ``schema``
+            check, which reports the quarantine, sets this False).
+    """
     def deco(fn: Callable[[CheckData, Any], CheckResult]) -> Callable:
-        REGISTRY[name] = CheckSpec(name, fn, description, options, default, frozenset(kinds))
+        REGISTRY[name] = CheckSpec(name, fn, description, options, default, frozenset(kinds), replies,
+                                   needs_records)
         return fn
     return deco

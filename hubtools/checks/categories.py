@@ -270,7 +270,7 @@ class CategoryOptions:
 
 
 @register("categories", options=CategoryOptions,
-          kinds=(Kind.SFT, Kind.PREFERENCE, Kind.UNPAIRED),
+          kinds=(Kind.SFT, Kind.PROMPT, Kind.PREFERENCE, Kind.UNPAIRED),
           description="task type of each prompt; missing and under-represented categories")
 def check_categories(data: CheckData, opts: CategoryOptions) -> CheckResult:
     """Count prompts per task category and name the intended categories that are missing or rare.

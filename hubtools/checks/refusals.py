@@ -144,7 +144,8 @@ def _snippet(text: str, pattern: str) -> str:
     return ("…" if start else "") + snippet + ("…" if end < len(text) else "")
 
 
-@register("refusals", description="canned refusals and AI disclaimers in the replies", options=RefusalOptions)
+@register("refusals", description="canned refusals and AI disclaimers in the replies", options=RefusalOptions,
+          replies=True)
 def check_refusals(data: CheckData, opts: RefusalOptions) -> CheckResult:
     """Flag taught replies holding a refusal or AI disclaimer; counts per family and field."""
     families = opts.families()

@@ -15,9 +15,9 @@ from typing import Any
 
 from datasets import Dataset
 
-from ..errors import UnknownCheckError
+from ..errors import HubtoolsError, UnknownCheckError
 from ..load import LoadResult, load
-from .base import REGISTRY, CheckData, CheckResult, release_memory
+from .base import REGISTRY, CheckData, CheckResult, options_dict, release_memory
 from .score import QualityScores, record_scores
 
 __all__ = ["QualityResult", "default_checks", "resolve_checks", "run_checks"]
@@ -124,6 +124,18 @@ def _as_load_result(source: Any, format: str | None, progress: bool) -> tuple[Lo
     return result, result.dataset
 
 
+def _run_one(name: str, data: CheckData, opts: Any) -> CheckResult:
+    """One check's result; a check that breaks on this data costs its own line, not the report."""
+    try:
+        return REGISTRY[name].run(data, opts)
+    except HubtoolsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported in the result and logged with its traceback
+        logger.error("check %s could not run on %s records", name, len(data), exc_info=True)
+        return CheckResult(name, applicable=False, options=options_dict(opts),
+                           stats={"skipped": f"could not run: {type(exc).__name__}: {exc}"})
+
+
 def run_checks(
     source: str | os.PathLike | LoadResult | Dataset,
     *,
@@ -179,7 +191,7 @@ def run_checks(
             t0 = time.perf_counter()
             logger.info("running check %s", name)
             runner.begin(name)
-            results[name] = REGISTRY[name].run(view, opts[name])
+            results[name] = _run_one(name, view, opts[name])
             if not results[name].examples:
                 results[name].examples = examples_for(results[name], data, redact=redact)
             else:  # a check's own examples: redact again, whatever the check did

@@ -16,7 +16,8 @@ def _short(raw) -> str:
     return text if len(text) <= _SHOW else text[: _SHOW - 1] + "…"
 
 
-@register("schema", description="records that failed schema validation (quarantined on read)")
+@register("schema", description="records that failed schema validation (quarantined on read)",
+          needs_records=False)
 def check_schema(data: CheckData, options) -> CheckResult:
     rows = data.quarantine
     by_code = Counter(row.code for row in rows)

@@ -203,7 +203,8 @@ def _top(data: CheckData, scores: dict[str, np.ndarray], k: int) -> list[dict[st
              "text": _short(data.fields[names[j // n]][int(j % n)].as_py() or "")} for j in best]
 
 
-@register("toxicity", description="toxic or offensive language in the replies", options=ToxicityOptions)
+@register("toxicity", description="toxic or offensive language in the replies", options=ToxicityOptions,
+          replies=True)
 def check_toxicity(data: CheckData, opts: ToxicityOptions) -> CheckResult:
     """Flag taught replies scoring at least the threshold; counts, histogram and top scores per field."""
     backend = load_backend(opts.backend, model=opts.model, label=opts.label, batch_size=opts.batch_size)

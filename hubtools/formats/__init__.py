@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConversionError, ErrorCode, UnknownFormatError
-from ..records import EXTRA, Kind, dump_extra, load_extra
+from ..records import EXTRA, REPLY_KINDS, Kind, dump_extra, load_extra
+from ..validate import ValidationConfig, check_record
 from .base import MESSAGE_FIELDS, Format, attach_message_fields, data_fields, fail, pop_message_fields
 from .chat import Capybara, Conversation, Firefly, OpenAIChat, ShareGPT
 from .evaluation import FastChatAnswers, JudgePrompts, MTBenchQuestions
@@ -36,6 +37,7 @@ from .preference import (
     ShareGPTPreference,
     TRLPreference,
 )
+from .prompts import AlpacaPrompt, OpenAIPrompt, PromptOnly, PromptText, QuestionOnly, ShareGPTPrompt
 from .instruction_response import AlpacaResponse
 from .llamafactory_v1 import LlamaFactoryV1, LlamaFactoryV1Preference
 from .oasst import OASST, OASSTMessages, conversations
@@ -72,17 +74,20 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     TRLUnpaired(),
     OASST(),
     PromptCompletion(),
+    OpenAIPrompt(),
     LlamaFactoryV1(),
     OpenAIChat(),
     Capybara(),
     Firefly(),
     Conversation(),
+    ShareGPTPrompt(),
     ShareGPT(),
     FastChatAnswers(),
     MTBenchQuestions(),
     JudgePrompts(),
     SelfInstruct(),
     AlpacaEvalOutputs(),
+    AlpacaPrompt(),
     Alpaca(),
     AlpacaResponse(),
     Dolly(),
@@ -92,8 +97,14 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     ProblemSolution(),
     InputOutput(),
     OASSTMessages(),
+    PromptOnly(),
+    QuestionOnly(),
     Text(),
+    PromptText(),
 )}
+
+#: reply format -> its prompt-only twin (``alpaca`` -> ``alpaca_prompt``, ...)
+_PROMPT_TWINS: dict[str, Format] = {f.reply_format: f for f in FORMATS.values() if getattr(f, "reply_format", None)}
 
 
 def get_format(name: str) -> Format:
@@ -120,6 +131,8 @@ def as_record(value: Any) -> Any:
 def sniff(record: Any) -> str | None:
     """Name of the first format whose required keys the record has, or None."""
     record = as_record(record)
+    if isinstance(record, str):
+        return next((fmt.name for fmt in FORMATS.values() if fmt.scalar), None)
     if not isinstance(record, dict):
         return None
     for fmt in FORMATS.values():
@@ -137,7 +150,12 @@ def _looks_like(record: dict) -> str | None:
 
 @dataclass(frozen=True)
 class Detection:
-    """Which format a set of records is in, and how sure hubtools is."""
+    """Which format a set of records is in, and how sure hubtools is.
+
+    ``confidence`` is the share of the sampled records that convert and validate in
+    ``format``; ``counts`` says which format each sampled record's keys match. When no sampled
+    record fits, ``problem`` is the commonest reason and ``closest`` the formats more of them fit.
+    """
 
     format: str
     kind: Kind
@@ -145,10 +163,77 @@ class Detection:
     sampled: int
     counts: dict[str, int] = field(default_factory=dict)
     forced: bool = False
+    problem: str | None = None
+    closest: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        """Whether any sampled record fits the format (or nothing was sampled)."""
+        return self.confidence > 0 or self.sampled == 0
+
+    def explain(self) -> str | None:
+        """One line saying that no sampled record fits, why, and what to try; None when some fit."""
+        if self.fits:
+            return None
+        how = "was read as" if self.forced else "looks like"
+        line = f"{how} {self.format}, but no record fits: {self.problem or 'every record was quarantined'}"
+        if self.closest:
+            return f"{line}; try --format {' or --format '.join(self.closest)}"
+        return f"{line}; see `hubtools formats` for the shapes hubtools reads"
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "kind": self.kind.value, "confidence": round(self.confidence, 4),
-                "sampled": self.sampled, "counts": self.counts, "forced": self.forced}
+                "sampled": self.sampled, "counts": self.counts, "forced": self.forced,
+                "problem": self.problem, "closest": self.closest}
+
+
+def _fit(fmt: Format, records: list[Any]) -> tuple[int, Counter[str]]:
+    """How many of ``records`` convert and validate as ``fmt``, and why the others do not."""
+    if fmt.expands:  # message trees are read whole: a record fits when expand does not refuse it
+        refused = {i: exc.message for i, exc in expand(fmt, list(enumerate(records)))
+                   if isinstance(exc, ConversionError)}
+        return len(records) - len(refused), Counter(refused.values())
+    config = ValidationConfig(prompt_only=fmt.prompt_only, answers_only=fmt.answers_only)
+    ok = 0
+    why: Counter[str] = Counter()
+    for i, record in enumerate(records):
+        try:
+            issues = check_record(to_canonical(fmt, record, i), fmt.kind, config)
+        except ConversionError as exc:
+            why[exc.message] += 1
+            continue
+        if issues:
+            why[issues[0].message] += 1
+        else:
+            ok += 1
+    return ok, why
+
+
+def _closest(records: list[Any], skip: str) -> list[str]:
+    """Up to three other formats that the most records fit (else whose keys the most records have)."""
+    fits: Counter[str] = Counter()
+    for fmt in FORMATS.values():
+        if fmt.name == skip:
+            continue
+        mine = [r for r in records if (isinstance(r, dict) and fmt.matches(r)) or (fmt.scalar and isinstance(r, str))]
+        if mine:
+            fits[fmt.name] = _fit(fmt, mine)[0]
+    best = [name for name, n in fits.most_common(3) if n]
+    if best:
+        return best
+    looks = Counter(fmt.name for r in records if isinstance(r, dict) for fmt in FORMATS.values()
+                    if fmt.name != skip and fmt.looks_like(r))
+    return [name for name, _ in looks.most_common(3)]
+
+
+def _detection(fmt: Format, records: list[Any], counts: Counter[str], forced: bool) -> Detection:
+    ok, why = _fit(fmt, records)
+    sampled = len(records)
+    if ok or not sampled:
+        return Detection(fmt.name, fmt.kind, ok / sampled if sampled else 0.0, sampled, dict(counts), forced)
+    reason, n = why.most_common(1)[0]
+    problem = f"{reason} ({n} of {sampled})" if n < sampled else reason
+    return Detection(fmt.name, fmt.kind, 0.0, sampled, dict(counts), forced, problem, _closest(records, fmt.name))
 
 
 def detect(records: Iterable[Any], *, forced: str | None = None) -> Detection:
@@ -158,24 +243,21 @@ def detect(records: Iterable[Any], *, forced: str | None = None) -> Detection:
         UnknownFormatError: no record matches any known format.
     """
     counts: Counter[str] = Counter()
-    sampled = 0
+    records = list(records)
     for record in records:
-        sampled += 1
         record = as_record(record)
         name = sniff(record) or (_looks_like(record) if isinstance(record, dict) else None)
         counts[name or "unknown"] += 1
     if forced is not None:
-        fmt = get_format(forced)
-        return Detection(fmt.name, fmt.kind, counts.get(fmt.name, 0) / sampled if sampled else 0.0,
-                         sampled, dict(counts), forced=True)
+        return _detection(get_format(forced), records, counts, forced=True)
     known = Counter({k: v for k, v in counts.items() if k != "unknown"})
     if not known:
         raise UnknownFormatError(
             "no record matches a known format",
             hint=f"records need the fields of one of {', '.join(FORMATS)}; "
                  "see `hubtools formats`, or pass --format")
-    name, n = known.most_common(1)[0]
-    return Detection(name, FORMATS[name].kind, n / sampled, sampled, dict(counts))
+    name, _ = known.most_common(1)[0]
+    return _detection(FORMATS[name], records, counts, forced=False)
 
 
 def to_canonical(fmt: Format, record: Any, index: int) -> dict[str, Any]:
@@ -185,11 +267,18 @@ def to_canonical(fmt: Format, record: Any, index: int) -> dict[str, Any]:
         ConversionError: the record is not an object, is in another format, or is malformed.
     """
     record = as_record(record)
+    if fmt.scalar and isinstance(record, str):
+        record = {"text": record}
     if not isinstance(record, dict):
         raise fail(ErrorCode.NOT_AN_OBJECT, f"the record is {type(record).__name__}, not a JSON object",
                    "write one object per record")
+    twin = _PROMPT_TWINS.get(fmt.name)
+    if twin is not None and twin.matches(record):
+        raise _no_reply(fmt, twin.name)
     if not fmt.matches(record):
         other = sniff(record)
+        if other is not None and fmt.kind in REPLY_KINDS and FORMATS[other].kind is Kind.PROMPT:
+            raise _no_reply(fmt, other)
         if other is None and fmt.looks_like(record):
             missing = sorted(fmt.required - record.keys())
             if missing:
@@ -219,6 +308,10 @@ def _finish(canonical: dict[str, Any], extra: dict[str, Any], index: int) -> dic
     return canonical
 
 
+def _no_reply(fmt: Format, prompt_format: str) -> ConversionError:
+    return fail(ErrorCode.NO_REPLY, f"the record has no reply (it reads as {prompt_format}, prompt-only); "
+                f"the file is {fmt.name} ({fmt.kind.value})",
+                "is this a prompt list? answer it with `hubtools generate responses`, or give the record its reply")
 
 
 def from_canonical(fmt: Format, record: dict[str, Any]) -> dict[str, Any]:

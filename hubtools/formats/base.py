@@ -49,6 +49,8 @@ class Format:
     answers_only: ClassVar[bool] = False
     #: whether the format can be written (every readable format can, unless noted).
     writable: ClassVar[bool] = True
+    #: whether a record may be a bare JSON string (read as ``{"text": ...}``), not an object.
+    scalar: ClassVar[bool] = False
     #: whether written messages can carry fields beyond the canonical ones (``weight``, ...).
     message_fields: ClassVar[bool] = False
     #: records are message trees, read whole into several conversations each (``formats.expand``).

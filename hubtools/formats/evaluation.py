@@ -1,5 +1,5 @@
-"""Evaluation files, read as ``sft``: MT-Bench questions (prompt-only), FastChat model answers
-(answers without their questions) and FastChat judge prompt templates (prompt-only)."""
+"""Evaluation files: MT-Bench questions and FastChat judge prompt templates (read as ``prompt``,
+prompt-only) and FastChat model answers (``sft``, answers without their questions)."""
 
 from __future__ import annotations
 
@@ -20,20 +20,19 @@ def _texts(value: Any, field: str) -> list[str]:
 
 class MTBenchQuestions(Format):
     name = "mt_bench"
-    kind = Kind.SFT
+    kind = Kind.PROMPT
     description = "MT-Bench questions: user 'turns' with a category (prompt-only)"
     required = frozenset({"turns"})
     hints = frozenset({"turns"})
     owned = frozenset({"turns"})
-    prompt_only = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        return {"messages": [message("user", t) for t in _texts(record["turns"], "turns")],
+        return {"prompt": [message("user", t) for t in _texts(record["turns"], "turns")],
                 "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        only_roles(record["messages"], {"user"}, self.name)
-        return {"turns": [m["content"] for m in record["messages"]]}
+        only_roles(record["prompt"], {"user"}, self.name)
+        return {"turns": [m["content"] for m in record["prompt"]]}
 
 
 class FastChatAnswers(Format):
@@ -60,20 +59,19 @@ class FastChatAnswers(Format):
 
 class JudgePrompts(Format):
     name = "judge_prompts"
-    kind = Kind.SFT
+    kind = Kind.PROMPT
     description = "FastChat judge prompts: system_prompt and prompt_template (prompt-only)"
     required = frozenset({"system_prompt", "prompt_template"})
     hints = frozenset({"system_prompt", "prompt_template"})
     owned = frozenset({"system_prompt", "prompt_template"})
-    prompt_only = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        return {"messages": [message("system", require_str(record, "system_prompt")),
-                             message("user", require_str(record, "prompt_template"))],
+        return {"prompt": [message("system", require_str(record, "system_prompt")),
+                           message("user", require_str(record, "prompt_template"))],
                 "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        system, turns = split_turns(record["messages"])
+        system, turns = split_turns(record["prompt"])
         only_roles(turns, {"user"}, self.name)
         if system is None or len(turns) != 1:
             raise fail(ErrorCode.CANNOT_CONVERT, "judge_prompts holds one system and one user turn")

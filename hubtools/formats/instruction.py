@@ -25,15 +25,41 @@ from .base import (
 )
 
 __all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "InputOutput", "ProblemSolution", "PromptCompletion",
-           "PromptResponse", "QueryResponse", "QuestionAnswer", "SelfInstruct"]
+           "PromptResponse", "QueryResponse", "QuestionAnswer", "SelfInstruct", "alpaca_history", "required_text",
+           "split_user"]
 
 
-def _split_user(content: str, extra: dict) -> tuple[str, str]:
+def required_text(record: dict, key: str) -> str:
+    """``record[key]`` as text that is not blank: an instruction of spaces is no instruction, even
+    when an ``input`` follows it (the prompt would be the input alone)."""
+    value = require_str(record, key)
+    if not value.strip():
+        raise fail(ErrorCode.EMPTY_TEXT, f"{key!r} is blank", f"write the {key}, or drop the record")
+    return value
+
+
+def alpaca_history(record: dict) -> list[dict]:
+    """LLaMA-Factory's ``history`` of [query, response] pairs as user/assistant turns."""
+    history = record.get("history") or []
+    if not isinstance(history, list):
+        raise fail(ErrorCode.WRONG_TYPE, "'history' is not a list of [query, response] pairs")
+    messages = []
+    for i, pair in enumerate(history):
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise fail(ErrorCode.WRONG_TYPE, f"history[{i}] is not a [query, response] pair of texts")
+        messages += [message("user", pair[0]), message("assistant", pair[1])]
+    return messages
+
+
+def split_user(content: str, extra: dict) -> tuple[str, str]:
     """Recover (instruction, input) from a joined user turn and the kept ``input`` extra."""
     input_text = extra.pop("input", None)
     if isinstance(input_text, str) and input_text and content.endswith("\n" + input_text):
         return content[: -len(input_text) - 1], input_text
     return content, ""
+
+
+_split_user = split_user  # the older private name, still imported by other format modules
 
 
 def _single_turn(record: dict, target: str) -> tuple[str | None, str, str]:
@@ -52,7 +78,7 @@ def _one_exchange(record: dict, extra: dict, target: str) -> tuple[str, str, str
     if system is not None:
         raise fail(ErrorCode.CANNOT_CONVERT, f"{target} cannot hold a system prompt",
                    "convert to alpaca or openai instead")
-    instruction, input_text = _split_user(user, extra)
+    instruction, input_text = split_user(user, extra)
     return instruction, input_text, reply
 
 
@@ -65,19 +91,11 @@ class Alpaca(Format):
     owned = frozenset({"instruction", "input", "output", "system", "history"})
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        instruction = require_str(record, "instruction")
+        instruction = required_text(record, "instruction")
         input_text = optional_str(record, "input")
         output = require_str(record, "output")
         system = optional_str(record, "system")
-        messages = [message("system", system)] if system else []
-        history = record.get("history") or []
-        if not isinstance(history, list):
-            raise fail(ErrorCode.WRONG_TYPE, "'history' is not a list of [query, response] pairs")
-        for i, pair in enumerate(history):
-            if (not isinstance(pair, list) or len(pair) != 2
-                    or not all(isinstance(x, str) for x in pair)):
-                raise fail(ErrorCode.WRONG_TYPE, f"history[{i}] is not a [query, response] pair of texts")
-            messages += [message("user", pair[0]), message("assistant", pair[1])]
+        messages = ([message("system", system)] if system else []) + alpaca_history(record)
         messages += [message("user", user_content(instruction, input_text)),
                      message("assistant", output)]
         out: dict[str, Any] = {"messages": messages, "tools": None}
@@ -96,7 +114,7 @@ class Alpaca(Format):
             raise fail(ErrorCode.CANNOT_CONVERT,
                        "alpaca holds alternating user/assistant turns ending with a reply",
                        "convert to sharegpt or openai instead")
-        instruction, input_text = _split_user(turns[-2]["content"], extra)
+        instruction, input_text = split_user(turns[-2]["content"], extra)
         out: dict[str, Any] = {"instruction": instruction, "input": input_text,
                                "output": turns[-1]["content"]}
         if system is not None:
@@ -136,7 +154,7 @@ class SelfInstruct(Format):
     owned = frozenset({"instruction", "instances"})
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        instruction = require_str(record, "instruction")
+        instruction = required_text(record, "instruction")
         instances = record["instances"]
         if not isinstance(instances, list) or not instances:
             raise fail(ErrorCode.WRONG_TYPE, "'instances' is not a non-empty list")
@@ -176,7 +194,7 @@ class Dolly(Format):
     def to_canonical(self, record: dict) -> dict[str, Any]:
         context = optional_str(record, "context")
         out: dict[str, Any] = {"messages": [
-            message("user", user_content(require_str(record, "instruction"), context)),
+            message("user", user_content(required_text(record, "instruction"), context)),
             message("assistant", require_str(record, "response"))], "tools": None}
         if context:
             out["_extra"] = {"input": context}

@@ -365,7 +365,8 @@ def instructions_to_dir(source: str | os.PathLike, out_dir: str | os.PathLike, *
     chunks = ingest(source, size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
     result = generate_instructions(chunks.dataset, per_chunk=per_chunk, backend=backend, out_dir=out,
                                    resume=resume, **options)
-    written = write(result.dataset, target, format=fmt.name, kind=Kind.SFT)
+    # prompt-only records: the user turn is the whole record (mt_bench reads back as kind prompt)
+    written = write(result.dataset.rename_column("messages", "prompt"), target, format=fmt.name, kind=Kind.PROMPT)
     if written.quarantined:  # mt_bench holds every prompt this module makes
         raise HubtoolsError(f"internal error: {written.quarantined} prompts could not be written as {fmt.name}",
                             hint="please report this with the source files")

@@ -1,6 +1,8 @@
 """Candidate responses: ``n`` per prompt from one or more models, sampling settings recorded.
 
-Prompts come from any canonical dataset: an SFT record's turns up to its last user message
+Prompts come from any canonical dataset: a prompt-only record's ``prompt`` (every prompt list
+hubtools reads: Alpaca without output, ``{"prompt"}``, ``{"question"}``, chats ending on a user
+turn, bare strings, MT-Bench ``turns``), an SFT record's turns up to its last user message
 (a trailing reply is dropped), a preference or unpaired record's ``prompt``, a text record's
 ``text`` as one user message. Candidate ``j`` of a prompt is sampled with ``seed + j`` so the
 candidates differ, a rerun is reproducible and the cache can tell them apart.
@@ -150,6 +152,7 @@ def responses_to_dir(prompts: str | os.PathLike, out_dir: str | os.PathLike, bac
     Raises:
         BackendError: no backend was given, or one no row can get past (bad token, unknown model).
         UnknownFormatError: ``format`` cannot hold SFT records (checked before any request).
+        InputUnusableError: ``prompts`` holds no usable record (the reasons, with counts).
         RunStateError: ``out_dir`` holds a run and ``resume`` is off, or a run with other settings.
 
     Example:
@@ -161,7 +164,7 @@ def responses_to_dir(prompts: str | os.PathLike, out_dir: str | os.PathLike, bac
     out = Path(out_dir)
     target = out / f"responses.{container}"
     check_writable(format, target)  # before the run, not after it
-    loaded = load(prompts, format=input_format, progress=progress)
+    loaded = load(prompts, format=input_format, progress=progress).ensure_usable()  # no prompt: say why
     with run_lock(out):  # one live run per folder, from the first request to the last file written
         return _responses_run(loaded, out, target, backends, n=n, sampling=sampling, format=format, resume=resume,
                               progress=progress, **runner_options)
