@@ -194,3 +194,13 @@ def test_false_flag_rate_on_real_files(corpus, path, records, flagged):
     planted = [t + "\n" + "\n".join([SENTENCE] * 30) for t in texts]
     looping = figures(pa.array(planted))
     assert np.all(looping["dup_line_frac"] > DEFAULT_THRESHOLDS["dup_line_frac"])
+
+
+def test_no_record_one_record_and_empty_replies_give_a_report_not_an_error():
+    empty = SPEC.run(sft([("q", "a")]).select([]))
+    assert empty.count == 0  # skipped with a reason by the runner, or measured as nothing
+    assert "skipped" in empty.stats if not empty.applicable else empty.stats["response"]["texts_breaking_a_rule"] == 0
+    one = SPEC.run(sft([("q", "\n".join([SENTENCE] * 5))]))
+    assert one.flagged == [0]
+    blank = SPEC.run(sft([("q", ""), ("q", "   "), ("q", "!!!")]))
+    assert blank.flagged == []
