@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -40,6 +41,7 @@ from .generate.heuristic import HEURISTIC_NAME, JudgeItem, heuristic_scores
 from .generate.rank import RankResult, prompt_key, rank
 from .generate.responses import check_writable
 from .generate.runner import Runner, RunStats, Task
+from .generate.store import run_lock
 from .load import canonical_dataset, load
 from .records import EXTRA, Kind, dump_extra, load_extra
 
@@ -526,9 +528,11 @@ def judge_file(path: str | os.PathLike, out_dir: str | os.PathLike, judge: Heuri
     out = Path(out_dir)
     target = out / f"judged.{container}"
     check_writable(format, target)  # before a model judges, not after
-    result = judge_dataset(loaded.dataset, judge, pairwise=pairwise)
-    write_stage(result.dataset, target, name="judged", format=format, kind=Kind.SFT,
-                summary=result.summary, loaded=loaded)
+    # a model judge checkpoints in out_dir: one live run there, from the first request to the last file
+    with run_lock(out) if getattr(judge, "out_dir", None) is not None else contextlib.nullcontext():
+        result = judge_dataset(loaded.dataset, judge, pairwise=pairwise)
+        write_stage(result.dataset, target, name="judged", format=format, kind=Kind.SFT,
+                    summary=result.summary, loaded=loaded)
     return result
 
 

@@ -139,3 +139,24 @@ def test_the_lock_is_shared_by_a_stage_and_its_checkpoints_but_not_by_another_th
     assert not (tmp_path / LOCK_FILE).exists()
     with run_lock(tmp_path):  # free again
         pass
+
+
+def test_a_model_judge_into_a_folder_another_process_holds_is_refused_before_any_request(openai_server, tmp_path):
+    out = tmp_path / "judged"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom hubtools.generate.store import run_lock\n"
+                               "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n",
+                               str(out)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        replies = tmp_path / "replies.jsonl"
+        replies.write_text(json.dumps({"messages": [{"role": "user", "content": "What is 2 plus 2?"},
+                                                    {"role": "assistant", "content": "4."}]}) + "\n")
+        result = runner.invoke(app, ["judge", str(replies), "--out", str(out), "--endpoint", openai_server.base_url,
+                                     "--model", "stand-in-judge"], env=KEY_ENV)
+        assert result.exit_code == 1, result.output
+        assert f"a run is writing here (pid {holder.pid} on {socket.gethostname()} since " in result.stderr
+        assert openai_server.completions() == [] and not (out / "judged.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
