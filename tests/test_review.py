@@ -310,9 +310,9 @@ class TestAgreement:
         assert (code["items"], code["pairs"], code["reviewers"]) == (2, 4, 3)
         assert code["percent_agreement"] == pytest.approx((0 + 1 / 3) / 2, abs=1e-6)
         assert [(d["index"], d["votes"]) for d in data["disagreements"]] == [(3, {c: 1, r: 1}), (4, {c: 2, r: 1})]
-        disputed = store.item(store.adjudication_queue()[0]["item_id"])
+        disputed = store.item(agreement(store).adjudication_queue[0]["item_id"])
         store.adjudicate("owner", disputed.item_id, letter(disputed, r))
-        assert [d["index"] for d in store.adjudication_queue()] == [4]
+        assert [d["index"] for d in agreement(store).adjudication_queue] == [4]
         assert agreement(store).disagreements[0]["adjudicated"] == r
 
 

@@ -222,8 +222,7 @@ def _review(build, upstream, folder: Path):
     queue = build_queue(upstream.dataset, kind=upstream.kind)
     store.register(queue)
     ids = {item.item_id for item in queue}
-    reviewed = {a.item_id for a in store.all_annotations() if a.item_id in ids} if hasattr(store, "all_annotations") \
-        else {a.item_id for a in store._all_annotations() if a.item_id in ids}
+    reviewed = {a.item_id for a in store.all_annotations() if a.item_id in ids}
     reviewed |= {a.item_id for a in store.adjudications() if a.item_id in ids}
     if not reviewed:
         raise Waiting(f"{len(ids)} pairs are queued for review in {store.path}. Review them with `hubtools app` "

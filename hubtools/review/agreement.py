@@ -223,7 +223,7 @@ def agreement(store: AnnotationStore) -> AgreementReport:
         0.71
     """
     items = {item.item_id: item for item in store.items()}
-    annotations = store._all_annotations()
+    annotations = store.all_annotations()
     given: dict[str, Counter] = defaultdict(Counter)
     for a in annotations:
         if a.category:

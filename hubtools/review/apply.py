@@ -141,7 +141,7 @@ def apply_reviews(
     if kind not in (Kind.PREFERENCE, Kind.SFT):
         raise ReviewError(f"{kind.value} records cannot be reviewed", hint="apply reviews to preference or SFT data")
     by_item: dict[str, list[Annotation]] = defaultdict(list)
-    for annotation in store._all_annotations():
+    for annotation in store.all_annotations():
         by_item[annotation.item_id].append(annotation)
     adjudications = {a.item_id: a for a in store.adjudications()}
     seen: set[str] = set()
@@ -190,7 +190,7 @@ def export_annotations(store: AnnotationStore, path: str | os.PathLike) -> int:
     """
     items = {item.item_id: item for item in store.items()}
     rows = []
-    entries = [("reviewer", a.reviewer, a) for a in store._all_annotations()]
+    entries = [("reviewer", a.reviewer, a) for a in store.all_annotations()]
     entries += [("adjudicator", a.adjudicator, a) for a in store.adjudications()]
     for role, who, entry in entries:
         item = items.get(entry.item_id)

@@ -333,15 +333,9 @@ class AnnotationStore:
             rows = conn.execute("SELECT * FROM adjudications ORDER BY item_id").fetchall()
         return [Adjudication(*r) for r in rows]
 
-    def adjudication_queue(self) -> list[dict[str, Any]]:
-        """Disputed items with no adjudication yet, highest priority first (see ``agreement``)."""
-        from .agreement import agreement
-
-        return agreement(self).adjudication_queue
-
     # ---- whole store: export, backup, merge -----------------------------------------------
 
-    def _all_annotations(self) -> list[Annotation]:
+    def all_annotations(self) -> list[Annotation]:
         """Every reviewer's annotations: for export, agreement and apply only, never per user."""
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM annotations ORDER BY item_id, reviewer").fetchall()

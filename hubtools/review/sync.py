@@ -72,7 +72,7 @@ def export_folder(store: AnnotationStore, folder: str | os.PathLike) -> list[str
     folder = Path(folder)
     per_reviewer: dict[str, list[dict[str, Any]]] = {
         p.stem: [] for p in (folder / ANNOTATIONS_DIR).glob("*.jsonl")}
-    for annotation in store._all_annotations():
+    for annotation in store.all_annotations():
         per_reviewer.setdefault(annotation.reviewer, []).append(annotation.to_dict())
     files = {f"{ANNOTATIONS_DIR}/{reviewer}.jsonl": _lines(rows) for reviewer, rows in per_reviewer.items()}
     files["adjudications.jsonl"] = _lines([a.to_dict() for a in store.adjudications()])
