@@ -351,3 +351,14 @@ def test_two_columns_of_one_name_are_refused_not_renamed_or_dropped(tmp_path):
     pq.write_table(table, tmp_path / "dup.parquet")
     with pytest.raises(InputUnusableError, match="two columns are named 'output'"):
         hubtools.load(tmp_path / "dup.parquet")
+
+
+def test_gzip_members_one_after_the_other_and_zero_padding_read_as_one_stream(tmp_path):
+    first, second = (gzip.compress(("\n".join([GOOD_LINE] * n) + "\n").encode(), mtime=0) for n in (3, 4))
+    path = tmp_path / "members.jsonl.gz"
+    path.write_bytes(first + second + b"\x00" * 512)
+    result = hubtools.load(path)
+    assert (result.valid, result.quarantined) == (7, 0)
+    path.write_bytes(first + second + b"garbage")
+    result = hubtools.load(path)
+    assert result.valid == 7 and result.by_code == {"truncated": 1}
