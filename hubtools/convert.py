@@ -45,7 +45,8 @@ WRITE_FORMATS = ("alpaca", "sharegpt", "openai", "dpo", "trl", "kto", "text",
                  "judge_prompts", "prompt_completion", "dolly", "question_answer", "prompt_response",
                  "query_response", "problem_solution", "input_output", "conversation", "capybara",
                  "shp", "alpaca_response", "firefly", "oasst", "llamafactory_v1", "llamafactory_v1_preference",
-                 "pandalm", "chatbot_arena", "autoj_pairwise", "stack_exchange_paired")
+                 "pandalm", "chatbot_arena", "autoj_pairwise", "stack_exchange_paired",
+                 "prompt", "alpaca_prompt", "openai_prompt", "sharegpt_prompt", "question", "prompt_text")
 
 
 def writable_formats(kind: Kind | str) -> list[str]:
