@@ -13,7 +13,6 @@ from ._cli_utils import (
     PathArg,
     SplitOpt,
     _errors,
-    _exit_if_unusable,
     _print_json,
     _progress_enabled,
 )
@@ -42,6 +41,17 @@ RepetitionOpt = Annotated[str | None, typer.Option(
                          "(Gopher's by default). Rules: dup_para_frac, dup_para_char_frac, dup_line_frac, "
                          "dup_line_char_frac, top_2_gram..top_4_gram, dup_5_gram..dup_10_gram, char_rep; "
                          "'min_words=N' sets the shortest text the n-gram rules read (50).")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="Where the checks run: local (this machine's processes) or ray (Ray Data on a local Ray, "
+                     "or the cluster at --ray-address). Same checks, same results.")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", help="With --engine ray: the cluster to use (auto, HOST:6379, ray://HOST:10001); default: "
+                          "start a local Ray for the run. Under `ray job submit` use auto.")]
+RayWorkersOpt = Annotated[int | None, typer.Option(
+    "--ray-workers", min=1, help="With --engine ray: CPUs of the local Ray, and actors per model check.")]
+RayMemoryOpt = Annotated[str | None, typer.Option(
+    "--ray-memory", help="With --engine ray: object store memory, e.g. 2GB (a local Ray spills to disk beyond it; "
+                         "on a cluster, what this run may hold).")]
 EvalSetsOpt = Annotated[str | None, typer.Option(
     "--eval-sets", help="Evaluation sets to check for contamination (13-word overlap): comma-separated files "
                         "or Hub ids, optionally named, e.g. 'mt_bench=question.jsonl,tatsu-lab/alpaca_eval'. "
@@ -115,6 +125,10 @@ def register(app: typer.Typer) -> None:
         near_dup_threshold: NearDupOpt = None,
         eval_sets: EvalSetsOpt = None,
         repetition: RepetitionOpt = None,
+        engine: EngineOpt = "local",
+        ray_address: RayAddressOpt = None,
+        ray_workers: RayWorkersOpt = None,
+        ray_memory: RayMemoryOpt = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
@@ -127,9 +141,12 @@ def register(app: typer.Typer) -> None:
         records are reported by source index (the record's position in the file, from 0); nothing
         is removed: use `hubtools filter` for that.
 
+        With --engine ray the flags are also written as Parquet shards in DIR/flagged/.
+
         Example: hubtools check data.jsonl --out report/ --lang en --num-proc 2
         """
         from .checks import REGISTRY, resolve_checks, run_checks
+        from .checks.engines import get_engine, write_flagged_shards
         from .report import write_report
 
         if list_checks:
@@ -146,6 +163,7 @@ def register(app: typer.Typer) -> None:
                        "--out report/", err=True)
             raise typer.Exit(2)
         with _errors():
+            runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory)
             names = resolve_checks(checks)
             if eval_sets and checks is None:  # naming evaluation sets asks for the contamination check
                 names = resolve_checks([*names, "contamination"])
@@ -153,22 +171,22 @@ def register(app: typer.Typer) -> None:
                                                   toxicity_threshold, near_dup_threshold, eval_sets,
                                                   repetition), names)
             quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
-                                 num_proc=num_proc, progress=_progress_enabled(as_json), format=format)
+                                 num_proc=num_proc, progress=_progress_enabled(as_json), format=format,
+                                 engine=runner)
             files = write_report(quality, out)
+            if runner.name == "ray":
+                files["flagged/"] = write_flagged_shards(quality, out)[0].parent
         if as_json:
             _print_json(quality.to_dict())
-            _exit_if_unusable(quality.dataset)
             return
         info = quality.dataset
         typer.echo(f"{info.get('source')}: {info.get('total', 0):,} records = {info.get('valid', 0):,} valid "
                    f"+ {info.get('quarantined', 0):,} quarantined")
         width = max(len(n) for n in quality.results)
         for name, result in quality.results.items():
-            shown = f"{result.count:,} flagged" if result.applicable else \
-                f"n/a: {result.stats.get('skipped') or 'does not apply'}"
+            shown = f"{result.count:,} flagged" if result.applicable else "n/a"
             typer.echo(f"  {name:<{width}}  {shown}")
-        typer.echo(f"wrote {', '.join(str(p) for name, p in files.items() if '/' not in name)}")
-        _exit_if_unusable(info)
+        typer.echo(f"wrote {', '.join(str(p) for name, p in files.items() if not name.startswith('plots/'))}")
 
     @app.command(name="filter")
     def filter_command(
@@ -194,6 +212,10 @@ def register(app: typer.Typer) -> None:
         near_dup_threshold: NearDupOpt = None,
         eval_sets: EvalSetsOpt = None,
         repetition: RepetitionOpt = None,
+        engine: EngineOpt = "local",
+        ray_address: RayAddressOpt = None,
+        ray_workers: RayWorkersOpt = None,
+        ray_memory: RayMemoryOpt = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         as_json: JsonOpt = False,
@@ -209,6 +231,7 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from .checks import resolve_checks
+        from .checks.engines import get_engine
         from .checks.filter import filter_dataset
         from .checks.runner import QualityResult
 
@@ -217,6 +240,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo("error: give --drop CHECKS and/or --min-quality SCORE. Example: hubtools filter "
                            "data.jsonl --out clean/ --drop exact_duplicates", err=True)
                 raise typer.Exit(2)
+            runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory)
             names = resolve_checks(drop) if drop else []
             quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
             options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
@@ -226,7 +250,7 @@ def register(app: typer.Typer) -> None:
             result = filter_dataset(_source(path, format, split, as_json), out, drop=names,
                                     min_quality=min_quality, redact_pii=redact_pii,
                                     quality=quality, options=options, num_proc=num_proc,
-                                    progress=_progress_enabled(as_json), format=format)
+                                    progress=_progress_enabled(as_json), format=format, engine=runner)
         if as_json:
             _print_json(result.to_dict())
             return

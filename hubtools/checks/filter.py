@@ -119,6 +119,7 @@ def filter_dataset(
     num_proc: int = 1,
     progress: bool = False,
     format: str | None = None,
+    engine: str | Any = "local",
 ) -> FilterResult:
     """Remove the records the ``drop`` checks flag; write the rest in the input's format.
 
@@ -132,6 +133,8 @@ def filter_dataset(
         redact_pii: replace e-mails, phone numbers, cards, ids and secrets in kept records with
             typed placeholders such as ``[EMAIL]``.
         quality: results of an earlier ``run_checks`` on the same input (else the checks run now).
+        engine: where those checks run (``"local"``, ``"ray"`` or an engine object; see
+            :func:`hubtools.checks.engines.get_engine`).
 
     Example:
         >>> filter_dataset("data.jsonl", "clean/", drop="exact_duplicates,pii")  # doctest: +SKIP
@@ -146,7 +149,8 @@ def filter_dataset(
         run = [n for n in names if n != "schema"] or ["schema"]
         if min_quality is not None:  # the score reads every default check's flags
             run = resolve_checks(sorted({*run, *default_checks()}))
-        quality = run_checks(loaded, checks=run, options=options, num_proc=num_proc, progress=progress)
+        quality = run_checks(loaded, checks=run, options=options, num_proc=num_proc, progress=progress,
+                             engine=engine)
     missing = [n for n in names if n not in quality.results]
     if missing:
         raise HubtoolsError(f"the quality results have no {', '.join(missing)} check",

@@ -13,12 +13,13 @@ step ran (``describe()``, written to ``quality.json`` under ``dataset.engine``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ...errors import HubtoolsError
 from .local import LocalEngine
 
-__all__ = ["ENGINES", "LocalEngine", "get_engine", "parse_memory"]
+__all__ = ["ENGINES", "LocalEngine", "get_engine", "parse_memory", "write_flagged_shards"]
 
 #: The engine names ``--engine`` accepts.
 ENGINES = ("local", "ray")
@@ -72,3 +73,40 @@ def get_engine(engine: str | Any | None = None, *, address: str | None = None, w
         return RayEngine(address=address, workers=workers, object_store_memory=parse_memory(memory),
                          spill_dir=spill_dir)
     raise HubtoolsError(f"unknown engine {engine!r}", hint=f"choose from: {', '.join(ENGINES)}")
+
+
+def write_flagged_shards(quality: Any, out_dir: str | Path, *, rows_per_shard: int = 1_000_000) -> list[Path]:
+    """Write every flag of ``quality`` as Parquet shards in ``out_dir/flagged/`` (columns
+    ``index``, ``check``, ``reason``; sorted by index, then check), replacing earlier shards.
+
+    For inputs whose flags a JSON list would make unreadable; ``quality.json`` keeps them too.
+    Returns the shard paths.
+    """
+    import shutil
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ...io import atomic_write
+
+    rows = sorted((index, name, result.reasons.get(index, ""))
+                  for name, result in quality.results.items() for index in result.flagged)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".flagged.", dir=out))
+    paths = []
+    try:
+        for k, start in enumerate(range(0, max(len(rows), 1), rows_per_shard)):
+            part = rows[start: start + rows_per_shard]
+            table = pa.table({"index": pa.array([r[0] for r in part], pa.int64()),
+                              "check": pa.array([r[1] for r in part], pa.string()),
+                              "reason": pa.array([r[2] for r in part], pa.string())})
+            with atomic_write(stage / f"part-{k:05d}.parquet") as fh:
+                pq.write_table(table, fh)
+            paths.append(out / "flagged" / f"part-{k:05d}.parquet")
+        shutil.rmtree(out / "flagged", ignore_errors=True)
+        stage.rename(out / "flagged")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return paths
