@@ -13,6 +13,7 @@ from ._cli_utils import (
     PathArg,
     SplitOpt,
     _errors,
+    _exit_if_unusable,
     _print_json,
     _progress_enabled,
 )
@@ -178,15 +179,18 @@ def register(app: typer.Typer) -> None:
                 files["flagged/"] = write_flagged_shards(quality, out)[0].parent
         if as_json:
             _print_json(quality.to_dict())
+            _exit_if_unusable(quality.dataset)
             return
         info = quality.dataset
         typer.echo(f"{info.get('source')}: {info.get('total', 0):,} records = {info.get('valid', 0):,} valid "
                    f"+ {info.get('quarantined', 0):,} quarantined")
         width = max(len(n) for n in quality.results)
         for name, result in quality.results.items():
-            shown = f"{result.count:,} flagged" if result.applicable else "n/a"
+            shown = f"{result.count:,} flagged" if result.applicable else \
+                f"n/a: {result.stats.get('skipped') or 'does not apply'}"
             typer.echo(f"  {name:<{width}}  {shown}")
         typer.echo(f"wrote {', '.join(str(p) for name, p in files.items() if not name.startswith('plots/'))}")
+        _exit_if_unusable(info)
 
     @app.command(name="filter")
     def filter_command(
