@@ -215,8 +215,8 @@ class _Gunzip(io.RawIOBase):
         self._file = open(path, "rb")  # noqa: SIM115 (closed with this reader)
         self._name, self._limit = name, limit
         self._inflate = zlib.decompressobj(wbits=31)
-        self._pending = b""  # decompressed, after the last newline: held back until it is whole
-        self._ready = b""
+        self._pending: list[bytes] = []  # decompressed, after the last newline: held back until whole
+        self._ready = memoryview(b"")
         self._total = 0
         self._eof = False
         self.cut: str | None = None
@@ -262,10 +262,10 @@ class _Gunzip(io.RawIOBase):
             except (EOFError, zlib.error) as exc:
                 self.cut = f"the gzip stream is {'cut short' if isinstance(exc, EOFError) else 'corrupt'} " \
                            f"after {self._total:,} bytes ({exc})"
-                self.tail, self._pending, self._eof = self._pending, b"", True
+                self.tail, self._pending, self._eof = b"".join(self._pending), [], True
                 break
             if not out:
-                self._ready, self._pending, self._eof = self._pending, b"", True
+                self._ready, self._pending, self._eof = memoryview(b"".join(self._pending)), [], True
                 break
             self._total += len(out)
             if self._limit is not None and self._total > self._limit:
@@ -273,9 +273,12 @@ class _Gunzip(io.RawIOBase):
                     f"{self._name}: over {self._limit / 1024 / 1024:,.0f} MB once decompressed",
                     hint="the limit applies to the decompressed data (HUBTOOLS_MAX_UPLOAD_MB); "
                          "use the hubtools command line for bigger files")
-            data = self._pending + out
-            cut = data.rfind(b"\n") + 1
-            self._ready, self._pending = data[:cut], data[cut:]
+            cut = out.rfind(b"\n") + 1
+            if cut:  # joined once a line is whole: a 1 GB line costs one copy, not a thousand
+                self._ready = memoryview(b"".join([*self._pending, out[:cut]]))
+                self._pending = [out[cut:]]
+            else:
+                self._pending.append(out)
         n = min(len(buffer), len(self._ready))
         buffer[:n] = self._ready[:n]
         self._ready = self._ready[n:]
