@@ -362,3 +362,19 @@ def test_gzip_members_one_after_the_other_and_zero_padding_read_as_one_stream(tm
     path.write_bytes(first + second + b"garbage")
     result = hubtools.load(path)
     assert result.valid == 7 and result.by_code == {"truncated": 1}
+
+
+def test_the_columnar_path_refuses_deep_lines_and_risky_floats_but_keeps_clean_files(tmp_path):
+    from hubtools._fastpath import fast_load
+    from hubtools.io import open_source
+
+    def fast(lines: list[str]) -> bool:
+        path = tmp_path / "in.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        return fast_load(open_source(path), format=None, max_chars=1_000_000) is not None
+
+    pair = {"prompt": "Which?", "chosen": "This one.", "rejected": "That one."}
+    assert fast([GOOD_LINE] * 20) and fast([json.dumps({**pair, "score_chosen": 1.5, "score_rejected": 0.25})] * 5)
+    assert not fast([GOOD_LINE] * 5 + [f'{{"instruction": "a", "output": "b", "x": {_deep(20_000)}}}'])
+    for score in ("NaN", "-1e-400", "12345678901234567890"):  # pyarrow would read them as nan, -0.0, a float
+        assert not fast([json.dumps(pair)[:-1] + f', "score_chosen": {score}, "score_rejected": 1}}'] * 3), score
