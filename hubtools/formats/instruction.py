@@ -25,8 +25,8 @@ from .base import (
 )
 
 __all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "InputOutput", "ProblemSolution", "PromptCompletion",
-           "PromptResponse", "QueryResponse", "QuestionAnswer", "SelfInstruct", "alpaca_history", "required_text",
-           "split_user"]
+           "PromptResponse", "QueryResponse", "QuestionAnswer", "SelfInstruct", "alpaca_fields", "alpaca_history",
+           "required_text", "split_user"]
 
 
 def required_text(record: dict, key: str) -> str:
@@ -60,6 +60,35 @@ def split_user(content: str, extra: dict) -> tuple[str, str]:
 
 
 _split_user = split_user  # the older private name, still imported by other format modules
+
+
+def alpaca_fields(messages: list[dict], tools: str | None, extra: dict, target: str, *,
+                  reply: bool) -> dict[str, Any]:
+    """Alpaca's fields (instruction, input, output when ``reply``, system, history) of alternating
+    user/assistant turns that end with a reply (``reply``) or on the user turn to answer.
+
+    Raises:
+        ConversionError: tools, other roles, or turns that do not alternate (CANNOT_CONVERT).
+    """
+    instead = "convert to sharegpt or openai instead" if reply else "convert to openai_prompt instead"
+    if tools:
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} cannot hold tool definitions", instead)
+    system, turns = split_turns(messages)
+    only_roles(turns, {"user", "assistant"}, target)
+    expected = ["user", "assistant"] * (len(turns) // 2) + ([] if reply else ["user"])
+    if not turns or [m["role"] for m in turns] != expected:
+        ending = "ending with a reply" if reply else "ending on a user turn"
+        raise fail(ErrorCode.CANNOT_CONVERT, f"{target} holds alternating user/assistant turns {ending}", instead)
+    last = len(turns) - (2 if reply else 1)  # the instruction's turn; the pairs before it are history
+    instruction, input_text = split_user(turns[last]["content"], extra)
+    out: dict[str, Any] = {"instruction": instruction, "input": input_text}
+    if reply:
+        out["output"] = turns[-1]["content"]
+    if system is not None:
+        out["system"] = system
+    if last:
+        out["history"] = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, last, 2)]
+    return out
 
 
 def _single_turn(record: dict, target: str) -> tuple[str | None, str, str]:
@@ -104,25 +133,7 @@ class Alpaca(Format):
         return out
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        if record.get("tools"):
-            raise fail(ErrorCode.CANNOT_CONVERT, "alpaca cannot hold tool definitions",
-                       "convert to sharegpt or openai instead")
-        system, turns = split_turns(record["messages"])
-        only_roles(turns, {"user", "assistant"}, "alpaca")
-        roles = [m["role"] for m in turns]
-        if len(turns) < 2 or len(turns) % 2 or roles != ["user", "assistant"] * (len(turns) // 2):
-            raise fail(ErrorCode.CANNOT_CONVERT,
-                       "alpaca holds alternating user/assistant turns ending with a reply",
-                       "convert to sharegpt or openai instead")
-        instruction, input_text = split_user(turns[-2]["content"], extra)
-        out: dict[str, Any] = {"instruction": instruction, "input": input_text,
-                               "output": turns[-1]["content"]}
-        if system is not None:
-            out["system"] = system
-        if len(turns) > 2:
-            out["history"] = [[turns[i]["content"], turns[i + 1]["content"]]
-                              for i in range(0, len(turns) - 2, 2)]
-        return out
+        return alpaca_fields(record["messages"], record.get("tools"), extra, self.name, reply=True)
 
 
 class AlpacaEvalOutputs(Format):

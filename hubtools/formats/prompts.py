@@ -20,7 +20,6 @@ from .base import (
     Format,
     dump_messages,
     fail,
-    only_roles,
     optional_str,
     require_str,
     split_turns,
@@ -28,7 +27,7 @@ from .base import (
     user_content,
 )
 from .chat import OpenAIChat, ShareGPT
-from .instruction import alpaca_history, required_text, split_user
+from .instruction import alpaca_fields, alpaca_history, required_text
 
 __all__ = ["AlpacaPrompt", "OpenAIPrompt", "PromptOnly", "PromptText", "QuestionOnly", "ShareGPTPrompt",
            "has_reply_key"]
@@ -84,22 +83,7 @@ class AlpacaPrompt(Format):
         return out
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        if record.get("tools"):
-            raise fail(ErrorCode.CANNOT_CONVERT, "alpaca_prompt cannot hold tool definitions",
-                       "convert to openai_prompt instead")
-        system, turns = split_turns(record["prompt"])
-        only_roles(turns, {"user", "assistant"}, self.name)
-        roles = [m["role"] for m in turns]
-        if len(turns) % 2 != 1 or roles != ["user", "assistant"] * (len(turns) // 2) + ["user"]:
-            raise fail(ErrorCode.CANNOT_CONVERT, "alpaca_prompt holds alternating user/assistant turns "
-                       "ending on a user turn", "convert to openai_prompt instead")
-        instruction, input_text = split_user(turns[-1]["content"], extra)
-        out: dict[str, Any] = {"instruction": instruction, "input": input_text}
-        if system is not None:
-            out["system"] = system
-        if len(turns) > 1:
-            out["history"] = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 1, 2)]
-        return out
+        return alpaca_fields(record["prompt"], record.get("tools"), extra, self.name, reply=False)
 
 
 class _OneText(Format):
@@ -151,7 +135,18 @@ class QuestionOnly(_OneText):
     key = "question"
 
 
-class OpenAIPrompt(OpenAIChat):
+class _Twin:
+    """The prompt-only twin of a chat format: its reading and writing, with ``prompt`` for ``messages``."""
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        out = super().to_canonical(record)  # type: ignore[misc]
+        return {"prompt": out["messages"], "tools": out["tools"]}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        return super().from_canonical({**record, "messages": record["prompt"]}, extra)  # type: ignore[misc]
+
+
+class OpenAIPrompt(_Twin, OpenAIChat):
     """OpenAI chat ``messages`` ending on a user turn: the conversation so far, to be answered."""
 
     field = "messages"
@@ -164,15 +159,8 @@ class OpenAIPrompt(OpenAIChat):
     def accepts(self, record: dict) -> bool:
         return _user_last(record[self.field], "role", frozenset({"user", "human"})) and "label" not in record
 
-    def to_canonical(self, record: dict) -> dict[str, Any]:
-        out = super().to_canonical(record)
-        return {"prompt": out["messages"], "tools": out["tools"]}
 
-    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        return super().from_canonical({**record, "messages": record["prompt"]}, extra)
-
-
-class ShareGPTPrompt(ShareGPT):
+class ShareGPTPrompt(_Twin, ShareGPT):
     """ShareGPT ``conversations`` ending on a human turn."""
 
     name = "sharegpt_prompt"
@@ -184,13 +172,6 @@ class ShareGPTPrompt(ShareGPT):
     def accepts(self, record: dict) -> bool:
         return _user_last(record["conversations"], "from", frozenset({"human", "user"})) and not (
             {"chosen", "rejected", "label"} & record.keys())
-
-    def to_canonical(self, record: dict) -> dict[str, Any]:
-        out = super().to_canonical(record)
-        return {"prompt": out["messages"], "tools": out["tools"]}
-
-    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        return super().from_canonical({**record, "messages": record["prompt"]}, extra)
 
 
 class PromptText(Format):
