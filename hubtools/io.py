@@ -820,15 +820,16 @@ def _read_parquet(source: Source, limit: int | None, notes: list[str] | None) ->
     try:
         parquet = pq.ParquetFile(source.location)
         size = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.num_row_groups))
+        schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise InputUnusableError(f"{source.name}: not a readable Parquet file ({exc})",
                                  hint="check that the file is complete") from exc
     if limit is not None and size > limit:
         raise InputTooLargeError(f"{source.name}: over {limit / 1024 / 1024:,.0f} MB once decompressed",
                                  hint="use the hubtools command line for bigger files")
-    _refuse_repeated_columns(parquet.schema_arrow.names, source)
+    _refuse_repeated_columns(schema.names, source)
     if notes is not None:
-        notes += _type_notes(parquet.schema_arrow)
+        notes += _type_notes(schema)
     index = 0
     for group in range(parquet.num_row_groups):
         rows = parquet.metadata.row_group(group).num_rows
