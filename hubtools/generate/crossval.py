@@ -44,7 +44,7 @@ import regex
 from datasets import Dataset
 
 from ..errors import HubtoolsError
-from ..io import atomic_write, write_jsonl
+from ..io import atomic_write, output_set, write_jsonl
 from ..load import load
 from ..records import EXTRA, INDEX, Kind, load_extra
 from ..templates import bundled
@@ -497,10 +497,11 @@ def crossval_files(synthetic: str | os.PathLike, gold: str | os.PathLike, out_di
                             **options)
     out = Path(out_dir)
     result.files = {"summary": str(out / "summary.json"), "flags": str(out / "flags.jsonl")}
-    write_jsonl(out / "flags.jsonl", result.flag_rows())
     summary = {**result.to_dict(), "inputs": {"synthetic": syn.summary(), "gold": ref.summary()}}
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    with output_set(out) as stage:  # one set: the flags and the summary that counts them
+        write_jsonl(stage / "flags.jsonl", result.flag_rows())
+        with atomic_write(stage / "summary.json") as fh:
+            fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     return result
 
 
