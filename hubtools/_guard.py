@@ -1,7 +1,11 @@
 """Checks on raw JSON text that keep hostile input from crashing a parser or changing silently.
 
-- Nesting: a record nested deeper than :data:`MAX_DEPTH` is refused before any parser sees it
-  (pyarrow's JSON parser overflows its stack on ~20,000 levels and takes the process down).
+- Nesting: a record nested deeper than :data:`MAX_DEPTH` is quarantined (``too_deep``). pyarrow's
+  JSON parser overflows its stack on ~20,000 levels and takes the process down, so the fast path
+  never lets it see a line that may nest deeper; JSON Lines and CSV cells are checked before
+  orjson too. orjson (1,024 levels) and Python's json (its recursion limit) refuse deeper input
+  by themselves, with an error rather than a crash, so whole documents and JSON arrays are
+  parsed first and checked after.
 - Numbers: JSON parsers turn ``-1e-400`` into ``-0.0``, ``1e400`` into infinity and a 100-digit
   integer into a float. Such a record is quarantined (``unsafe_number``); integers that fit 64 bits
   are kept exactly.
@@ -18,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_DEPTH", "ArrowGuard", "depth", "duplicate_key", "number_problem", "too_deep", "unsafe_number"]
+__all__ = ["MAX_DEPTH", "ArrowGuard", "depth", "duplicate_key", "float_hazard", "number_problem", "too_deep",
+           "unsafe_number"]
 
 #: Deepest nesting of objects and arrays read (real datasets nest a few levels, OASST trees ~15).
 MAX_DEPTH = 128
