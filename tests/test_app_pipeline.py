@@ -6,6 +6,7 @@ every problem at once, before anything runs. The page itself is in test_browser_
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ from hubtools.app.session import Session
 from hubtools.app.team import open_team
 from hubtools.pipeline import accounting_problems, parse_recipe
 from tests.fixtures.catcher import Catcher
+from tests.fixtures.hub import WRITE_TOKEN
 from tests.fixtures.openai import OPENAI_TOKEN
+from tests.test_app_security import MARK, _auth_sent_for, _everything, client, sign_in, space  # noqa: F401
 
 QUESTIONS = ["What is the capital of France?", "Name three rivers in Europe.", "Explain photosynthesis briefly.",
              "Write a haiku about the sea.", "How do vaccines work?"]
@@ -203,3 +206,53 @@ def test_the_template_names_the_uploads_and_reads_no_environment(prompts):
     text = starter_recipe([prompts])
     assert "prompts: prompts.jsonl" in text and "api_key_env" not in text
     assert parse_recipe(text).stage_list()[:3] == ["responses", "judge", "rank"]
+
+
+# --------------------------------------------------------------------------- the app as a public Space, over its API
+
+
+def hub_recipe(repo: str, *, push: str = "", name: str = "from-hub") -> str:
+    return (f"name: {name}\nsources: {{hub: {repo}}}\nstages:\n  check: {{checks: [exact_duplicates]}}\n"
+            f"  card: {{license: apache-2.0}}\n" + (f"  push: {{repo: {push}}}\n" if push else ""))
+
+
+def test_as_a_space_an_anonymous_visitor_reads_no_server_file_no_private_dataset_and_publishes_nothing(
+        space, hub_server):
+    anonymous = client(space)
+    private = space.repos.private
+    before = len(hub_server.request_log())
+    status, stages, table, _, _ = anonymous.predict(hub_recipe(private), [], "", "", api_name="/pipeline_run")
+    assert status.startswith("**The build stopped.**"), status
+    assert "✗ load:hub" in stages and table == ""
+    sent = _auth_sent_for(hub_server, private, before)
+    assert sent and not any(WRITE_TOKEN in value for value in sent), sent  # asked anonymously, never as the Space
+
+    for probe in ("local/pairs", "./secrets", str(space.secrets / "notes.jsonl")):  # shaped like ids or paths
+        status, *outputs = anonymous.predict(hub_recipe(probe), [], "", "", api_name="/pipeline_run")
+        assert "sources.hub" in status or "load:hub" in outputs[0], (probe, status)
+        assert MARK not in _everything(status, *outputs), probe
+    text = (f"name: x\nsources: {{dataset: {space.secrets / 'notes.jsonl'}}}\n"
+            "stages:\n  check: {}\n  filter: {drop: [schema]}\n")
+    status, *outputs = anonymous.predict(text, [], "", "", api_name="/pipeline_run")
+    assert "is not one of your uploads" in status and MARK not in _everything(status, *outputs)
+
+    repo = f"user/pipeline-anonymous-{uuid.uuid4().hex[:8]}"
+    status, *_ = anonymous.predict(hub_recipe(private, push=repo), [], "", "", api_name="/pipeline_run")
+    assert "stages.push needs your Hugging Face token" in status and "(nothing ran)" in status
+    assert not hub_server.repo_exists(repo)
+
+
+def test_as_a_space_a_signed_in_visitor_builds_from_their_private_dataset_and_publishes_as_themselves(
+        space, hub_server):
+    owner = client(space, sign_in(space, hub_server, "user"))
+    repo = f"user/pipeline-signed-in-{uuid.uuid4().hex[:8]}"
+    before = len(hub_server.request_log())
+    status, stages, table, recipe_file, report_file = owner.predict(
+        hub_recipe(space.repos.private, push=repo), [], "", "", api_name="/pipeline_run")
+    assert status.startswith("**Built `from-hub`:** 20 records"), status
+    assert "✓ push" in stages and "| load (hub) | 20 records |" in table
+    assert Path(report_file).read_text(encoding="utf-8").count("| push |") == 1
+    assert hub_server.repo_exists(repo)
+    for repo_id in (space.repos.private, repo):  # read and published with the visitor's own token
+        sent = _auth_sent_for(hub_server, repo_id, before)
+        assert sent and all(value.startswith("Bearer hf_oauth_") for value in sent if value), (repo_id, sent)

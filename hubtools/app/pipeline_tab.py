@@ -38,6 +38,7 @@ from ..pipeline import Access, RecipeError, StageRow, accounting_table, build, i
 from ..pipeline import recipe_problems as library_problems
 from ..redact import redact, remember
 from . import generate_tab
+from .load_tab import _hub_id_problem
 from .publish_tab import _same_repo
 from .session import AppSettings, Session, problem, too_big, with_dataset, workdir
 
@@ -126,6 +127,11 @@ def _visitor_problems(settings: AppSettings, recipe: Any, raw: dict[str, Any], f
                 problems.append(_not_an_upload(f"sources.{key}", raw_sources.get(key), names))
             else:
                 recipe.sources[key] = str(path)
+    if "hub" in recipe.sources:
+        value = recipe.sources["hub"]
+        refused = _hub_id_problem(value.strip()) if isinstance(value, str) else "it is not text"
+        if refused:
+            problems.append(f"sources.hub: {refused}; files come in through the upload")
     for stage, s in recipe.stages.items():
         if not isinstance(s, dict) or "_invalid" in s:
             continue
@@ -219,7 +225,7 @@ def _prepare(settings: AppSettings, store_path: Path, text: str | None, files: l
     raw = yaml.safe_load(text)
     push_token = _publish_token(settings, token, oauth_token)
     problems += _visitor_problems(settings, recipe, raw, folder, push_token)
-    problems += _library_problems(recipe, {k for k in _FILE_SOURCES if k in recipe.sources})
+    problems += _library_problems(recipe, {k for k in (*_FILE_SOURCES, "hub") if k in recipe.sources})
 
     def backend(stage_settings: dict[str, Any], model: str | None):
         return generate_tab._backend(settings, stage_settings.get("endpoint"), model, api_key, oauth_token)

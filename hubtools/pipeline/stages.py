@@ -105,12 +105,11 @@ def _load(build, source: str, folder: Path):
     from ..load import load
 
     location = build.recipe.sources[source]
-    if source == "hub" and build.access.hub_token is not None:  # read as the caller says, not the environment
-        from dataclasses import replace
+    if source == "hub" and build.access.hub_token is not None:
+        from ..io import Source
 
-        from ..io import open_source
-
-        location = replace(open_source(location), token=build.access.hub_token)
+        # only ever the Hub (never a local folder named like the id), as the caller says, not the environment
+        location = Source(location.removeprefix("hf://datasets/"), "hub", token=build.access.hub_token)
     loaded = load(location, progress=build.progress)
     if not loaded.valid:
         raise HubtoolsError(f"{build.recipe.sources[source]}: no usable record ({loaded.total} read, "
@@ -218,7 +217,8 @@ def _review(build, upstream, folder: Path):
     from ..review import AnnotationStore, apply_reviews, build_queue
 
     s = build.recipe.stages["review"]
-    store = AnnotationStore(Path(build.access.review_store or s.get("store") or Path(config.APP_DIR) / "reviews.sqlite"))
+    store = AnnotationStore(Path(build.access.review_store or s.get("store")
+                                 or Path(config.APP_DIR) / "reviews.sqlite"))
     queue = build_queue(upstream.dataset, kind=upstream.kind)
     store.register(queue)
     ids = {item.item_id for item in queue}
