@@ -1038,6 +1038,8 @@ def _remove_stale_staging(out: Path) -> None:
     """Remove staging folders left by killed writers (their pid is gone) so they do not pile up."""
     import shutil
 
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there
+        return
     for folder in out.glob(f"{STAGING_PREFIX}*"):
         try:
             pid = int(folder.name[len(STAGING_PREFIX):].split("-")[0])

@@ -48,6 +48,8 @@ LOCK_FILE = ".hubtools-run.lock"
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill(pid, 0) would end the process there: count it alive
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -120,7 +122,8 @@ class RunLock:
                                    _describe(previous), state)
                 me = {"pid": os.getpid(), "host": socket.gethostname(), "started": round(time.time(), 3)}
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, orjson.dumps(me) + b"\n", 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, orjson.dumps(me) + b"\n")
                 os.fsync(fd)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -138,7 +141,8 @@ class RunLock:
         """The owner written in the file; a holder that has just locked it gets a moment to write."""
         for _ in range(20 if wait else 1):
             try:
-                data = os.pread(fd, 4096, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                data = os.read(fd, 4096)
                 return dict(orjson.loads(data)) if data.strip() else {}
             except (OSError, orjson.JSONDecodeError, TypeError, ValueError):
                 pass
