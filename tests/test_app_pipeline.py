@@ -9,6 +9,7 @@ import json
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hubtools import config
@@ -87,6 +88,7 @@ def test_a_recipe_over_an_upload_runs_and_the_table_fills_stage_by_stage(openai_
     again = run_all(AppSettings(), store, recipe(openai_server.base_url), [prompts], key=OPENAI_TOKEN,
                     session=session)
     assert again[-1].status.startswith("**Built") and "(earlier run)" in again[-1].accounting
+    assert again[2].accounting.count("(earlier run)") == 1  # streamed rows say so too, as each stage is reused
     assert len(openai_server.completions()) == len(QUESTIONS) * 2  # resumed: nothing asked twice
 
 
@@ -150,8 +152,12 @@ def test_push_uses_the_visitors_token_never_the_servers_unless_allowed(prompts, 
     allowed = AppSettings(hf_token=SERVER_TOKEN, allow_server_token_for_publish=True)
     assert need not in validate_recipe(allowed, store.path, text, [prompts], "", "", Session(), None)[0]
     team = AppSettings(team_repo="me/data")
-    assert "holds this app's team annotations" in validate_recipe(team, store.path, text, [prompts], "", "tok12345",
-                                                                   Session(), None)[0]
+    gated = text.replace("  judge:", "  review: gate\n  judge:")
+    status = validate_recipe(team, store.path, gated, [prompts], "", "tok12345", Session(), None)[0]
+    assert "holds this app's team annotations" in status
+    assert "the review gate queues pairs in the team's annotations; sign in" in status  # no spam in the team store
+    status = validate_recipe(team, store.path, gated, [prompts], "", "", Session(), "hf_oauth_visitor1")[0]
+    assert "review gate" not in status
 
 
 def test_a_space_refuses_private_endpoints_and_server_folders_as_models(prompts, store, tmp_path):
@@ -235,6 +241,15 @@ def test_as_a_space_an_anonymous_visitor_reads_no_server_file_no_private_dataset
             "stages:\n  check: {}\n  filter: {drop: [schema]}\n")
     status, *outputs = anonymous.predict(text, [], "", "", api_name="/pipeline_run")
     assert "is not one of your uploads" in status and MARK not in _everything(status, *outputs)
+
+    # the files box takes uploads only: a path of the server is refused by Gradio before the handler runs
+    payload = {"data": ["name: x\nsources: {dataset: notes.jsonl}\nstages:\n  check: {}\n",
+                        [{"path": str(space.secrets / "notes.jsonl"), "meta": {"_type": "gradio.FileData"}}], "", ""]}
+    with httpx.Client(timeout=30) as http:
+        event = http.post(f"{space.url}/gradio_api/call/pipeline_run", json=payload)
+        assert event.status_code == 200, event.text
+        stream = http.get(f"{space.url}/gradio_api/call/pipeline_run/{event.json()['event_id']}").text
+    assert "event: error" in stream and "event: complete" not in stream and MARK not in stream
 
     repo = f"user/pipeline-anonymous-{uuid.uuid4().hex[:8]}"
     status, *_ = anonymous.predict(hub_recipe(private, push=repo), [], "", "", api_name="/pipeline_run")

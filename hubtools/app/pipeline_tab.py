@@ -115,7 +115,7 @@ def _publish_token(settings: AppSettings, typed: str | None, oauth_token: str | 
 
 
 def _visitor_problems(settings: AppSettings, recipe: Any, raw: dict[str, Any], folder: Path,
-                      push_token: str | None) -> list[str]:
+                      push_token: str | None, signed_in: bool) -> list[str]:
     """What this app refuses in a recipe that the CLI would accept (local paths, the server's secrets)."""
     names = sorted(p.name for p in folder.iterdir())
     problems = []
@@ -141,6 +141,9 @@ def _visitor_problems(settings: AppSettings, recipe: Any, raw: dict[str, Any], f
         if stage in _MODEL_STAGES:
             problems += _endpoint_problems(settings, stage, s)
     review = recipe.stages.get("review")
+    if review is not None and settings.team and not signed_in:
+        problems.append("stages.review: the review gate queues pairs in the team's annotations; sign in with "
+                        "Hugging Face first")
     if isinstance(review, dict) and "store" in review:
         problems.append("stages.review.store: this app queues reviews in its own store (the Rank & review tab); "
                         "remove it")
@@ -224,7 +227,7 @@ def _prepare(settings: AppSettings, store_path: Path, text: str | None, files: l
 
     raw = yaml.safe_load(text)
     push_token = _publish_token(settings, token, oauth_token)
-    problems += _visitor_problems(settings, recipe, raw, folder, push_token)
+    problems += _visitor_problems(settings, recipe, raw, folder, push_token, bool(oauth_token))
     problems += _library_problems(recipe, {k for k in (*_FILE_SOURCES, "hub") if k in recipe.sources})
 
     def backend(stage_settings: dict[str, Any], model: str | None):
@@ -299,6 +302,7 @@ def run_recipe(settings: AppSettings, store_path: Path, text: str | None, files:
         yield screen(_problems_text(exc.problems), "", [], None, session)
         return
     order = [s.stage for s in steps]
+    reused = {s.stage for s in steps if s.action == "reuse"}
     state = dict.fromkeys(order, "pending")
     events: queue.Queue = queue.Queue()
     end = object()
@@ -322,7 +326,7 @@ def run_recipe(settings: AppSettings, store_path: Path, text: str | None, files:
         if event == "start" and progress is not None:
             progress(order.index(step) / len(order), desc=f"{step} ({order.index(step) + 1} of {len(order)})")
         if event == "done":
-            rows.append(_row(run, step))
+            rows.append(replace(_row(run, step), reused=step in reused))
         yield screen(f"**Running `{recipe.name}`:** {sum(v == 'done' for v in state.values())} of {len(order)} "
                      "steps done.", _stages_text(order, state), rows, None, session)
     report = str(run / "report.md") if (run / "report.md").is_file() else None
