@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import hubtools
+from hubtools.checks import run_checks
 from hubtools.cli import app
 from hubtools.convert import write
 from hubtools.records import INDEX
@@ -305,3 +306,38 @@ def test_check_on_prompt_only_data_skips_the_reply_checks_saying_so(tmp_path):
     assert checks["exact_duplicates"]["flagged"] == [2]
     assert checks["pii"]["flagged"] == [1]
     assert checks["categories"]["applicable"] is True
+
+
+# ---- push: prompts are never published as SFT data -----------------------------------------------------
+
+
+def _push(env: dict[str, str], *args):
+    from tests.fixtures.hub import run_client
+
+    code = ("import sys\nfrom hubtools.cli import main\n"
+            f"sys.argv = ['hubtools', *{[str(a) for a in args]!r}]\nmain()\n")
+    return run_client(code, env)
+
+
+def test_push_of_sft_data_keeps_its_prompt_only_records_out(hub_server, hub_env, hub_repo_id, tmp_path):
+    import pyarrow.parquet as pq
+
+    rows = [{"instruction": "a", "input": "", "output": "b"}, {"instruction": "no reply yet"},
+            {"instruction": "c", "input": "", "output": "d"}]
+    path = _jsonl(tmp_path / "sft.jsonl", rows)
+    quality = tmp_path / "quality.json"  # the schema check alone: the push test is not about the checks
+    quality.write_text(json.dumps(run_checks(path, checks=["schema"]).to_dict()))
+    result = _push(hub_env, "push", path, hub_repo_id, "--quality", quality, "--dry-run", "--include-quarantine",
+                   "--json")
+    assert result.returncode == 0, result.stderr
+    staged = Path(json.loads(result.stdout)["staging_dir"])
+    assert pq.read_table(staged / "data/train-00000-of-00001.parquet").to_pylist() == [rows[0], rows[2]]
+    quarantine = [json.loads(line) for line in (staged / "quarantine/train.jsonl").read_text().splitlines()]
+    assert [(r["index"], r["code"]) for r in quarantine] == [(1, "no_reply")]
+
+    prompts = _jsonl(tmp_path / "prompts.jsonl", [{"instruction": "only a prompt"}] * 2)
+    result = _push(hub_env, "push", prompts, hub_repo_id, "--format", "alpaca", "--dry-run")
+    assert result.returncode == 2
+    assert "no usable record (2 read, all quarantined: no_reply 2)" in result.stderr
+    assert "use `hubtools generate responses`" in result.stderr
+    assert not hub_server.repo_exists(hub_repo_id)
