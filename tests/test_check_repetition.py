@@ -204,3 +204,10 @@ def test_no_record_one_record_and_empty_replies_give_a_report_not_an_error():
     assert one.flagged == [0]
     blank = SPEC.run(sft([("q", ""), ("q", "   "), ("q", "!!!")]))
     assert blank.flagged == []
+
+
+def test_prompt_only_data_is_skipped_with_a_reason(corpus):
+    prompts = load(corpus / "real_world" / "fastchat_vicuna_bench_question.jsonl")
+    assert prompts.kind.value == "prompt"
+    result = SPEC.run(prompts.dataset)
+    assert not result.applicable and "no replies" in result.stats["skipped"]

@@ -376,7 +376,8 @@ def _fields(data: CheckData, requested: list[str] | str | None) -> list[str]:
 
 
 @register("repetition", options=RepetitionOptions,
-          description="looping or runaway text: repeated lines, paragraphs and word n-grams, character repeats")
+          description="looping or runaway text: repeated lines, paragraphs and word n-grams, character repeats",
+          replies=True)
 def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
     """Flag taught replies that break a Gopher repetition rule; per-field figures for the report."""
     thresholds = opts.resolved()
