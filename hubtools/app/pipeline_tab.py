@@ -21,18 +21,21 @@ Every handler is public, so a recipe typed here is held to the app's rules, not 
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import os
 import queue
 import re
 import shutil
 import threading
+import uuid
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import BackendError, HubtoolsError
+from ..errors import BackendError
 from ..generate.endpoint_guard import EndpointGuard
 from ..pipeline import Access, RecipeError, StageRow, accounting_table, build, init_recipe, parse_recipe, plan
 from ..pipeline import recipe_problems as library_problems
@@ -77,17 +80,24 @@ class _Prepared:
 
 
 def _copy_uploads(settings: AppSettings, session: Session, files: list[str] | None) -> tuple[Session, Path, list[str]]:
-    """This session's upload folder holding exactly ``files`` (by file name); refused files are reported."""
-    session, folder = workdir(session, "pipeline", "uploads")
-    shutil.rmtree(folder)
-    folder.mkdir()
-    problems = []
+    """A folder of this session holding exactly ``files`` (by file name), named by their content: the same
+    uploads give the same folder (a run resumes), and a folder a build reads is never changed under it."""
+    problems, accepted = [], []
     for path in [f for f in files or [] if f]:
         refused = too_big(path, settings)
         if refused:
             problems.append(f"{Path(path).name}: {refused}")
-            continue
-        shutil.copyfile(path, folder / Path(path).name)
+        else:
+            accepted.append(Path(path))
+    digest = hashlib.sha256()
+    for path in sorted(accepted, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    session, folder = workdir(session, "pipeline", "uploads", digest.hexdigest()[:16])
+    for path in accepted:
+        if not (folder / path.name).is_file():
+            part = folder / f".{path.name}.{uuid.uuid4().hex}.part"
+            shutil.copyfile(path, part)
+            os.replace(part, folder / path.name)
     return session, folder, problems
 
 
@@ -117,7 +127,7 @@ def _publish_token(settings: AppSettings, typed: str | None, oauth_token: str | 
 def _visitor_problems(settings: AppSettings, recipe: Any, raw: dict[str, Any], folder: Path,
                       push_token: str | None, signed_in: bool) -> list[str]:
     """What this app refuses in a recipe that the CLI would accept (local paths, the server's secrets)."""
-    names = sorted(p.name for p in folder.iterdir())
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     problems = []
     raw_sources = raw.get("sources") if isinstance(raw.get("sources"), dict) else {}
     for key in _FILE_SOURCES:
