@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
                                  engine=runner)
             files = write_report(quality, out)
             if runner.name == "ray":
-                files["flagged/"] = write_flagged_shards(quality, out)[0].parent
+                files["flagged/"] = write_flagged_shards(quality, out)
         if as_json:
             _print_json(quality.to_dict())
             _exit_if_unusable(quality.dataset)
@@ -220,6 +220,10 @@ def register(app: typer.Typer) -> None:
         ray_address: RayAddressOpt = None,
         ray_workers: RayWorkersOpt = None,
         ray_memory: RayMemoryOpt = None,
+        shards: Annotated[str | None, typer.Option(
+            "--shards", help="Write the kept records as parquet or jsonl shards in DIR/kept/ (canonical records "
+                             "with their source index) instead of one file in the input's format; "
+                             "parquet by default with --engine ray.")] = None,
         format: FormatOpt = None,
         split: SplitOpt = None,
         as_json: JsonOpt = False,
@@ -254,7 +258,8 @@ def register(app: typer.Typer) -> None:
             result = filter_dataset(_source(path, format, split, as_json), out, drop=names,
                                     min_quality=min_quality, redact_pii=redact_pii,
                                     quality=quality, options=options, num_proc=num_proc,
-                                    progress=_progress_enabled(as_json), format=format, engine=runner)
+                                    progress=_progress_enabled(as_json), format=format, engine=runner,
+                                    shards=shards)
         if as_json:
             _print_json(result.to_dict())
             return

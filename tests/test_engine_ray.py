@@ -4,7 +4,11 @@ planted duplicates, on a local Ray this module starts (and stops) itself."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import threading
+import time
 
 import orjson
 import pyarrow.parquet as pq
@@ -13,9 +17,11 @@ import ray
 from typer.testing import CliRunner
 
 from hubtools.checks import run_checks
+from hubtools.checks.filter import filter_dataset
 from hubtools.cli import app
 from hubtools.errors import HubtoolsError
 from hubtools.load import load
+from hubtools.records import INDEX
 
 from .conftest import CORPUS
 
@@ -151,13 +157,78 @@ def test_cli_check_and_filter_on_ray(local_ray, corpus, tmp_path):
         run = cli.invoke(app, ["filter", str(src), "--out", str(out), "--drop", "exact_duplicates,refusals",
                                "--engine", engine, "--json"], catch_exceptions=False)
         assert run.exit_code == 0, run.output
-        filtered[engine] = json.loads(run.output)
+        filtered[engine] = json.loads(run.stdout)
         filtered[engine]["removed_rows"] = (out / "removed.jsonl").read_text()
     assert filtered["ray"]["kept"] == filtered["local"]["kept"] and filtered["ray"]["removed"] > 0
     assert filtered["ray"]["removed_rows"] == filtered["local"]["removed_rows"]
+    # with Ray the kept records are Parquet shards of canonical records, each with its source index
+    kept = pq.read_table(tmp_path / "filter-ray" / "kept")
+    removed = {json.loads(line)["index"] for line in filtered["ray"]["removed_rows"].splitlines()}
+    assert kept.num_rows == filtered["ray"]["kept"] and "messages" in kept.column_names
+    assert set(kept.column(INDEX).to_pylist()) == set(range(filtered["ray"]["read"])) - removed
+
+
+def test_filter_jsonl_shards(corpus, tmp_path):
+    """--shards jsonl: kept records in shards of the size asked, kept + removed = read."""
+    result = filter_dataset(corpus / "llama_factory" / "identity.json", tmp_path, drop="exact_duplicates",
+                            shards="jsonl", shard_rows=40)
+    parts = sorted((tmp_path / "kept").iterdir())
+    assert [p.name for p in parts] == ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
+    rows = [json.loads(line) for p in parts for line in p.read_text().splitlines()]
+    assert len(rows) == result.kept == 91 - result.removed and rows[0]["messages"]
 
 
 def test_ray_options_need_the_ray_engine(corpus, tmp_path):
     run = CliRunner().invoke(app, ["check", str(corpus / "llama_factory" / "identity.json"), "--out",
                                    str(tmp_path), "--ray-address", "auto"])
     assert run.exit_code != 0 and "--engine ray" in run.output
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under ``pid`` (this test's Ray: its GCS, raylet and their workers)."""
+    out, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        try:
+            kids = [int(k) for t in os.listdir(f"/proc/{parent}/task")
+                    for k in open(f"/proc/{parent}/task/{t}/children").read().split()]
+        except OSError:
+            kids = []
+        out += kids
+        frontier += kids
+    return out
+
+
+def test_killed_worker_is_retried_without_losing_a_record(local_ray, corpus, tmp_path):
+    """A Ray worker killed (SIGKILL) while it runs a batch: Ray runs the batch again and the
+    results are the local ones, no row lost or counted twice."""
+    path = tmp_path / "planted.jsonl"
+    planted(path, 21_000, corpus)  # two batches
+    loaded = load(path)
+    checks = "repetition,refusals"
+    expected = run_checks(loaded, checks=checks)
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def kill_one_busy_worker() -> None:
+        while not stop.is_set() and not killed:
+            for pid in descendants(os.getpid()):
+                try:
+                    title = open(f"/proc/{pid}/cmdline", "rb").read()
+                except OSError:
+                    continue
+                if title.startswith(b"ray::") and b"MapBatches" in title:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(title.split(b"\0")[0].decode(errors="replace"))
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_busy_worker)
+    killer.start()
+    try:
+        distributed = run_checks(loaded, checks=checks, engine="ray")
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no busy Ray worker was seen to kill"
+    assert_same(expected, distributed, "after a killed worker")

@@ -120,6 +120,8 @@ def filter_dataset(
     progress: bool = False,
     format: str | None = None,
     engine: str | Any = "local",
+    shards: str | None = None,
+    shard_rows: int | None = None,
 ) -> FilterResult:
     """Remove the records the ``drop`` checks flag; write the rest in the input's format.
 
@@ -135,11 +137,19 @@ def filter_dataset(
         quality: results of an earlier ``run_checks`` on the same input (else the checks run now).
         engine: where those checks run (``"local"``, ``"ray"`` or an engine object; see
             :func:`hubtools.checks.engines.get_engine`).
+        shards: ``"parquet"`` or ``"jsonl"``: write the kept records (canonical, with their
+            source index) as ``kept/part-NNNNN.<ext>`` shards instead of one file in the
+            input's format (the default with the Ray engine: large inputs).
+        shard_rows: records per shard (default :data:`hubtools.checks.engines.SHARD_ROWS`).
 
     Example:
         >>> filter_dataset("data.jsonl", "clean/", drop="exact_duplicates,pii")  # doctest: +SKIP
     """
-    from ..convert import write  # convert imports load; keep the import graph one-way
+    from ..convert import WriteResult, write  # convert imports load; keep the import graph one-way
+    from .engines import SHARD_ROWS, get_engine, write_record_shards
+
+    engine = get_engine(engine)
+    shards = shards or ("parquet" if engine.name == "ray" else None)
 
     names = resolve_checks(drop) if drop else []
     if not names and min_quality is None:
@@ -168,12 +178,16 @@ def filter_dataset(
     container = loaded.source.container
     ext = "jsonl" if container in ("dir", "hub") or loaded.source.compressed else container
     stem = Path(loaded.source.name).name.split(".")[0] or "data"
-    kept_path = out / f"{stem}.{ext}"
+    kept_path = out / "kept" if shards else out / f"{stem}.{ext}"
     removed_path = out / "removed.jsonl"
     # one set: a full disk or an error leaves the previous kept records, removed.jsonl and summary
-    with output_set(out, last=("filter_summary.json",)) as stage:
-        written = write(canonical_dataset(kept_table, loaded.kind), stage / kept_path.name, format=loaded.format,
-                        kind=loaded.kind)
+    with output_set(out, last=("filter_summary.json",), replaces=["kept/part-*"] if shards else ()) as stage:
+        if shards:
+            written = WriteResult(kept_path, shards, write_record_shards(
+                kept_table, stage / "kept", shards, rows_per_shard=shard_rows or SHARD_ROWS))
+        else:
+            written = write(canonical_dataset(kept_table, loaded.kind), stage / kept_path.name,
+                            format=loaded.format, kind=loaded.kind)
 
         removed_rows = [{"index": row.index, "reasons": ["schema"], "details": {"schema": f"{row.code}: {row.reason}"}}
                         for row in loaded.quarantine]

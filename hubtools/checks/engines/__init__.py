@@ -19,7 +19,7 @@ from typing import Any
 from ...errors import HubtoolsError
 from .local import LocalEngine
 
-__all__ = ["ENGINES", "LocalEngine", "get_engine", "parse_memory", "write_flagged_shards"]
+__all__ = ["ENGINES", "SHARD_ROWS", "LocalEngine", "get_engine", "parse_memory", "write_flagged_shards", "write_record_shards"]
 
 #: The engine names ``--engine`` accepts.
 ENGINES = ("local", "ray")
@@ -75,38 +75,64 @@ def get_engine(engine: str | Any | None = None, *, address: str | None = None, w
     raise HubtoolsError(f"unknown engine {engine!r}", hint=f"choose from: {', '.join(ENGINES)}")
 
 
-def write_flagged_shards(quality: Any, out_dir: str | Path, *, rows_per_shard: int = 1_000_000) -> list[Path]:
+#: Rows per Parquet / JSONL shard written for large outputs.
+SHARD_ROWS = 1_000_000
+
+
+def write_record_shards(table: Any, directory: str | Path, fmt: str = "parquet", *,
+                        rows_per_shard: int = SHARD_ROWS) -> int:
+    """Write an Arrow table as ``part-00000.parquet`` (or ``.jsonl``) shards of ``rows_per_shard``
+    rows in ``directory``, each atomically; return the rows written (one empty shard for none).
+
+    >>> import pyarrow as pa, tempfile
+    >>> write_record_shards(pa.table({"a": [1, 2, 3]}), tempfile.mkdtemp(), "jsonl", rows_per_shard=2)
+    3
+    """
+    import orjson
+    import pyarrow.parquet as pq
+
+    from ...io import atomic_write
+
+    if fmt not in ("parquet", "jsonl"):
+        raise HubtoolsError(f"cannot write shards as {fmt!r}", hint="use parquet or jsonl")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for k, start in enumerate(range(0, max(table.num_rows, 1), rows_per_shard)):
+        part = table.slice(start, rows_per_shard)
+        with atomic_write(out / f"part-{k:05d}.{fmt}") as fh:
+            if fmt == "parquet":
+                pq.write_table(part, fh)
+            else:
+                fh.write(b"".join(orjson.dumps(row) + b"\n" for row in part.to_pylist()))
+        written += part.num_rows
+    return written
+
+
+def write_flagged_shards(quality: Any, out_dir: str | Path, *, rows_per_shard: int = SHARD_ROWS) -> Path:
     """Write every flag of ``quality`` as Parquet shards in ``out_dir/flagged/`` (columns
     ``index``, ``check``, ``reason``; sorted by index, then check), replacing earlier shards.
 
     For inputs whose flags a JSON list would make unreadable; ``quality.json`` keeps them too.
-    Returns the shard paths.
+    Returns the folder.
     """
     import shutil
     import tempfile
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ...io import atomic_write
 
     rows = sorted((index, name, result.reasons.get(index, ""))
                   for name, result in quality.results.items() for index in result.flagged)
+    table = pa.table({"index": pa.array([r[0] for r in rows], pa.int64()),
+                      "check": pa.array([r[1] for r in rows], pa.string()),
+                      "reason": pa.array([r[2] for r in rows], pa.string())})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".flagged.", dir=out))
-    paths = []
     try:
-        for k, start in enumerate(range(0, max(len(rows), 1), rows_per_shard)):
-            part = rows[start: start + rows_per_shard]
-            table = pa.table({"index": pa.array([r[0] for r in part], pa.int64()),
-                              "check": pa.array([r[1] for r in part], pa.string()),
-                              "reason": pa.array([r[2] for r in part], pa.string())})
-            with atomic_write(stage / f"part-{k:05d}.parquet") as fh:
-                pq.write_table(table, fh)
-            paths.append(out / "flagged" / f"part-{k:05d}.parquet")
+        write_record_shards(table, stage, "parquet", rows_per_shard=rows_per_shard)
         shutil.rmtree(out / "flagged", ignore_errors=True)
         stage.rename(out / "flagged")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return paths
+    return out / "flagged"
