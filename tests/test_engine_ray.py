@@ -232,3 +232,18 @@ def test_killed_worker_is_retried_without_losing_a_record(local_ray, corpus, tmp
         killer.join()
     assert killed, "no busy Ray worker was seen to kill"
     assert_same(expected, distributed, "after a killed worker")
+
+
+def test_model_check_runs_in_an_actor_pool(local_ray, corpus, tmp_path):
+    """A model backend (transformers, a tiny classifier built here) runs in Ray actors, which
+    load the model once each; the scores and flags are the local ones."""
+    from tests.fixtures.tiny_models import tiny_bert_classifier
+
+    model = tiny_bert_classifier(tmp_path / "classifier", {0: "non-toxic", 1: "toxic"})
+    loaded = load(corpus / "llama_factory" / "identity.json")
+    options = {"toxicity": {"backend": "transformers", "model": str(model), "threshold": 0.5}}
+    local = run_checks(loaded, checks="toxicity", options=options)
+    distributed = run_checks(loaded, checks="toxicity", options=options, engine="ray")
+    assert_same(local, distributed, "toxicity, transformers backend")
+    steps = distributed.dataset["engine"]["checks"]["toxicity"]["steps"]
+    assert [s["where"] for s in steps] == ["ray actors"]
