@@ -43,18 +43,20 @@ ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", "-c", min=1, help=
 ContainerOpt = Annotated[str, typer.Option(
     "--container", help="File type of the output: jsonl, json, csv or parquet.")]
 InputFormatOpt = Annotated[str | None, typer.Option(
-    "--input-format", help="Read the input as this format instead of detecting it (see `hubtools formats`).")]
+    "--format", "--input-format", "-f",
+    help="Read the input as this format instead of detecting it (see `hubtools formats`); as in every command, "
+         "--format names the input and --to the output.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (candidate j is sampled with seed + j).")]
 
 
 
 
 PromptsFormatOpt = Annotated[str, typer.Option(
-    "--format", "--to", "-t", help="Output format of the prompts: prompt-only, as they have no reply yet.")]
+    "--to", "-t", help="Output format of the prompts: prompt-only, as they have no reply yet.")]
 RepliesFormatOpt = Annotated[str, typer.Option(
-    "--format", "--to", "-t", help="Output format of the records (see `hubtools formats`).")]
+    "--to", "-t", help="Output format of the records (see `hubtools formats`).")]
 PairsFormatOpt = Annotated[str, typer.Option(
-    "--format", "--to", "-t", help="Output format of the pairs (see `hubtools formats`).")]
+    "--to", "-t", help="Output format of the pairs (see `hubtools formats`).")]
 
 
 def _backend(model: str | None, endpoint: str | None, token: str | None, api_key: str | None):

@@ -251,7 +251,7 @@ def test_judge_with_a_model_and_rank_with_all_pairs_to_parquet(openai_server, tm
     assert json.loads(again.stdout)["runs"][0]["resumed_from_checkpoint"] == summary["records"]
 
     result = invoke("rank", tmp_path / "j" / "judged.jsonl", "--out", tmp_path / "pairs", "--strategy", "all_pairs",
-                    "--min-margin", "0.5", "--format", "dpo", "--container", "parquet", "--json")
+                    "--min-margin", "0.5", "--to", "dpo", "--container", "parquet", "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     pairs = load(tmp_path / "pairs" / "pairs.parquet")
@@ -269,7 +269,7 @@ def test_rank_says_what_to_do_with_unjudged_replies_and_unknown_strategies(tmp_p
 
 
 def test_instructions_refuse_a_format_that_cannot_hold_prompts(tmp_path):
-    result = invoke("generate", "instructions", WIKI, "--out", tmp_path, "--format", "alpaca")
+    result = invoke("generate", "instructions", WIKI, "--out", tmp_path, "--to", "alpaca")
     assert result.exit_code == 2
     assert "alpaca cannot hold prompts that have no reply yet. use --format mt_bench" in result.stderr
 
@@ -306,10 +306,18 @@ def test_generate_responses_with_a_local_model_folder(tiny_causal_lm, tmp_path):
                                                       for r in replies)
 
 
+def test_format_names_the_input_and_to_the_output_in_generate_judge_and_rank(tmp_path):
+    assert "--to" in invoke("generate", "instructions", "--help").stdout
+    for command in (["generate", "responses"], ["judge"], ["rank"]):
+        help_text = invoke(*command, "--help").stdout
+        assert "Output format" in help_text.split("--to <", 1)[1][:300]
+        assert "Read the input as this format" in help_text.split("--format", 1)[1][:300]
+
+
 def test_an_output_format_that_cannot_hold_replies_fails_before_any_request(openai_server, tmp_path):
     instructions(tmp_path / "prompts", "--chunk-size", "100000", "--per-chunk", "1")
     result = invoke("generate", "responses", tmp_path / "prompts" / "prompts.jsonl", "--out", tmp_path / "r",
                     "--endpoint", openai_server.base_url, "--model", "stand-in-small", "--api-key", OPENAI_TOKEN,
-                    "--format", "dpo")
+                    "--to", "dpo")
     assert result.exit_code == 2 and "sft records cannot be written as dpo. use one of alpaca" in result.stderr
     assert openai_server.completions() == []
