@@ -218,7 +218,8 @@ def replay_planted(path: Path, rows: int) -> tuple[np.ndarray, np.ndarray] | Non
 
 def compute_truth(path: str, out: str) -> None:
     """Exact near-duplicate truth of the file, saved as .npz (runs in its own subprocess)."""
-    from hubtools.checks.near_duplicates import components, word_shingles
+    from hubtools.checks.near_duplicates import components
+    from hubtools.text import word_shingles
 
     t = time.perf_counter()
     _, index, texts = load_texts(path)
@@ -288,7 +289,7 @@ def run_hubtools(path: str, num_proc: int) -> dict:
 def run_datasketch(path: str, limit: int | None) -> dict:
     from datasketch import MinHash, MinHashLSH
 
-    from hubtools.checks.near_duplicates import word_shingles
+    from hubtools.text import word_shingles
 
     dataset, index, texts = load_texts(path)
     rows = len(texts)

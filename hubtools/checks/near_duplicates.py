@@ -55,11 +55,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import regex
 import xxhash
 from rensa import RMinHash
 
 from ..errors import UnknownCheckError
+from ..text import TOKEN_RE, jaccard, word_shingles, words
 from ._templates import find_templates, strip_templates
 from .base import CheckData, CheckResult, register, release_memory
 from .exact_duplicates import group_firsts, preview
@@ -78,11 +78,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
-#: A word: one Chinese/Japanese character, or a run of other word characters (letters, digits,
-#: marks, underscore). Punctuation and symbols separate words and are dropped.
-TOKEN_RE = regex.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 
 #: A pair exactly at the threshold must become an LSH candidate with at least this probability.
 CANDIDATE_PROBABILITY = 0.98
@@ -131,37 +126,7 @@ class NearDuplicateOptions:
             raise ValueError("near_duplicates needs num_perm >= 2 and shingle_size >= 1")
 
 
-# --------------------------------------------------------------------------- reference (pure Python)
-
-
-def words(text: str) -> list[str]:
-    """The words of ``text`` as the check sees them (case-folded, punctuation dropped).
-
-    >>> words("Hello, World! 你好")
-    ['hello', 'world', '你', '好']
-    """
-    return TOKEN_RE.findall(text.casefold())
-
-
-def word_shingles(text: str, n: int = 3) -> set[str]:
-    """The set of ``n``-word shingles of ``text``; a text shorter than ``n`` words is one shingle.
-
-    The slow, obvious definition the vectorised :func:`shingle_hashes` implements (tests check
-    they agree).
-
-    >>> sorted(word_shingles("The cat sat on the mat", 3))
-    ['cat sat on', 'on the mat', 'sat on the', 'the cat sat']
-    """
-    tokens = words(text)
-    if len(tokens) < n:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
-
-
-def jaccard(a: set, b: set) -> float:
-    """|a ∩ b| / |a ∪ b| (0.0 for two empty sets)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+# the reference (pure Python) definitions, words / word_shingles / jaccard, are in hubtools.text
 
 
 # --------------------------------------------------------------------------- vectorised shingling

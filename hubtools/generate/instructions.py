@@ -32,13 +32,13 @@ from typing import Any
 import orjson
 from datasets import Dataset
 
-from ..checks.near_duplicates import jaccard, word_shingles
 from ..convert import write
 from ..errors import HubtoolsError, UnknownFormatError, UnparseableOutputError
 from ..formats import get_format
 from ..io import atomic_write, container_for_path
 from ..load import canonical_dataset
 from ..records import EXTRA, Kind, dump_extra, load_extra, message
+from ..text import jaccard, word_shingles
 from .backends import Backend
 from .ingest import ingest
 from .runner import Runner, Task
