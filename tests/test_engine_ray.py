@@ -7,6 +7,10 @@ import json
 import os
 import random
 import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -247,3 +251,62 @@ def test_model_check_runs_in_an_actor_pool(local_ray, corpus, tmp_path):
     assert_same(local, distributed, "toxicity, transformers backend")
     steps = distributed.dataset["engine"]["checks"]["toxicity"]["steps"]
     assert [s["where"] for s in steps] == ["ray actors"]
+
+
+def kill_marked(marker: str) -> list[int]:
+    """Kill (SIGKILL) the processes whose command line holds ``marker`` (a cluster's own temp
+    folder) and their descendants; return their pids. Never `ray stop`: it stops every Ray."""
+    pids = set()
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()):
+        try:
+            if marker.encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+                pids |= {pid, *descendants(pid)}
+        except OSError:
+            continue
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return sorted(pids)
+
+
+@pytest.fixture
+def two_node_cluster():
+    """`ray start --head` and `ray start --address` on this machine: two nodes of one CPU and a
+    100 MB object store each; removed after the test by its own temp folder's processes."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths live in it
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a throwaway cluster on localhost
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    common = ["--num-cpus=1", "--object-store-memory=100000000", "--disable-usage-stats"]
+    try:
+        subprocess.run([*ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false",
+                        f"--temp-dir={temp}", *common], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([*ray_cli, "start", f"--address=127.0.0.1:{port}", *common], env=env, check=True,
+                       capture_output=True, timeout=120)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        kill_marked(temp)
+        assert not kill_marked(temp), "a process of the test cluster survived"
+
+
+def test_two_node_cluster_same_results(two_node_cluster, corpus, tmp_path):
+    """`hubtools check --engine ray --ray-address` on a two-node cluster: the local flags."""
+    address, env = two_node_cluster
+    path = tmp_path / "planted.jsonl"
+    planted(path, 21_000, corpus)  # two batches: one per node
+    checks = "exact_duplicates,near_duplicates,length_outliers,refusals"
+    run = subprocess.run([sys.executable, "-m", "hubtools.cli", "check", str(path), "--out", str(tmp_path / "out"),
+                          "--checks", checks, "--engine", "ray", "--ray-address", address],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    quality = json.loads((tmp_path / "out" / "quality.json").read_text())
+    assert quality["dataset"]["engine"]["cluster"]["nodes"] == 2
+    assert quality["dataset"]["engine"]["address"] == address
+    local = run_checks(load(path), checks=checks)
+    for name, result in local.results.items():
+        assert quality["checks"][name]["flagged"] == result.flagged, name
+    assert pq.read_table(tmp_path / "out" / "flagged").num_rows == sum(r.count for r in local.results.values())
