@@ -161,6 +161,30 @@ class CheckData:
             return []
         return ["chosen", "rejected"] if self.kind is Kind.PREFERENCE else ["response"]
 
+    def select_fields(self, requested: Sequence[str] | str | None, default: Sequence[str], check: str) -> list[str]:
+        """The fields a check's ``fields`` option names: field names, or ``prompt`` / ``response``
+        for the kind's prompt or reply fields (``default`` when None), without repeats.
+
+        Raises:
+            UnknownCheckError: a name that is neither.
+        """
+        from ..errors import UnknownCheckError
+
+        if isinstance(requested, str):
+            requested = [part.strip() for part in requested.split(",") if part.strip()]
+        out: list[str] = []
+        for name in requested if requested is not None else default:
+            if name in self.fields:
+                out.append(name)
+            elif name in ("prompt", "prompts"):
+                out.extend(self.prompt_fields)
+            elif name in ("response", "responses", "reply", "replies"):
+                out.extend(self.response_fields)
+            else:
+                raise UnknownCheckError(f"the {check} check has no field {name!r} in {self.kind.value} data",
+                                        hint=f"use prompt, response or one of: {', '.join(self.fields)}")
+        return list(dict.fromkeys(out))
+
     @property
     def all_fields(self) -> list[str]:
         return list(self.fields)

@@ -83,24 +83,6 @@ def expected_languages(languages: list[str] | str | None) -> list[str] | None:
     return codes
 
 
-def _fields(data: CheckData, requested: list[str] | str | None) -> list[str]:
-    names = _as_list(requested)
-    if names is None:
-        names = ["prompt", "response"]
-    out: list[str] = []
-    for name in names:
-        if name in data.fields:
-            out.append(name)
-        elif name in ("prompt", "prompts"):
-            out.extend(data.prompt_fields)
-        elif name in ("response", "responses", "reply", "replies"):
-            out.extend(data.response_fields)
-        else:
-            raise UnknownCheckError(f"the language check has no field {name!r} in {data.kind.value} data",
-                                    hint=f"use prompt, response or one of: {', '.join(data.fields)}")
-    return list(dict.fromkeys(out))
-
-
 def detect_batch(batch: dict[str, pa.Array], min_chars: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per field of one batch: (language index, method index, letters); runs in workers."""
     return {name: _langid.detect_texts(arr, min_chars=min_chars) for name, arr in batch.items()}
@@ -118,7 +100,7 @@ def check_language(data: CheckData, opts: LanguageOptions) -> CheckResult:
     if opts.min_chars < 0:
         raise UnknownCheckError("the language check's min_chars must be >= 0", hint="e.g. min_chars=40")
     expected = expected_languages(opts.languages)
-    names = _fields(data, opts.fields)
+    names = data.select_fields(opts.fields, ("prompt", "response"), "language")
     parts = data.map(detect_batch, names, desc="language", min_chars=int(opts.min_chars))
     n = len(data)
     lang = {name: np.concatenate([p[name][0] for p in parts]) if parts else np.zeros(0, np.int16)

@@ -357,31 +357,13 @@ def _batch(batch: dict[str, pa.Array], min_words: int, char_rule: bool) -> dict[
 # --------------------------------------------------------------------------- the check
 
 
-def _fields(data: CheckData, requested: list[str] | str | None) -> list[str]:
-    if requested is None:
-        return list(data.response_fields)
-    names = [requested] if isinstance(requested, str) else list(requested)
-    out: list[str] = []
-    for name in names:
-        if name in data.fields:
-            out.append(name)
-        elif name in ("prompt", "prompts"):
-            out.extend(data.prompt_fields)
-        elif name in ("response", "responses", "reply", "replies"):
-            out.extend(data.response_fields)
-        else:
-            raise UnknownCheckError(f"repetition: no field {name!r} in {data.kind.value} data",
-                                    hint=f"use prompt, response or one of: {', '.join(data.fields)}")
-    return list(dict.fromkeys(out))
-
-
 @register("repetition", options=RepetitionOptions,
           description="looping or runaway text: repeated lines, paragraphs and word n-grams, character repeats",
           replies=True)
 def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
     """Flag taught replies that break a Gopher repetition rule; per-field figures for the report."""
     thresholds = opts.resolved()
-    names = _fields(data, opts.fields)
+    names = data.select_fields(opts.fields, ("response",), "repetition")
     parts = data.map(_batch, names, desc="repetition", min_words=int(opts.min_words),
                      char_rule="char_rep" in thresholds)
     n = len(data)
