@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from hubtools.cli import app
 from hubtools.load import load
 from hubtools.records import EXTRA, Kind, load_extra
 from tests.conftest import CORPUS
-from tests.fixtures.openai import OPENAI_MODELS, OPENAI_TOKEN
+from tests.fixtures.openai import OPENAI_MODELS, OPENAI_TOKEN, kill_9_after_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 WIKI = CORPUS / "llama_factory" / "wiki_demo.txt"
@@ -185,15 +184,7 @@ def test_resume_after_a_killed_run_requests_no_row_again(make_openai_server, tmp
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-m", "hubtools.cli", *args], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if checkpoint.exists() and len(checkpoint.read_bytes().splitlines()) >= 5:  # header + 4 rows
-                break
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
+    kill_9_after_rows(process, checkpoint, 4)
     done = {json.loads(line)["key"] for line in checkpoint.read_bytes().splitlines()[1:]}
     expected = {f"{i}:{j}" for i in range(len(prompts)) for j in (0, 1)}
     assert 4 <= len(done) < len(expected) and done < expected

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from hubtools.pipeline import (STAGES, RecipeError, StageRow, accounting_problem
 
 from .conftest import CORPUS
 from .fixtures.hub import client_env, run_client_json
-from .fixtures.openai import OPENAI_TOKEN
+from .fixtures.openai import OPENAI_TOKEN, kill_9_after_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 WIKI = CORPUS / "llama_factory" / "wiki_demo.txt"
@@ -219,15 +218,7 @@ stages:
     args = [sys.executable, "-m", "hubtools.cli", "build", str(recipe), "--out", str(tmp_path / "run")]
     checkpoint = tmp_path / "run" / "responses" / "checkpoint.stand-in-small.jsonl"
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if checkpoint.exists() and len(checkpoint.read_bytes().splitlines()) >= 5:  # header + 4 rows
-                break
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
+    kill_9_after_rows(process, checkpoint, 4)
     done = {json.loads(line)["key"] for line in checkpoint.read_bytes().splitlines()[1:]}
     expected = {f"{i}:{j}" for i in range(8) for j in (0, 1)}
     assert 4 <= len(done) < len(expected)
