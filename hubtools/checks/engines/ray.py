@@ -162,6 +162,8 @@ class RayEngine:
         """Join the cluster at ``address``, reuse a Ray this process already runs, or start a
         local one (with ``workers`` CPUs and ``object_store_memory``, spilling beyond it)."""
         ray = import_ray()
+        # under `ray job submit` RAY_ADDRESS names the job's cluster: join it, never start another
+        self.address = self.address or os.environ.get("RAY_ADDRESS") or None
         if ray.is_initialized():
             pass  # a Ray the caller started (e.g. a test's): used as it is, left running
         elif self.address:
