@@ -310,3 +310,26 @@ def test_two_node_cluster_same_results(two_node_cluster, corpus, tmp_path):
     for name, result in local.results.items():
         assert quality["checks"][name]["flagged"] == result.flagged, name
     assert pq.read_table(tmp_path / "out" / "flagged").num_rows == sum(r.count for r in local.results.values())
+
+
+def test_engine_starts_a_bounded_local_ray_and_stops_it(corpus, tmp_path):
+    """Without --ray-address the run starts its own Ray with the CPUs and object store memory
+    asked for (beyond it Ray spills to disk), and stops it at the end (own process: the
+    module's Ray is not involved)."""
+    out = tmp_path / "out"
+    script = ("import json, sys, ray\n"
+              "from hubtools.cli import app\n"
+              "try:\n"
+              "    app(sys.argv[1:])\n"
+              "except SystemExit as exc:\n"
+              "    assert not exc.code, exc.code\n"
+              "print(json.dumps({'still_running': ray.is_initialized()}))\n")
+    run = subprocess.run([sys.executable, "-c", script, "check", str(corpus / "llama_factory" / "identity.json"),
+                          "--out", str(out), "--checks", "exact_duplicates,length_outliers", "--engine", "ray",
+                          "--ray-workers", "1", "--ray-memory", "100MB"],
+                         env={**os.environ, "RAY_AUTH_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"still_running": False}
+    engine = json.loads((out / "quality.json").read_text())["dataset"]["engine"]
+    assert engine["cluster"]["cpus"] == 1 and engine["object_store_memory"] == 100 * 1024 * 1024
+    assert engine["cluster"]["object_store_memory"] == 100 * 1024 * 1024
