@@ -250,7 +250,8 @@ def register(app: typer.Typer) -> None:
         \b
         Example: hubtools judge responses/responses.jsonl --out judged/
         """
-        from .judge import judge_file, make_judge
+        from .judge.dataset import judge_file
+        from .judge.llm import make_judge
 
         with _errors():
             backend = _backend(model, endpoint, token, api_key)
@@ -300,7 +301,7 @@ def register(app: typer.Typer) -> None:
         \b
         Example: hubtools rank judged/judged.jsonl --out pairs/ --strategy best_vs_worst --min-margin 1
         """
-        from .generate.rank import rank_file
+        from .judge.rank import rank_file
 
         with _errors():
             result = rank_file(path, out, strategy=strategy, min_margin=min_margin, threshold=threshold, score=score,
@@ -349,8 +350,8 @@ def register(app: typer.Typer) -> None:
         \b
         Example: hubtools crossval pairs/pairs.jsonl ../shared/corpus/llama_factory/alpaca_en_demo.json --out crossval/
         """
-        from .generate.crossval import crossval_files
-        from .judge import make_judge
+        from .judge.crossval import crossval_files
+        from .judge.llm import make_judge
 
         with _errors():
             backend = _backend(model, endpoint, token, api_key)

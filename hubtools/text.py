@@ -64,8 +64,10 @@ def normalise(text: str) -> str:
     return " ".join(words(text))
 
 
-def groundedness(reply: str, source: str, prompt: str = "") -> float | None:
+def groundedness(reply: str, source: str, prompt: str = "", *, ndigits: int | None = 4) -> float | None:
     """Share of the reply's content words found in ``source`` or ``prompt``; ``None`` when it has none.
+
+    Rounded to ``ndigits`` (``None``: not rounded).
 
     >>> groundedness("The Loire flows west.", "The Loire is a river that flows west to the sea.")
     1.0
@@ -74,7 +76,8 @@ def groundedness(reply: str, source: str, prompt: str = "") -> float | None:
     if not found:
         return None
     known = set(words(source)) | set(words(prompt))
-    return round(sum(w in known for w in found) / len(found), 4)
+    share = sum(w in known for w in found) / len(found)
+    return share if ndigits is None else round(share, ndigits)
 
 
 def word_shingles(text: str, n: int = 3) -> set[str]:

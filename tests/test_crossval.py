@@ -13,21 +13,15 @@ import pytest
 from hubtools.checks.categories import classify
 from hubtools.errors import HubtoolsError
 from hubtools.generate import InferenceClientBackend
-from hubtools.generate.crossval import (
-    HALLUCINATION_FLAGS,
-    METRICS_DIR,
-    claims,
-    cross_validate,
-    crossval_files,
-    groundedness,
-    read_flags,
-)
 from hubtools.generate.ingest import ingest
 from hubtools.generate.instructions import generate_instructions
 from hubtools.judge import HeuristicJudge, JudgeItem, LLMJudge
+from hubtools.judge.claims import claims
+from hubtools.judge.crossval import HALLUCINATION_FLAGS, METRICS_DIR, cross_validate, crossval_files, read_flags
 from hubtools.load import canonical_dataset, load
 from hubtools.records import EXTRA, Kind, dump_extra, load_extra, message
 from hubtools.review import build_queue
+from hubtools.text import groundedness
 from tests.conftest import CORPUS
 from tests.fixtures.openai import OPENAI_TOKEN
 

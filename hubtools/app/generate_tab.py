@@ -35,9 +35,11 @@ from ..generate.credentials import Credential, choose_credential, is_hf_endpoint
 from ..generate.endpoint_guard import EndpointGuard
 from ..generate.ingest import SUPPORTED, ingest
 from ..generate.instructions import COMPLEXITIES, TASK_TYPES, generate_instructions
-from ..generate.rank import STRATEGIES, rank
 from ..generate.responses import generate_responses
-from ..judge import HeuristicJudge, LLMJudge, judge_dataset
+from ..judge.dataset import judge_dataset
+from ..judge.heuristic import HeuristicJudge
+from ..judge.llm import LLMJudge
+from ..judge.rank import STRATEGIES, rank
 from ..load import load
 from ..records import EXTRA, load_extra
 from ..redact import redact, remember

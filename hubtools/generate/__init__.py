@@ -1,5 +1,6 @@
 """Generation: backends (InferenceClient / OpenAI-compatible / local transformers), a resumable
-runner, ingest, instructions, responses and gold cross-validation.
+runner, ingest, instructions and responses (judging, ranking and the gold cross-check are in
+:mod:`hubtools.judge`).
 
 Import the submodules you need; nothing heavy (torch, transformers) loads until a local model
 backend is created.

@@ -206,7 +206,7 @@ def _flow_problems(recipe: Recipe) -> list[str]:
 
 def _stage_value_problems(recipe: Recipe, env: dict[str, str], have_token: bool | None) -> list[str]:
     from ..checks import REGISTRY
-    from ..generate.rank import STRATEGIES
+    from ..judge.rank import STRATEGIES
 
     problems = []
     stages = recipe.stages

@@ -172,7 +172,8 @@ def _responses(build, upstream, folder: Path):
 
 
 def _judge(build, upstream, folder: Path):
-    from ..judge import judge_dataset, make_judge
+    from ..judge.dataset import judge_dataset
+    from ..judge.llm import make_judge
 
     s = build.recipe.stages["judge"]
     backend = _backend(build, s) if s.get("endpoint") else None
@@ -186,7 +187,7 @@ def _judge(build, upstream, folder: Path):
 
 
 def _rank(build, upstream, folder: Path):
-    from ..generate.rank import rank
+    from ..judge.rank import rank
     from ..records import EXTRA, load_extra
 
     s = build.recipe.stages["rank"]

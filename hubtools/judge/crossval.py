@@ -10,7 +10,7 @@ else the category :func:`hubtools.checks.categories.classify` gives its instruct
 * **shared prompts** (a synthetic prompt equal to a gold one, or TF-IDF cosine >=
   ``match_threshold``): the pairwise ``win_rate`` of synthetic over gold, judged in both orders,
   and the similarity of the two replies (token F1 and ROUGE-L, through ``evaluate`` with the
-  metric modules shipped in ``hubtools/generate/metrics``, so nothing is downloaded);
+  metric modules shipped in ``hubtools/judge/metrics``, so nothing is downloaded);
 * **groundedness** (records that keep their ``source_text``): the share of the reply's content
   words found in the source passage or the prompt.
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import regex
 from datasets import Dataset
 
 from ..errors import HubtoolsError
@@ -48,106 +46,28 @@ from ..io import atomic_write, output_set, write_jsonl
 from ..load import load
 from ..records import EXTRA, INDEX, Kind, load_extra
 from ..templates import bundled
-from .heuristic import JudgeItem
+from ..text import groundedness, normalise
+from .claims import claims
+from .heuristic import HeuristicJudge
+from .length import length_controlled_win_rate
+from .results import JudgeItem, PairItem
 
-__all__ = ["CATEGORY_SOURCES", "HALLUCINATION_FLAGS", "METRICS_DIR", "CrossValResult", "claims", "cross_validate",
-           "crossval_files", "groundedness", "read_flags"]
+__all__ = ["CATEGORY_SOURCES", "HALLUCINATION_FLAGS", "METRICS_DIR", "CrossValResult", "cross_validate",
+           "crossval_files", "read_flags"]
 
 logger = logging.getLogger(__name__)
 
 #: The ``evaluate`` metric modules shipped with hubtools (they load offline from this folder).
-METRICS_DIR = bundled("generate", "metrics")
+METRICS_DIR = bundled("judge", "metrics")
 #: Record flags crossval writes that the review queue treats as hallucination-prone.
 HALLUCINATION_FLAGS = ("numbers", "dates", "citations", "low_groundedness", "gold_disagreement", "hallucination")
 #: Where a record's category comes from: its provenance (else classified), or always classified.
 CATEGORY_SOURCES = ("provenance", "classify")
 
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
-#: a bare four-digit number is a year only where the words around it say so ("in 1921", "the
-#: 1990s", "1914-1918", "44 BC"); "1500 calories" or "2000 words" are numbers
-_YEAR = r"(?:1[1-9]|20)\d{2}"
-_YEAR_BEFORE = (r"(?:in|since|from|until|till|year|years|around|circa|c\.|ca\.|during|before|after|"
-                r"early|late|mid|spring|summer|autumn|fall|winter|between|founded|born|died|built|"
-                r"published|released)")
-_DATE = regex.compile(
-    rf"\b(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?(?:,?\s+\d{{4}})?"
-    rf"|{_MONTH}\.?\s+\d{{4}}"
-    r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}"
-    r"|\d{1,2}(?:st|nd|rd|th)\s+century"
-    rf"|{_YEAR}\s*[-–]\s*(?:{_YEAR}|\d{{2}})(?!\d)"  # 1914-1918, 1914–18
-    rf"|(?:1[0-9]|20)\d0s|'\d0s"  # decades
-    r"|\d{1,4}\s?(?:BC|BCE|AD|CE)(?![\w])|AD\s?\d{1,4}"
-    rf"|(?<=\b{_YEAR_BEFORE}\s+(?:the\s+)?(?:year\s+)?){_YEAR}(?![\d,.]\d))\b", regex.I)
-_CITATION = re.compile(
-    r"(?:(?<=[^\W\d_][.,;:)\"'”] )|(?<=[^\W\d_] )|(?<=[.,;:]))\[\d{1,3}(?:\s*[,–-]\s*\d{1,3}){0,5}\]"  # text [3], [1, 2].
-    r"|\([A-Z][\w'-]+(?:\s+et al\.?|\s+(?:and|&)\s+[A-Z][\w'-]+)?,?\s+(?:1[5-9]|20)\d{2}[a-z]?\)"  # (Smith, 2019)
-    r"|\bet al\.|\bdoi:\s*[^\s)\]]+|\bhttps?://[^\s)\]\"'>`]+"
-    r"|\b(?:[Aa]ccording to|[Aa]s reported (?:by|in)|[Pp]ublished in)\s+(?:a|an|the)\s+(?:\d{4}\s+)?"
-    r"(?:study|report|survey|paper|article|journal|review)\b")
-#: fenced and inline code: numbers in code are not claims about the world
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.S)
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
-_LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.M)
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_STOP = frozenset("""the and for that with this from which were was are have has had not but its their there they
-them then than into when where what about also more most such been being other over only these those would could
-should while after before under between each many some very often because through can will you your our who how
-all any may might must does did just one two""".split())
 
-
-# ---- per-record measures ------------------------------------------------------------------
-
-
-def _norm_number(text: str) -> str:
-    return text.replace(",", "").rstrip("0").rstrip(".") if "." in text else text.replace(",", "")
-
-
-def claims(reply: str, *support: str | None) -> dict[str, list[str]]:
-    """The checkable claims in ``reply`` that none of ``support`` holds: numbers, dates and citations.
-
-    List markers ("1. ") and code (fenced or inline) are skipped; a number inside a date counts
-    as the date.
-
-    >>> claims("Founded on March 3, 1921 by 42 people, see [2].", "It has 42 members.")
-    {'numbers': [], 'dates': ['March 3, 1921'], 'citations': ['[2]']}
-    """
-    known = " ".join(s for s in support if s)
-    known_lower = known.lower()
-    known_numbers = {_norm_number(n) for n in _NUMBER.findall(known)}
-    text = _LIST_MARKER.sub(" ", _CODE.sub(" ", reply))
-    citations = [m.group(0) for m in _CITATION.finditer(text) if m.group(0).lower() not in known_lower]
-    text = _CITATION.sub(" ", text)
-    dates = []
-    for m in _DATE.finditer(text):
-        numbers = {_norm_number(n) for n in _NUMBER.findall(m.group(0))}
-        # supported when the support has the date, or every number in it ("the 1990s" has none)
-        if m.group(0).lower() not in known_lower and (not numbers or not numbers <= known_numbers):
-            dates.append(m.group(0))
-    text = _DATE.sub(" ", text)
-    numbers = [n for n in _NUMBER.findall(text) if _norm_number(n) not in known_numbers]
-    return {"numbers": list(dict.fromkeys(numbers)), "dates": list(dict.fromkeys(dates)),
-            "citations": list(dict.fromkeys(citations))}
-
-
-def _content_words(text: str) -> list[str]:
-    return [w for w in (w.lower() for w in _WORD.findall(text)) if len(w) > 2 and w not in _STOP]
-
-
-def groundedness(reply: str, source: str, prompt: str = "") -> float | None:
-    """Share of the reply's content words (3+ letters, not stopwords) found in ``source`` or ``prompt``.
-
-    ``None`` when the reply has no content word.
-
-    >>> groundedness("The Loire flows west.", "The Loire is a river that flows west to the sea.")
-    1.0
-    """
-    words = _content_words(reply)
-    if not words:
-        return None
-    known = set(_content_words(source)) | set(_content_words(prompt))
-    return round(sum(w in known for w in words) / len(words), 4)
+#: TF-IDF terms of a normalised prompt: words of 2+ characters (sklearn's default) and every
+#: Chinese/Japanese character, which :func:`hubtools.text.words` makes a word of its own
+_TFIDF_TOKEN = r"(?u)\b\w\w+\b|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 
 
 # ---- reading records ------------------------------------------------------------------------
@@ -194,29 +114,25 @@ def _categorise(records: list[_Record], source: str) -> None:
         record.category = record.category or str(record.extra.get("category") or record.extra.get("task_type"))
 
 
-def _key(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
 def _match(synthetic: list[_Record], gold: list[_Record], threshold: float) -> dict[int, tuple[int, float]]:
     """For synthetic positions with a shared gold prompt: ``{position: (gold position, similarity)}``."""
     exact: dict[str, int] = {}
     for j, g in enumerate(gold):
-        exact.setdefault(_key(g.prompt), j)
-    matches = {i: (exact[_key(s.prompt)], 1.0) for i, s in enumerate(synthetic) if _key(s.prompt) in exact}
+        exact.setdefault(normalise(g.prompt), j)
+    matches = {i: (exact[normalise(s.prompt)], 1.0) for i, s in enumerate(synthetic) if normalise(s.prompt) in exact}
     rest = [i for i in range(len(synthetic)) if i not in matches]
     if not rest or threshold > 1:
         return matches
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     try:
-        vectorizer = TfidfVectorizer().fit([_key(g.prompt) for g in gold] + [_key(synthetic[i].prompt) for i in rest])
+        vectorizer = TfidfVectorizer(token_pattern=_TFIDF_TOKEN).fit([normalise(g.prompt) for g in gold] + [normalise(synthetic[i].prompt) for i in rest])
     except ValueError:  # no word of two or more characters in any prompt: nothing to compare
         return matches
-    gold_matrix = vectorizer.transform([_key(g.prompt) for g in gold]).T.tocsc()
+    gold_matrix = vectorizer.transform([normalise(g.prompt) for g in gold]).T.tocsc()
     for start in range(0, len(rest), 512):
         block = rest[start:start + 512]
-        sims = (vectorizer.transform([_key(synthetic[i].prompt) for i in block]) @ gold_matrix).toarray()
+        sims = (vectorizer.transform([normalise(synthetic[i].prompt) for i in block]) @ gold_matrix).toarray()
         for row, i in enumerate(block):
             j = int(sims[row].argmax())
             if sims[row, j] >= threshold:
@@ -412,8 +328,6 @@ def cross_validate(synthetic: Dataset, gold: Dataset, *, judge: Any = None, synt
         >>> result = cross_validate(load("synthetic.jsonl").dataset, load("gold.json").dataset)  # doctest: +SKIP
         >>> result.ratio, result.hallucination_prone_categories  # doctest: +SKIP
     """
-    from ..judge import HeuristicJudge, PairItem, length_controlled_win_rate
-
     if categories not in CATEGORY_SOURCES:
         raise HubtoolsError(f"unknown category source {categories!r}", hint=f"use one of {', '.join(CATEGORY_SOURCES)}")
     judge = judge if judge is not None else HeuristicJudge()

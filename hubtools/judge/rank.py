@@ -36,7 +36,7 @@ __all__ = ["STRATEGIES", "RankResult", "prompt_key", "rank", "rank_file"]
 STRATEGIES = ("best_vs_worst", "all_pairs", "threshold")
 SCORE_FIELDS = ("overall", "overall_lc", "win_rate")
 #: provenance keys a pair inherits from its prompt (the source passage and reference answer too, so a
-#: pair can still be checked for groundedness, e.g. by :mod:`hubtools.generate.crossval`)
+#: pair can still be checked for groundedness, e.g. by :mod:`hubtools.judge.crossval`)
 _PROVENANCE = ("prompt_id", "category", "task_type", "complexity", "source_doc", "source_chunk", "source_text",
                "reference", "negative", "synthetic")
 

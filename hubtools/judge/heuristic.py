@@ -27,47 +27,22 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["HEURISTIC_NAME", "JudgeItem", "heuristic_scores"]
+from ..generate.runner import RunStats
+from ..text import NUMBER_RE, STOPWORDS, content_words, groundedness, words as _words
+from .results import JudgeItem, PairItem, PairResult, RubricResult, combine
+
+__all__ = ["HEURISTIC_NAME", "HeuristicJudge", "heuristic_scores"]
 
 HEURISTIC_NAME = "heuristic"
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _REFUSAL = re.compile(r"\b(i'?m sorry|i cannot|i can'?t|i am unable|as an ai|i do not have (access|the ability))\b", re.I)
 _NOT_IN_SOURCE = re.compile(
     r"\b(does not (say|mention|contain|state|specify|provide)|doesn'?t (say|mention|contain|state)|"
     r"not (mentioned|stated|specified|given|provided|covered)|no information|cannot be answered|"
     r"can'?t be answered|is not in the (passage|source|text))\b", re.I)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.M)
-_STOP = frozenset("""a an the and or but if of to in on at by for with from as is are was were be been being
-this that these those it its it's i you he she we they them his her their our your my me us do does did
-not no so than then there here what which who whom whose when where why how all any each some such can
-could should would will shall may might must have has had about into over under also just only very
-more most other same own too out up down off again further once both few nor""".split())
-
-
-@dataclass
-class JudgeItem:
-    """What a judge looks at: the question, the response, and, when known, the source and gold."""
-
-    key: str
-    question: str
-    response: str
-    source: str | None = None
-    reference: str | None = None
-    #: the source cannot answer the question: the right response says so
-    negative: bool = False
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-def _content(words: Sequence[str]) -> list[str]:
-    return [w for w in words if w not in _STOP and len(w) > 2]
-
 
 def _clamp(value: float) -> float:
     return round(max(1.0, min(10.0, value)), 2)
@@ -92,7 +67,7 @@ def _helpfulness(item: JudgeItem, words: list[str]) -> tuple[float, str]:
         score -= 6 * repeated
         notes.append(f"{repeated:.0%} repeated trigrams")
     q_words = _words(item.question)
-    if q_words and n and set(words) <= set(q_words) | _STOP:
+    if q_words and n and set(words) <= set(q_words) | STOPWORDS:
         score -= 3
         notes.append("only echoes the question")
     if _REFUSAL.search(item.response) and not item.negative:
@@ -109,11 +84,9 @@ def _correctness(item: JudgeItem, words: list[str]) -> tuple[float, str]:
         return 2.0, "answers a question the source cannot answer"
     if not item.source:
         return 5.0, "no source to check against: neutral"
-    source_words = set(_words(item.source)) | set(_words(item.question))
-    content = _content(words)
-    support = sum(w in source_words for w in content) / len(content) if content else 0.0
-    source_numbers = set(_NUMBER.findall(item.source)) | set(_NUMBER.findall(item.question))
-    unsupported = [x for x in _NUMBER.findall(item.response) if x not in source_numbers]
+    support = groundedness(item.response, item.source, item.question, ndigits=None) or 0.0
+    source_numbers = set(NUMBER_RE.findall(item.source)) | set(NUMBER_RE.findall(item.question))
+    unsupported = [x for x in NUMBER_RE.findall(item.response) if x not in source_numbers]
     score = 1 + 9 * support - 1.5 * min(3, len(unsupported))
     note = f"{support:.0%} of content words in the source"
     if unsupported:
@@ -142,7 +115,7 @@ def _instruction_following(item: JudgeItem, words: list[str]) -> tuple[float, st
         checks.append(("JSON", _is_json(item.response)))
     if re.search(r"\b(python|function|code|script|program)\b", q, re.I):
         checks.append(("code", bool(re.search(r"```|\bdef |\breturn\b|\bfunction\b|;\s*$", item.response, re.M))))
-    q_content = set(_content(_words(q)))
+    q_content = set(content_words(_words(q)))
     coverage = len(q_content & set(words)) / len(q_content) if q_content else 1.0
     met = sum(ok for _, ok in checks)
     score = 8 + (4 * met / len(checks) - 2 if checks else 0)
@@ -181,3 +154,38 @@ def heuristic_scores(items: Sequence[JudgeItem]) -> list[dict[str, tuple[float, 
             "instruction_following": _instruction_following(item, words),
         })
     return out
+
+
+class HeuristicJudge:
+    """The offline judge (no model): see :mod:`hubtools.judge.heuristic` for what it measures."""
+
+    name = HEURISTIC_NAME
+
+    def __init__(self, tie_margin: float = 0.05):
+        self.tie_margin = tie_margin
+        self.stats: RunStats | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"judge": self.name, "offline": True,
+                "note": "text-feature heuristic (length, structure, overlap with the source, numbers, "
+                        "offensive-language model, detectable constraints); it does not read for meaning"}
+
+    def score(self, items: Sequence[JudgeItem]) -> list[RubricResult]:
+        results = []
+        for item, scored in zip(items, heuristic_scores(items)):
+            results.append(RubricResult(item.key, {c: s for c, (s, _) in scored.items()},
+                                        {c: r for c, (_, r) in scored.items()}, self.name))
+        return results
+
+    def compare(self, pairs: Sequence[PairItem]) -> list[PairResult]:
+        items = []
+        for p in pairs:
+            items += [JudgeItem(p.key + ":a", p.question, p.a, p.source), JudgeItem(p.key + ":b", p.question, p.b, p.source)]
+        scores = self.score(items)
+        out = []
+        for i, p in enumerate(pairs):
+            a, b = scores[2 * i].overall, scores[2 * i + 1].overall
+            ab = "A" if a - b > self.tie_margin else "B" if b - a > self.tie_margin else "C"
+            ba = {"A": "B", "B": "A", "C": "C"}[ab]  # the same features in either order
+            out.append(combine(p.key, ab, ba, self.name))
+        return out
