@@ -176,6 +176,9 @@ class RayEngine:
             self._started = True
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
+        # one INFO line per dataset execution (two per check) would bury the CLI's own output
+        logging.getLogger("ray.data").setLevel(max(logging.getLogger("ray.data").getEffectiveLevel(),
+                                                   logging.WARNING))
         ctx.execution_options.preserve_order = False  # results carry their positions
         if self.address and self.object_store_memory:
             limits = ctx.execution_options.resource_limits
