@@ -1,7 +1,7 @@
 """rouge_l: ROUGE-L F-measure (longest common word subsequence) as an `evaluate` metric.
 
 Shipped with hubtools so it loads offline (the Hub's `rouge` needs a download and the
-`rouge_score` package): `evaluate.load("<hubtools>/generate/metrics/rouge_l")`.
+`rouge_score` package): `evaluate.load("<hubtools>/judge/metrics/rouge_l")`.
 Returns the mean F-measure and the per-example scores.
 """
 

@@ -1,6 +1,6 @@
 """token_f1: SQuAD-style word-overlap F1 between a prediction and a reference (an `evaluate` metric).
 
-Shipped with hubtools so it loads offline: `evaluate.load("<hubtools>/generate/metrics/token_f1")`.
+Shipped with hubtools so it loads offline: `evaluate.load("<hubtools>/judge/metrics/token_f1")`.
 Returns the mean F1 and the per-example scores.
 """
 
