@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
         """
         from .checks import REGISTRY, resolve_checks, run_checks
         from .checks.engines import get_engine, write_flagged_shards
-        from .report import write_report
+        from .publish.report import write_report
 
         if list_checks:
             rows = [{"check": n, "default": s.default, "kinds": sorted(k.value for k in s.kinds),
@@ -189,6 +189,10 @@ def register(app: typer.Typer) -> None:
             shown = f"{result.count:,} flagged" if result.applicable else \
                 f"n/a: {result.stats.get('skipped') or 'does not apply'}"
             typer.echo(f"  {name:<{width}}  {shown}")
+        if runner.name == "ray":
+            cluster = info.get("engine", {}).get("cluster", {})
+            typer.echo(f"engine: ray, {cluster.get('nodes', '?')} node(s), {cluster.get('cpus', '?')} CPUs; per check "
+                       "the records in, flagged, seconds and where each step ran are in quality.json (dataset.engine)")
         typer.echo(f"wrote {', '.join(str(p) for name, p in files.items() if not name.startswith('plots/'))}")
         _exit_if_unusable(info)
 
