@@ -150,6 +150,19 @@ def test_shared_prompts_get_similarity_win_rate_and_disagreement_flags(alpaca, t
     assert 0 < overall["win_rate"] < 1 and overall["win_rate_lc"] is not None
 
 
+def test_chinese_prompts_that_differ_in_a_character_are_shared(tmp_path):
+    # text.words makes each CJK character a word: the TF-IDF match counts them, so a reworded
+    # Chinese prompt (one character dropped) still finds its gold one, an unrelated one does not
+    # (tokenised by runs between punctuation, as before, 1 of the 5 matched)
+    chinese = json.loads((CORPUS / "llama_factory" / "alpaca_zh_demo.json").read_text())
+    gold = [r for r in chinese if len(r["instruction"]) >= 20 and not r["input"]][:10]
+    synthetic = [{**r, "instruction": r["instruction"][:5] + r["instruction"][6:]} for r in gold[:5]] + chinese[-5:]
+    (tmp_path / "gold.json").write_text(json.dumps(gold, ensure_ascii=False))
+    (tmp_path / "synthetic.json").write_text(json.dumps(synthetic, ensure_ascii=False))
+    result = crossval_files(tmp_path / "synthetic.json", tmp_path / "gold.json", tmp_path / "out", match_threshold=0.8)
+    assert result.overall["shared_prompts"] == 5
+
+
 @pytest.fixture(scope="module")
 def wiki_prompts():
     """Prompts written from the first chunks of the real wiki corpus file (with their passages)."""
