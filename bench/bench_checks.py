@@ -180,7 +180,7 @@ def child(contender: str, path: str, num_proc: int, naive_rows: int) -> dict:
         import tempfile
 
         from hubtools.checks import run_checks
-        from hubtools.report import write_report
+        from hubtools.publish.report import write_report
 
         t = time.perf_counter()
         with _TreeSampler() as tree:

@@ -2,11 +2,13 @@
 
 from ._version import __version__
 from .errors import ConversionError, ErrorCode, HubtoolsError, InputUnusableError, Issue
-from .hub import PushResult, SpaceResult, deploy_space, push
 from .load import LoadResult, load
+from .publish import CardResult, CardSettings, PushResult, SpaceResult, deploy_space, push, write_cards
 from .records import Kind
 
 __all__ = [
+           "CardResult",
+           "CardSettings",
            "ConversionError",
            "ErrorCode",
            "HubtoolsError",
@@ -20,4 +22,5 @@ __all__ = [
            "deploy_space",
            "load",
            "push",
+           "write_cards",
 ]

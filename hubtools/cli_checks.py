@@ -148,7 +148,7 @@ def register(app: typer.Typer) -> None:
         """
         from .checks import REGISTRY, resolve_checks, run_checks
         from .checks.engines import get_engine, write_flagged_shards
-        from .report import write_report
+        from .publish.report import write_report
 
         if list_checks:
             rows = [{"check": n, "default": s.default, "kinds": sorted(k.value for k in s.kinds),

@@ -34,7 +34,7 @@ PrivateOpt = Annotated[bool, typer.Option("--private", help="Create the repo pri
 
 def _settings(repo_id: str | None, split: str, license: str | None, pretty_name: str | None,
               language: str | None, provenance: Path | None, to: str | None):
-    from .cards import CardSettings
+    from .publish.context import CardSettings
 
     given = None
     if provenance is not None:
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
 
         Example: hubtools card data.jsonl --out card/ --quality checked/quality.json --license cc-by-4.0
         """
-        from .cards import write_cards
+        from .publish.card import write_cards
 
         with _errors():
             settings = _settings(repo_id, split, license, pretty_name, language, provenance, to)
@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
 
         Example: hubtools push pairs.json me/pairs --quality checked/quality.json --create-pr
         """
-        from .hub import push as run_push
+        from .publish.hub import push as run_push
 
         with _errors():
             settings = _settings(None, split, license, pretty_name, language, provenance, to)
@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
 
         Example: HF_TOKEN=hf_... hubtools space deploy me/hubtools --secret HF_TOKEN --variable HUBTOOLS_MAX_UPLOAD_MB=500
         """
-        from .hub import deploy_space
+        from .publish.space import deploy_space
 
         with _errors():
             result = deploy_space(repo_id, private=private, hardware=hardware, secrets=_secrets(secret or []),

@@ -12,16 +12,9 @@ import pytest
 from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
-from hubtools.cards import (
-    CardSettings,
-    card_context,
-    merge_metadata,
-    merge_sections,
-    render_card,
-    render_guidelines,
-    split_front_matter,
-    write_cards,
-)
+from hubtools.publish.card import render_card, render_guidelines, write_cards
+from hubtools.publish.context import CardSettings, card_context
+from hubtools.publish.merge import merge_metadata, merge_sections, split_front_matter
 from hubtools.checks import run_checks
 from hubtools.cli import app
 from hubtools.load import load
@@ -117,7 +110,7 @@ def test_rerender_keeps_metadata_hand_edited_sections_and_text_outside_markers(t
      "<!-- hubtools:begin a sha=0123456789ab -->\nedited a\n<!-- hubtools:end a -->\n", ["a"]),
 ])
 def test_merge_sections_rules(old, expected, kept):
-    from hubtools.cards import _stamp
+    from hubtools.publish.merge import _stamp
 
     new = _stamp("<!-- hubtools:begin a -->\nnew a\n<!-- hubtools:end a -->")
     sha = re.search(r"sha=(\w+)", new).group(1)

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hubtools.errors import HubRepoError
-from hubtools.hub import _owned, parse_repo_id
+from hubtools.publish.hub import _owned, parse_repo_id
 from tests.fixtures.hub import (
     OTHER_USER_TOKEN,
     PROJECT_ROOT,

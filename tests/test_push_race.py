@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from hubtools.checks import run_checks
-from hubtools.report import write_report
+from hubtools.publish.report import write_report
 from tests.fixtures.hub import run_client_json
 
 from .test_push import run_cli, run_cli_parallel, snippet, write_jsonl
@@ -41,7 +41,7 @@ def card_splits(readme: bytes) -> set[str]:
 RACE = """
 from huggingface_hub import HfApi
 from hubtools.errors import HubError
-from hubtools.hub import push
+from hubtools.publish.hub import push
 
 class Racing(HfApi):
     def create_repo(self, *args, **kwargs):

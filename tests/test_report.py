@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hubtools.checks import MODULES, REGISTRY, run_checks
 from hubtools.cli import app
 from hubtools.load import load
-from hubtools.report import category_distribution, write_report
+from hubtools.publish.report import category_distribution, write_report
 
 runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -78,7 +78,7 @@ def test_the_default_scan_runs_on_every_corpus_file(corpus, name):
 
 def test_the_report_shows_the_largest_duplicate_groups_with_personal_data_redacted(tmp_path):
     from hubtools.checks import run_checks
-    from hubtools.report import render_report
+    from hubtools.publish.report import render_report
     from tests.fixtures.build import sft
 
     pairs = [(f"Question {i} about rivers and lakes of the north", f"Answer {i}") for i in range(6)]

@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hubtools.cli import app
-from hubtools.hub import space_requirements
+from hubtools.publish.space import space_requirements
 from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, run_client
 
 from .test_push import assert_no_token, cli_command
@@ -50,7 +50,7 @@ def test_deploy_creates_the_space_with_files_secrets_and_variables(hub_server, h
     assert "datasets>=3.0" in requirements and not any(r.startswith("gradio") for r in requirements)
     assert files["app.py"] == (PROJECT_ROOT / "space" / "app.py").read_bytes()
     # the card templates travel inside the package, where an installed wheel has them
-    for path, local in [("hubtools/__init__.py", "hubtools/__init__.py"), ("hubtools/hub.py", "hubtools/hub.py"),
+    for path, local in [("hubtools/__init__.py", "hubtools/__init__.py"), ("hubtools/publish/hub.py", "hubtools/publish/hub.py"),
                         ("hubtools/app/__init__.py", "hubtools/app/__init__.py"),
                         ("hubtools/_cards/README.md.j2", "cards/README.md.j2")]:
         assert files[path] == (PROJECT_ROOT / local).read_bytes(), path  # this very version of hubtools
@@ -92,7 +92,7 @@ def test_redeploy_removes_stale_source_keeps_added_files_and_runs(hub_server, hu
         (snapshot / path).parent.mkdir(parents=True, exist_ok=True)
         (snapshot / path).write_bytes(data)
     run_code = ("import json, gradio, hubtools, app\n"
-                "from hubtools.templates import cards_dir\n"
+                "from hubtools.publish.templates import cards_dir\n"
                 "print(json.dumps([hubtools.__file__, str(cards_dir()), isinstance(app.demo, gradio.Blocks)]))")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",) and not k.startswith("HF_")}
     run = subprocess.run([sys.executable, "-c", run_code], cwd=snapshot, capture_output=True, text=True, timeout=300,

@@ -376,8 +376,8 @@ def _queue_for_review(session: Session, run: Path, name: str) -> Session:
 
 def _keep_result(session: Session, run: Path, name: str, result: Any) -> Session:
     """The build's final data as the current dataset (in its default format)."""
-    from ..cards import default_format
     from ..convert import write
+    from ..publish.context import default_format
 
     if result.dataset is None or not len(result.dataset):
         return session

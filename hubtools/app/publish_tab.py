@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..cards import CardSettings, split_front_matter, write_cards
 from ..errors import HubtoolsError
-from ..hub import parse_repo_id, push
+from ..publish.card import write_cards
+from ..publish.context import CardSettings
+from ..publish.hub import parse_repo_id, push
+from ..publish.merge import split_front_matter
 from ..redact import redact, remember
 from .session import AppSettings, Session, fresh_dir, problem
 

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from ..checks import REGISTRY, QualityResult, default_checks, run_checks
 from ..checks.filter import filter_dataset
 from ..errors import HubtoolsError
-from ..report import write_report
+from ..publish.report import write_report
 from .session import Session, fresh_dir, problem, with_dataset
 
 __all__ = ["FilterScreen", "QualityScreen", "build", "run_filter", "run_quality"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from ..templates import bundled
+from .._bundled import bundled
 
 __all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "fresh_dir", "problem", "too_big", "with_dataset",
            "workdir"]

@@ -45,7 +45,7 @@ from ..errors import HubtoolsError
 from ..io import atomic_write, output_set, write_jsonl
 from ..load import load
 from ..records import EXTRA, INDEX, Kind, load_extra
-from ..templates import bundled
+from .._bundled import bundled
 from ..text import groundedness, normalise
 from .claims import claims
 from .heuristic import HeuristicJudge

@@ -149,7 +149,7 @@ def recipe_problems(recipe: Recipe, *, env: dict[str, str] | None = None, have_t
         if key not in SOURCES:
             problems.append(f"unknown source '{key}': use {', '.join(SOURCES)}")
         elif key == "hub":
-            from ..hub import _REPO_ID as HUB_ID
+            from ..publish.hub import _REPO_ID as HUB_ID
 
             if not isinstance(value, str) or not HUB_ID.match(value.split(":")[0]):
                 problems.append(f"sources.hub: '{value}' is not a Hub dataset id like owner/name")
@@ -238,7 +238,7 @@ def _stage_value_problems(recipe: Recipe, env: dict[str, str], have_token: bool 
         problems.append("stages.filter needs drop (checks whose flagged records go) or min_quality")
     push = stages.get("push")
     if push is not None:
-        from ..hub import _REPO_ID as HUB_ID
+        from ..publish.hub import _REPO_ID as HUB_ID
 
         repo = push.get("repo")
         if not repo:

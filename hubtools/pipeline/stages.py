@@ -253,7 +253,7 @@ def _check_options(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _check(build, upstream, folder: Path):
     from ..checks import resolve_checks, run_checks
-    from ..report import write_report
+    from ..publish.report import write_report
 
     s = build.recipe.stages["check"]
     names = resolve_checks(_names(s.get("checks")))
@@ -299,10 +299,10 @@ def _filter(build, upstream, folder: Path):
 
 def _as_loaded(output, name: str):
     """A :class:`~hubtools.load.LoadResult` over a build's in-memory dataset (for cards and push)."""
-    from ..cards import default_format
     from ..formats import Detection
     from ..io import Source
     from ..load import LoadResult
+    from ..publish.context import default_format
 
     fmt = default_format(output.kind)
     return LoadResult(output.dataset, [], Detection(fmt, output.kind, 1.0, len(output.dataset), forced=True),
@@ -310,7 +310,7 @@ def _as_loaded(output, name: str):
 
 
 def _card_settings(build, **extra: Any):
-    from ..cards import CardSettings
+    from ..publish.context import CardSettings
 
     s = build.recipe.stages.get("card", {})
     language = _names(s.get("language"))
@@ -322,7 +322,7 @@ def _card_settings(build, **extra: Any):
 
 
 def _card(build, upstream, folder: Path):
-    from ..cards import write_cards
+    from ..publish.card import write_cards
 
     loaded = _as_loaded(upstream, f"build {build.recipe.name}")
     result = write_cards(loaded, folder / "card", quality=build.quality, settings=_card_settings(build))
@@ -331,7 +331,7 @@ def _card(build, upstream, folder: Path):
 
 
 def _push(build, upstream, folder: Path):
-    from ..hub import push
+    from ..publish.hub import push
 
     s = build.recipe.stages["push"]
     loaded = _as_loaded(upstream, f"build {build.recipe.name}")

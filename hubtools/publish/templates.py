@@ -1,50 +1,24 @@
-"""The files hubtools ships inside its package, and the one Jinja environment that renders them.
+"""The one template resolver and the one Jinja environment for every bundled template.
 
-Every bundled file is found one way, through :mod:`importlib.resources` on the ``hubtools``
-package, in a checkout and in an installed wheel alike:
-
-* ``_cards/``: the card, guidelines and quality-report templates. In the repository
-  ``hubtools/_cards`` is a symlink to the top-level ``cards/``; building a wheel (directly or
-  through an sdist) copies the files into the package.
-* ``_space/``: the Space's ``app.py`` and its ``README.md`` / ``requirements.txt`` templates
-  (``hubtools/_space`` links to ``space/`` the same way).
-* ``app/examples/``: the example the app loads offline; ``generate/metrics/``: the evaluate
-  metric modules the gold cross-check loads.
-
-Templates are named by their folder in the repository: ``render("cards/README.md.j2", ctx)``,
-``render("space/requirements.txt", ctx)``.
+Templates are found through :func:`hubtools._bundled.bundled`, in a checkout and an installed
+wheel alike: ``cards/`` (card, guidelines, quality report; ``hubtools/_cards`` in the package) and
+``space/`` (the Space's files; ``hubtools/_space``). They are named by their folder in the
+repository: ``render("cards/README.md.j2", ctx)``, ``render("space/requirements.txt", ctx)``.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bundled", "cell", "cards_dir", "environment", "num", "pct", "render", "space_dir"]
+from .._bundled import bundled
+
+__all__ = ["cell", "cards_dir", "environment", "num", "pct", "render", "space_dir"]
 
 #: template prefix -> the package folder that holds those templates
 TEMPLATE_DIRS = {"cards": "_cards", "space": "_space"}
-
-
-def bundled(*parts: str) -> Path:
-    """The path of a file or folder shipped in the hubtools package, e.g. ``bundled("_cards")``.
-
-    Raises:
-        FileNotFoundError: the package was built or installed without it.
-    """
-    resource = importlib.resources.files(__package__)
-    for part in parts:
-        resource = resource / part
-    path = Path(str(resource))
-    if not isinstance(resource, Path) or not path.exists():
-        raise FileNotFoundError(
-            f"hubtools is missing its bundled {'/'.join(parts)} (looked in {path}). The package was built "
-            "without it: build the wheel from a checkout where hubtools/_cards and hubtools/_space are "
-            "symlinks to cards/ and space/ (git with core.symlinks), then reinstall hubtools.")
-    return path
 
 
 def cards_dir() -> Path:

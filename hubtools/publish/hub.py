@@ -28,23 +28,23 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .cards import CardSettings, card_context, quality_for, render_card, render_guidelines, write_text
-from .errors import HubAuthError, HubError, HubNetworkError, HubRepoError, PublishError
-from .templates import TEMPLATE_DIRS, render, space_dir
+from .._version import __version__
+from ..errors import HubAuthError, HubError, HubNetworkError, HubRepoError, PublishError
+from .card import stage
+from .context import CardSettings, card_context
+from .quality import quality_for
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
-    from .load import LoadResult
+    from ..load import LoadResult
 
-__all__ = ["PushResult", "SpaceResult", "deploy_space", "parse_repo_id", "push"]
+__all__ = ["PushResult", "parse_repo_id", "push"]
 
 logger = logging.getLogger(__name__)
 
 #: largest Parquet shard written (bytes on disk); bigger data is split into several shards
 MAX_SHARD_BYTES = 500 * 1024 * 1024
-REPORT_FILES = ("dataset_quality_report.md", "quality.json", "category_distribution.json")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 _SPLIT = re.compile(r"^\w+(\.\w+)*$")
 _SHARD = re.compile(r"^data/(?P<split>\w+(?:\.\w+)*)-\d{5}-of-\d{5}\.parquet$")
@@ -75,24 +75,6 @@ class PushResult:
     notes: list[str] = field(default_factory=list)
     #: with ``dry_run``: where the files that would be uploaded are
     staging_dir: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SpaceResult:
-    """What a Space deploy did: the Space URL, the commit, and the names of secrets and variables set."""
-
-    repo_id: str
-    url: str
-    commit_url: str | None
-    created: bool
-    files: list[str]
-    deleted: list[str]
-    secrets: list[str]
-    variables: list[str]
-    hardware: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -286,8 +268,8 @@ def _write_shards(loaded: LoadResult, fmt: str, split: str, staging: Path) -> tu
     """Write the valid records as ``fmt`` Parquet shards in ``staging/data``; return them and the write result."""
     import pyarrow.parquet as pq
 
-    from .convert import write
-    from .io import atomic_write
+    from ..convert import write
+    from ..io import atomic_write
 
     whole = staging / f".{split}.parquet"
     result = write(loaded, whole, format=fmt)
@@ -312,6 +294,8 @@ def _write_shards(loaded: LoadResult, fmt: str, split: str, staging: Path) -> tu
 
 def _owned(path: str, split: str) -> bool:
     """Whether a push of ``split`` replaces this repo file."""
+    from .report import REPORT_FILES
+
     shard = _SHARD.match(path)
     return bool((shard and shard.group("split") == split) or path == f"quarantine/{split}.jsonl"
                 or re.fullmatch(r"plots/[^/]+\.png", path) or path in REPORT_FILES)
@@ -362,9 +346,9 @@ def push(
         >>> push("pairs.json", "me/pairs", create_pr=True).pr_url  # doctest: +SKIP
         'https://huggingface.co/datasets/me/pairs/discussions/1'
     """
-    from .convert import write_quarantine
-    from .formats import get_format
-    from .load import LoadResult, load
+    from ..convert import write_quarantine
+    from ..formats import get_format
+    from ..load import LoadResult, load
 
     if not _SPLIT.match(split):
         raise PublishError(f"{split!r} is not a split name", hint="use letters, digits and '_' (e.g. train, test)")
@@ -403,21 +387,13 @@ def push(
             old_card = _download_text(api, repo_id, "dataset", "README.md", info.sha, used_token) if info else None
             old_guide = (_download_text(api, repo_id, "dataset", "annotation_guidelines.md", info.sha, used_token)
                          if info else None)
-        card = render_card(ctx, old_card, explicit=settings.explicit(),
-                           language=list(settings.language) if settings.language else None)
-        guide = render_guidelines(ctx, old_guide)
-        files["README.md"] = write_text(staging / "README.md", card.text)
-        files["annotation_guidelines.md"] = write_text(staging / "annotation_guidelines.md", guide.text)
-        from .report import write_report
-
-        for name, path in write_report(quality, staging).items():
-            files[Path(path).relative_to(staging).as_posix() if Path(path).is_absolute() else name] = Path(path)
+        staged = stage(staging, ctx, quality, settings, old_card=old_card, old_guide=old_guide)
+        files.update(staged.files)
         deleted = sorted(p for p in remote if _owned(p, split) and p not in files)
-        kept = {n: r.kept_sections for n, r in (("README.md", card), ("annotation_guidelines.md", guide))
-                if r.kept_sections}
         base_url = f"{api.endpoint}/datasets/{repo_id}"
         result = PushResult(repo_id, base_url, split, written.written, len(rows), created=info is None,
-                            dry_run=dry_run, added=sorted(files), deleted=deleted, kept_sections=kept, notes=notes)
+                            dry_run=dry_run, added=sorted(files), deleted=deleted, kept_sections=staged.kept_sections,
+                            notes=notes)
         if dry_run:
             result.staging_dir = str(staging)
             return result
@@ -435,109 +411,3 @@ def push(
     finally:
         if not dry_run:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- Space
-
-
-#: what ``gradio[oauth]`` adds: gr.LoginButton (team mode) needs them, and the Space installs
-#: plain gradio from ``sdk_version``
-OAUTH_REQUIREMENTS = ["authlib", "itsdangerous"]
-
-
-def space_requirements(*, cpu: bool = True) -> list[str]:
-    """What the Space installs: hubtools' own dependencies (gradio comes from ``sdk_version``)."""
-    deps: list[str] = []
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    with contextlib.suppress(ImportError, OSError, KeyError):
-        import tomllib
-
-        deps = list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
-    if not deps:
-        from importlib.metadata import requires
-
-        deps = [r for r in requires("hubtools") or [] if "extra ==" not in r]
-    out = [d for d in deps if re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0].lower() != "gradio"]
-    return (["--extra-index-url https://download.pytorch.org/whl/cpu"] if cpu else []) + out + OAUTH_REQUIREMENTS
-
-
-def _package_files() -> dict[str, Path]:
-    """The hubtools files a Space runs, by their path in the Space: the package as a wheel installs it,
-    card templates in ``hubtools/_cards/`` included (in a checkout, through the symlink), Space files not."""
-    package = Path(__file__).resolve().parent
-    files: dict[str, Path] = {}
-    for root, dirs, names in os.walk(package, followlinks=True):
-        skip = ("__pycache__", TEMPLATE_DIRS["space"])
-        dirs[:] = sorted(d for d in dirs if d not in skip and not d.startswith("."))
-        for name in names:
-            if not name.endswith((".pyc", ".pyo")) and not name.startswith("."):
-                path = Path(root) / name
-                files[f"hubtools/{path.relative_to(package).as_posix()}"] = path
-    return files
-
-
-def deploy_space(
-    repo_id: str,
-    *,
-    private: bool = False,
-    hardware: str | None = None,
-    secrets: dict[str, str] | None = None,
-    variables: dict[str, str] | None = None,
-    title: str | None = None,
-    message: str | None = None,
-    token: str | None = None,
-    api: HfApi | None = None,
-) -> SpaceResult:
-    """Create or update a Gradio Space running this very version of hubtools.
-
-    The Space gets ``README.md`` (front matter: ``sdk: gradio``, ``app_file``, ``hf_oauth`` with
-    scopes for team mode), ``app.py``, ``requirements.txt`` (hubtools' dependencies) and the
-    hubtools package itself (``hubtools/``, templates in ``hubtools/_cards/``), in one commit; files a previous
-    deploy shipped and this version no longer has are deleted. Secrets and variables are set
-    before the commit, so the first build sees them. Secret values are never logged.
-
-    Raises:
-        HubAuthError, HubRepoError, HubNetworkError, HubError: as for :func:`push`.
-
-    Example:
-        >>> deploy_space("me/hubtools", secrets={"HF_TOKEN": "..."}).url  # doctest: +SKIP
-        'https://huggingface.co/spaces/me/hubtools'
-    """
-    repo_id, typed = parse_repo_id(repo_id, "space")
-    api, used_token = _client(token, api)
-    _whoami(api, used_token)
-    info = _repo_state(api, repo_id, "space", typed, used_token)
-    created = info is None
-    with _hub_errors(api, repo_id, "create the Space", used_token):
-        if created:
-            api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private,
-                            space_hardware=hardware, exist_ok=True, token=used_token)
-        elif hardware:
-            api.request_space_hardware(repo_id, hardware, token=used_token)
-        for key, value in (secrets or {}).items():
-            api.add_space_secret(repo_id, key, value, token=used_token)
-        for key, value in (variables or {}).items():
-            api.add_space_variable(repo_id, key, value, token=used_token)
-        info = api.repo_info(repo_id, repo_type="space", token=used_token)
-    from importlib.metadata import version
-
-    src = space_dir()
-    staging = Path(tempfile.mkdtemp(prefix="hubtools-space-"))
-    try:
-        ctx = {"title": title or repo_id.split("/")[-1], "version": __version__, "gradio_version": version("gradio"),
-               "repo_id": repo_id, "requirements": space_requirements(cpu=not hardware or hardware.startswith("cpu")),
-               "secrets": sorted(secrets or {}), "variables": sorted(variables or {})}
-        files = {"README.md": write_text(staging / "README.md", render("space/README.md", ctx)),
-                 "requirements.txt": write_text(staging / "requirements.txt",
-                                                render("space/requirements.txt", ctx)),
-                 "app.py": src / "app.py", **_package_files()}
-        remote = [s.rfilename for s in (info.siblings or [])]
-        # cards/: where deploys before the templates moved into the package put them
-        deleted = sorted(p for p in remote if p.startswith(("hubtools/", "cards/")) and p not in files)
-        commit = _commit(api, repo_id, "space", files, deleted, create_pr=False, parent=info.sha, token=used_token,
-                         message=message or f"Deploy hubtools {__version__}",
-                         description="hubtools source, app and requirements, deployed by `hubtools space deploy`.")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return SpaceResult(repo_id, f"{api.endpoint}/spaces/{repo_id}", commit.commit_url, created, sorted(files), deleted,
-                       sorted(secrets or {}), sorted(variables or {}), hardware)

@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from ._version import __version__
-from .checks import REGISTRY, QualityResult
-from .io import atomic_write, output_set
+from .._version import __version__
+from ..checks import REGISTRY, QualityResult
+from ..io import atomic_write, output_set
 from .templates import render
 
 __all__ = ["REPORT_FILES", "category_distribution", "render_report", "write_plots", "write_report"]
