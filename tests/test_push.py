@@ -268,6 +268,28 @@ def test_dry_run_uploads_nothing(hub_server, hub_env, hub_repo_id, tmp_path):
     assert_no_token(result.stdout, result.stderr, *(p.read_bytes() for p in staged.rglob("*") if p.is_file()))
 
 
+def test_card_and_push_stage_the_same_files(hub_server, hub_env, hub_repo_id, tmp_path):
+    """One staging function: `hubtools card` writes the very files `hubtools push` uploads besides its data."""
+    data = write_jsonl(tmp_path / "d.jsonl", pairs("x", 4))
+    checks, card = tmp_path / "checks", tmp_path / "card"
+    steps = [["check", data, "--out", checks],
+             ["card", data, "--quality", checks / "quality.json", "--out", card, "--repo-id", hub_repo_id],
+             ["push", data, hub_repo_id, "--quality", checks / "quality.json", "--dry-run", "--json"]]
+    results = [run_cli(hub_env, *step) for step in steps]
+    for step, result in zip(steps, results):
+        assert result.returncode == 0, f"{step[0]} failed:\n{result.stderr[-3000:]}"
+    plan = json.loads(results[-1].stdout)
+    staged = Path(plan["staging_dir"])
+    published = {p for p in plan["added"] if not p.startswith("data/")}
+    carded = {p.relative_to(card).as_posix() for p in card.rglob("*") if p.is_file()}
+    assert published == carded
+    assert {"README.md", "annotation_guidelines.md", "dataset_quality_report.md", "quality.json",
+            "category_distribution.json"} <= carded and any(p.startswith("plots/") for p in carded)
+    for name in sorted(p for p in carded if not p.startswith("plots/")):
+        assert (staged / name).read_text() == (card / name).read_text(), name
+    assert not hub_server.repo_exists(hub_repo_id)
+
+
 @pytest.mark.parametrize(("given", "expected"), [
     ("me/data", ("me/data", False)),
     ("datasets/me/data", ("me/data", True)),
