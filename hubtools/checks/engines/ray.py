@@ -104,6 +104,13 @@ class _Actor:
         return _run_block(table, self.fn, self.kwargs, self.batch_size)
 
 
+def _worker_version() -> str:
+    """hubtools' version as a Ray worker imports it."""
+    from ..._version import __version__
+
+    return __version__
+
+
 def _shippable(fn: Callable[..., Any]) -> bool:
     """A module-level function (pickled by reference); lambdas and closures keep local state."""
     return "<" not in getattr(fn, "__qualname__", "<") and getattr(fn, "__closure__", None) is None
@@ -183,11 +190,28 @@ class RayEngine:
         if self.address and self.object_store_memory:
             limits = ctx.execution_options.resource_limits
             ctx.execution_options.resource_limits = limits.copy(object_store_memory=self.object_store_memory)
+        self._check_workers(ray)
         resources = ray.cluster_resources()
         self._cluster = {"nodes": len([n for n in ray.nodes() if n.get("Alive")]),
                          "cpus": int(resources.get("CPU", 0)),
                          "object_store_memory": int(resources.get("object_store_memory", 0))}
         return ray
+
+    def _check_workers(self, ray: Any) -> None:
+        """The workers must run this hubtools (other code could give other answers)."""
+        from ..._version import __version__
+
+        try:
+            theirs = ray.get(ray.remote(num_cpus=0)(_worker_version).remote(), timeout=300)
+        except Exception as exc:  # noqa: BLE001 - whatever stops a worker from importing hubtools
+            self.close()
+            raise HubtoolsError(f"the Ray workers cannot run hubtools ({type(exc).__name__}: "
+                                f"{str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''})",
+                                hint=f"install hubtools {__version__} on every node of the cluster") from None
+        if theirs != __version__:
+            self.close()
+            raise HubtoolsError(f"the Ray workers run hubtools {theirs}, this process {__version__}",
+                                hint="install the same hubtools version on every node of the cluster")
 
     def close(self) -> None:
         """Free this run's blocks; stop Ray only if this engine started it."""
