@@ -19,7 +19,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -167,6 +167,8 @@ def iter_raw(source: Source, *, max_bytes: int | None = None, notes: list[str] |
         try:
             for item in _READERS[sub.container](sub, max_bytes, notes):
                 item.index = index
+                if item.issue is not None:  # the reader numbered it within its file
+                    item.issue = replace(item.issue, index=index)
                 item.file = name
                 index += 1
                 yield item

@@ -378,3 +378,13 @@ def test_the_columnar_path_refuses_deep_lines_and_risky_floats_but_keeps_clean_f
     assert not fast([GOOD_LINE] * 5 + [f'{{"instruction": "a", "output": "b", "x": {_deep(20_000)}}}'])
     for score in ("NaN", "-1e-400", "12345678901234567890"):  # pyarrow would read them as nan, -0.0, a float
         assert not fast([json.dumps(pair)[:-1] + f', "score_chosen": {score}, "score_rejected": 1}}'] * 3), score
+
+
+def test_a_bad_line_in_the_second_file_of_a_folder_gets_its_folder_wide_index(tmp_path):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"text": "one"}\n{"text": "two"}\n')
+    (folder / "b.jsonl").write_text('{"text": "three"}\n{"text": broken\n')
+    result = hubtools.load(folder)
+    assert [(row.index, row.code) for row in result.quarantine] == [(3, "invalid_json")]
+    assert result.dataset["hubtools_index"] == [0, 1, 2]
