@@ -12,6 +12,21 @@ from ._cli_utils import JsonOpt, _errors, _print_json
 __all__ = ["register"]
 
 
+def _recipe_from_flags(documents: str | None, prompts: str | None, dataset: str | None, endpoint: str | None,
+                       model: str | None, push: str | None):
+    """The recipe `hubtools init` writes for these sources, without the review gate (a recipe's job)."""
+    from .pipeline import init_recipe, parse_recipe
+
+    name = Path(documents or prompts or dataset).name.split(".")[0] or "build"
+    text = init_recipe(documents=documents, prompts=prompts, dataset=dataset, endpoint=endpoint, model=model,
+                       name=name)
+    lines = [line for line in text.splitlines() if not line.strip().startswith("review: gate")]
+    if push:
+        lines = [line.replace("  # push:", "  push:").replace("  #   repo: me/my-dataset", f"    repo: {push}")
+                 if line.startswith(("  # push:", "  #   repo:")) else line for line in lines]
+    return parse_recipe("\n".join(lines) + "\n", base=Path.cwd())
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def init(
@@ -49,6 +64,17 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def build(
         recipe: Annotated[Path, typer.Argument(help="The recipe (default: hubtools.yaml).")] = Path("hubtools.yaml"),
+        documents: Annotated[str | None, typer.Option("--documents", help="No recipe: write instructions from "
+                                                       "these documents (with --endpoint and --model).")] = None,
+        prompts: Annotated[str | None, typer.Option("--prompts", help="No recipe: answer this prompt list "
+                                                     "(with --endpoint and --model).")] = None,
+        dataset: Annotated[str | None, typer.Option("--dataset", help="No recipe: check, filter and card "
+                                                     "this dataset file.")] = None,
+        endpoint: Annotated[str | None, typer.Option("--endpoint", help="No recipe: the OpenAI-compatible URL "
+                                                      "for responses (key: HUBTOOLS_API_KEY).")] = None,
+        model: Annotated[str | None, typer.Option("--model", help="No recipe: the model to ask.")] = None,
+        push: Annotated[str | None, typer.Option("--push", help="No recipe: publish to this dataset repo "
+                                                  "(owner/name; needs HF_TOKEN).")] = None,
         out: Annotated[Path | None, typer.Option("--out", "-o", help="The run folder (default: runs/NAME).")] = None,
         from_stage: Annotated[str | None, typer.Option("--from", help="Run this stage and every later one "
                                                         "afresh, even where an earlier run finished them.")] = None,
@@ -63,13 +89,22 @@ def register(app: typer.Typer) -> None:
         asking the model for any row twice. At the end, runs/NAME/report.md holds the accounting
         table: every stage's records in, kept, dropped by reason, out, time, tokens and cost.
 
+        For the simple case, flags instead of a recipe: the sources (--documents, --prompts,
+        --dataset), --endpoint and --model for responses, --push REPO; the recipe they make is
+        the one `hubtools init` writes for them, without the review gate, and goes into the
+        run's report and card like any other.
+
         Example: hubtools build hubtools.yaml --dry-run
+        Example: hubtools build --prompts prompts.jsonl --endpoint http://127.0.0.1:8000/v1 --model m
         """
         from .pipeline import build as run_build
         from .pipeline import load_recipe, plan
 
         with _errors():
-            parsed = load_recipe(recipe)
+            if documents or prompts or dataset:
+                parsed = _recipe_from_flags(documents, prompts, dataset, endpoint, model, push)
+            else:
+                parsed = load_recipe(recipe)
             if dry_run:
                 steps = plan(parsed, out=out, from_stage=from_stage)
                 if as_json:

@@ -87,6 +87,25 @@ stages:
         assert [s.stage for s in steps][1:] == recipe.stage_list()
 
 
+def test_a_joining_source_adds_to_what_the_next_step_receives():
+    rows = [StageRow("instructions", "chunks", 2, 2, "prompts", 6), StageRow("load", "records", 3, 3, "records", 3,
+                                                                            joins=True),
+            StageRow("responses", "prompts", 9, 9, "candidates", 18)]
+    assert accounting_problems(rows) == []
+    rows[2].records_in = rows[2].kept = 6
+    assert accounting_problems(rows) == ["responses: 6 in, but instructions + load gave 9"]
+
+
+def test_build_with_flags_instead_of_a_recipe(tmp_path):
+    data = CORPUS / "llama_factory" / "dpo_en_demo.json"
+    result = CliRunner().invoke(app, ["build", "--dataset", str(data), "--out", str(tmp_path / "run"), "--json"])
+    assert result.exit_code == 0, result.output
+    stages = [r["stage"] for r in json.loads(result.stdout)["stages"]]
+    assert stages == ["load (dataset)", "check", "filter", "card"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert f"dataset: {data}" in report and "review: gate" not in report
+
+
 def test_accounting_problems_catch_a_row_that_does_not_add_up():
     rows = [StageRow("a", "x", 10, 8, "y", 8, {"bad": 2}), StageRow("b", "y", 8, 8, "y", 7, {})]
     assert accounting_problems(rows) == []
@@ -168,6 +187,7 @@ def test_build_publishes_documents_to_the_hub_with_recipe_and_accounting(openai_
 name: wiki
 sources:
   documents: {WIKI}
+  prompts: {_prompts(tmp_path, 3)}
 stages:
   instructions: {{per_chunk: 2, chunk_size: 3000, max_chunks: 3}}
   responses: {{endpoint: {openai_server.base_url}, model: stand-in-small, n: 2, api_key_env: STAND_IN_KEY}}
@@ -185,8 +205,12 @@ stages:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     rows = [StageRow.from_dict(r) for r in result["stages"]]
-    assert [r.stage for r in rows] == ["ingest", *[s for s in STAGES if s != "review"]]
+    assert [r.stage for r in rows] == ["ingest", "instructions", "load (prompts)",
+                                       *[s for s in STAGES if s not in ("instructions", "review")]]
     assert accounting_problems(rows) == []
+    instructions, prompts, responses = rows[1:4]
+    assert prompts.joins and (prompts.records_out, instructions.records_out) == (3, 6)
+    assert responses.records_in == 9 and responses.records_out == 18  # every prompt, two candidates each
     published = rows[-1].records_out
     back = run_client_json(f"""
 import json

@@ -1,7 +1,8 @@
 """Per-stage accounting: what each stage received, kept, dropped (by reason) and produced.
 
 Every row holds ``records_in == kept + sum(dropped)`` in the stage's input unit, and the next
-stage's ``records_in`` is this stage's ``records_out`` (a stage may make several records from one:
+stage's ``records_in`` is this stage's ``records_out`` (plus a joining source's, such as a prompt
+list read beside written instructions) (a stage may make several records from one:
 two candidates per prompt, a pair from two candidates). :func:`accounting_problems` says where
 either rule breaks; the build refuses to publish a table that does not add up.
 """
@@ -30,6 +31,8 @@ class StageRow:
     cost_usd: float | None = None
     #: done in an earlier run (its manifest matched)
     reused: bool = False
+    #: a source read beside the stream: its records join the previous step's for the next step
+    joins: bool = False
     notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,13 +46,18 @@ class StageRow:
 def accounting_problems(rows: list[StageRow]) -> list[str]:
     """Where the figures do not add up (empty: they do)."""
     problems = []
-    for i, row in enumerate(rows):
+    flow: int | None = None  # what the next step should receive
+    givers: list[str] = []
+    for row in rows:
         if row.records_in != row.kept + sum(row.dropped.values()):
             problems.append(f"{row.stage}: {row.records_in} in != {row.kept} kept + "
                             f"{sum(row.dropped.values())} dropped")
-        if i and rows[i - 1].records_out != row.records_in:
-            problems.append(f"{row.stage}: {row.records_in} in, but {rows[i - 1].stage} gave "
-                            f"{rows[i - 1].records_out}")
+        if row.joins:
+            flow, givers = (flow or 0) + row.records_out, [*givers, row.stage]
+            continue
+        if flow is not None and flow != row.records_in:
+            problems.append(f"{row.stage}: {row.records_in} in, but {' + '.join(givers)} gave {flow}")
+        flow, givers = row.records_out, [row.stage]
     return problems
 
 

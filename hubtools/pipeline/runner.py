@@ -163,6 +163,9 @@ class _Build:
         stages = self.recipe.stage_list()
         first = self.recipe.feeds(stages[0]) if stages else None
         head = "ingest" if first == "documents" or "instructions" in stages else f"load:{first}"
+        if head == "ingest" and "prompts" in self.recipe.sources and "responses" in stages:
+            # a prompt list beside the documents joins the written instructions before responses
+            return [head, "instructions", "load:prompts", *stages[1:]]
         return [head, *stages]
 
     def _inputs(self, step: str, upstream_key: str | None) -> dict[str, str]:
@@ -170,7 +173,8 @@ class _Build:
             return {"documents": _source_hash("documents", self.recipe.sources["documents"])}
         if step.startswith("load:"):
             source = step.split(":", 1)[1]
-            return {source: _source_hash(source, self.recipe.sources[source])}
+            joined = {"upstream": upstream_key} if upstream_key else {}  # what it joins is an input too
+            return {source: _source_hash(source, self.recipe.sources[source]), **joined}
         return {"upstream": upstream_key or ""}
 
     def _settings(self, step: str) -> dict[str, Any]:
@@ -198,9 +202,14 @@ class _Build:
         from . import stages as impl
 
         output: Output | None = None
+        joining: Output | None = None  # the instructions a prompt list joins
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for step, folder, key, action in self.steps():
             self.on_stage(step, "start")
+            if step.startswith("load:") and output is not None:
+                joining = output
+            elif joining is not None:
+                output, joining = impl.join(joining, output), None
             if action == "reuse":
                 output = impl.reuse(step, folder)
                 output.row.reused = True
@@ -225,6 +234,7 @@ class _Build:
                                                        "output": _hash_path(folder / _DATA)})
             if output.quality is not None:
                 self.quality = output.quality
+            output.row.joins = joining is not None
             self.rows.append(output.row)
             self.on_stage(step, "done")
         problems = accounting_problems(self.rows)

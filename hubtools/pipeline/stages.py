@@ -110,11 +110,7 @@ def _load(build, source: str, folder: Path):
 
         # only ever the Hub (never a local folder named like the id), as the caller says, not the environment
         location = Source(location.removeprefix("hf://datasets/"), "hub", token=build.access.hub_token)
-    loaded = load(location, progress=build.progress)
-    if not loaded.valid:
-        raise HubtoolsError(f"{build.recipe.sources[source]}: no usable record ({loaded.total} read, "
-                            f"{loaded.quarantined} quarantined: {loaded.by_code})",
-                            hint="see its quarantine with `hubtools validate`")
+    loaded = load(location, progress=build.progress).ensure_usable()
     quarantine = [row.to_dict() for row in loaded.quarantine]
     return _output(loaded.dataset, loaded.kind, f"load ({source})", "records", loaded.total, loaded.by_code,
                    "records", loaded.summary(), quarantine=quarantine)
@@ -151,14 +147,15 @@ def _responses(build, upstream, folder: Path):
     from ..generate.responses import Sampling
 
     sampling = Sampling(**{k: s[k] for k in ("temperature", "max_tokens") if k in s})
-    result = generate_responses(upstream.dataset, backends, kind=upstream.kind, n=n, sampling=sampling,
-                                out_dir=folder, resume=True, progress=build.progress, **runner)
-    for backend in backends:
-        backend.close() if hasattr(backend, "close") else None
+    try:
+        result = generate_responses(upstream.dataset, backends, kind=upstream.kind, n=n, sampling=sampling,
+                                    out_dir=folder, resume=True, progress=build.progress, **runner)
+    finally:
+        for backend in backends:
+            backend.close()
     summary = result.summary
-    answered = Counter(f["prompt_index"] for f in result.failures)
-    per_prompt = n * len(backends)
-    all_failed = sum(1 for _, k in answered.items() if k >= per_prompt)
+    failed_per_prompt = Counter(f["prompt_index"] for f in result.failures)
+    all_failed = sum(1 for k in failed_per_prompt.values() if k >= n * len(backends))
     no_turn = sum(1 for r in upstream.dataset if prompt_messages(r, upstream.kind) is None)
     if not len(result.dataset):
         reasons = Counter(f["reason"].split(":")[0] for f in result.failures)
@@ -343,6 +340,24 @@ def _push(build, upstream, folder: Path):
     summary["url"] = getattr(result, "url", None) or summary.get("url")
     return _output(upstream.dataset, upstream.kind, "push", "records", len(upstream.dataset), {}, "records",
                    summary, notes=f"published: {summary['url']}")
+
+
+def join(first, second):
+    """The prompts of two steps as one SFT dataset of user turns (instructions, then a prompt list),
+    renumbered so every prompt keeps its own id through responses and ranking."""
+    from ..generate.responses import prompt_messages
+    from ..load import canonical_dataset
+    from ..records import EXTRA, dump_extra, load_extra
+    from .runner import Output
+
+    rows = []
+    for part, origin in ((first, "instructions"), (second, "prompts")):
+        for record in part.dataset:
+            extra = {**load_extra(record.get(EXTRA)), "prompt_source": origin}
+            extra.pop("prompt_id", None)  # ids restart in each part: a fresh one comes from the new index
+            rows.append({INDEX: len(rows), "messages": prompt_messages(record, part.kind) or [],
+                         "tools": record.get("tools"), EXTRA: dump_extra(extra)})
+    return Output(canonical_dataset(rows, Kind.SFT), Kind.SFT, second.row, {})
 
 
 _STEPS = {"ingest": _ingest, "instructions": _instructions, "responses": _responses, "judge": _judge,
