@@ -97,8 +97,8 @@ def test_a_push_whose_new_repo_got_a_commit_meanwhile_fails_and_keeps_it(hub_ser
 def test_two_pushes_creating_one_repo_at_once_lose_nothing(hub_server, hub_env, hub_repo_id, tmp_path):
     data = {split: write_jsonl(tmp_path / f"{split}.jsonl", pairs(split, 2 + i))
             for i, split in enumerate(("train", "test"))}
-    results = run_cli_parallel({split: (hub_env, ["push", path, hub_repo_id, "--split", split, "--quality", quality(path)])
-                                for split, path in data.items()})
+    results = run_cli_parallel({split: (hub_env, ["push", path, hub_repo_id, "--split", split,
+                                                  "--quality", quality(path)]) for split, path in data.items()})
     published = {split for split, r in results.items() if r.returncode == 0}
     assert published, {s: r.stderr for s, r in results.items()}
     for split, result in results.items():
