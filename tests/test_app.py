@@ -203,9 +203,9 @@ def test_app_has_tabs_handlers_with_api_names_and_unique_elem_ids(served_app):
     assert {"tab-load", "tab-generate", "tab-review", "tab-quality", "tab-publish", "tab-team", "reviewer",
             "current-dataset"} <= set(ids)
     public = {fn.api_name for fn in served_app.fns.values() if fn.api_visibility == "public"}
-    assert {"inspect", "load_hub", "load_example", "generate", "judge_rank", "review_start", "review_a",
-            "review_b", "review_skip", "review_flag", "review_edit", "run_checks", "filter", "publish_preview",
-            "publish", "agreement", "adjudicate"} <= public
+    assert {"inspect", "load_hub", "load_example", "generate", "answer_prompts", "judge_rank", "review_start",
+            "review_a", "review_b", "review_skip", "review_flag", "review_edit", "run_checks", "filter",
+            "publish_preview", "publish", "agreement", "adjudicate"} <= public
     assert all(fn.api_name for fn in served_app.fns.values() if fn.fn is not None)
     assert set(SHORTCUTS.values()) <= set(ids)
     scripts = [fn.js for fn in served_app.fns.values() if fn.js]
@@ -216,6 +216,7 @@ def test_long_jobs_have_their_own_queues_and_review_clicks_none(served_app):
     fns = {fn.api_name: fn for fn in served_app.fns.values()}
     assert (fns["run_checks"].concurrency_id, fns["run_checks"].concurrency_limit) == ("checks", 1)
     assert (fns["generate"].concurrency_id, fns["generate"].concurrency_limit) == ("generate", 1)
+    assert (fns["answer_prompts"].concurrency_id, fns["answer_prompts"].concurrency_limit) == ("generate", 1)
     assert fns["publish"].concurrency_id == "publish" and fns["inspect"].concurrency_id == "load"
     for name in ("review_start", "review_a", "review_b", "my_annotations", "agreement"):
         assert fns[name].concurrency_limit is None, name

@@ -3,7 +3,10 @@
 Upload documents (txt, md, html, pdf, jsonl) -> chunks (``ingest``) -> instructions in a chosen
 mix of task types and complexities (``generate_instructions``, offline from templates unless the
 model writes them) -> candidate responses from an endpoint or a local model
-(``generate_responses``) -> judge (the offline heuristic judge by default) and rank into pairs
+(``generate_responses``); or upload a prompt list (any shape ``hubtools.load`` reads as prompts:
+Alpaca without output, ``{"prompt"}``, ``{"question"}``, chats ending on the user's turn, MT-Bench
+``turns``, bare strings, ...), read in a child process like the Load tab's uploads, straight to the
+responses (:func:`respond`) -> judge (the offline heuristic judge by default) and rank into pairs
 (``rank``), which become the current dataset. Each session keeps one run folder per set of
 inputs and settings, and every stage runs with ``resume=True``: pressing Generate again after a
 failure or a cancel continues where it stopped.
@@ -28,29 +31,34 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..convert import write
+from ..convert import write, write_quarantine
 from ..errors import BackendError, HubtoolsError
 from ..generate import check_endpoint, make_backend
 from ..generate.credentials import Credential, choose_credential, is_hf_endpoint
 from ..generate.endpoint_guard import EndpointGuard
 from ..generate.ingest import SUPPORTED, ingest
 from ..generate.instructions import COMPLEXITIES, TASK_TYPES, generate_instructions
-from ..generate.responses import generate_responses
+from ..generate.responses import generate_responses, prompt_messages
 from ..judge.dataset import judge_dataset
 from ..judge.heuristic import HeuristicJudge
 from ..judge.llm import LLMJudge
 from ..judge.rank import STRATEGIES, rank
-from ..load import load
+from ..load import canonical_dataset, load
 from ..records import EXTRA, load_extra
 from ..redact import redact, remember
-from .session import AppSettings, Session, problem, with_dataset, workdir
+from .isolate import run_isolated
+from .load_tab import _FILE_TYPES as FILE_TYPES
+from .session import AppSettings, Session, problem, too_big, with_dataset, workdir
 
-__all__ = ["GenerateScreen", "RankScreen", "build", "check_endpoint_status", "generate", "judge_and_rank"]
+__all__ = ["GenerateScreen", "RankScreen", "build", "check_endpoint_status", "generate", "judge_and_rank", "respond"]
 
 NO_BACKEND = ("**Responses need an endpoint or a local model.** The instructions were written offline from "
               "templates (that works without a network). To generate responses, give an OpenAI-compatible "
               "endpoint URL (vLLM, TGI, Ollama, an Inference Endpoint) with its model, or the folder of a local "
               "model, and press Generate again; then judge and rank them into pairs.")
+NO_BACKEND_FOR_PROMPTS = ("**Responses need an endpoint or a local model.** Give an OpenAI-compatible endpoint URL "
+                          "(vLLM, TGI, Ollama, an Inference Endpoint) with its model, or the folder of a local model, "
+                          "and press Answer the prompt list again; then judge and rank the responses into pairs.")
 _PROMPT_COLUMNS = ["#", "task type", "complexity", "instruction"]
 _PAIR_COLUMNS = ["#", "prompt", "chosen score", "rejected score", "margin"]
 HEURISTIC = "heuristic"
@@ -197,12 +205,84 @@ def _generate(settings, files, endpoint, model, api_key, model_writes_instructio
     except HubtoolsError as exc:
         return GenerateScreen(problem("Generation stopped.", exc) + "\n\nWhat finished is kept: fix the problem "
                               "and press Generate again to continue.", [], None, None, session)
-    r = responses.summary
-    failed = f"; {r['failed']} failed (press Generate again to retry them)" if r["failed"] else ""
-    text += (f"\n\n**{r['candidates']} of {r['expected']} candidate responses** from {', '.join(r['models'])}"
-             f"{failed}. Next: judge and rank them into pairs.")
+    text += _answered(responses.summary, "Generate")
     session = replace(session, candidates=str(run / "candidates.jsonl"))
     return GenerateScreen(text, rows, str(run / "prompts.jsonl"), str(run / "candidates.jsonl"), session)
+
+
+def _answered(r: dict[str, Any], button: str) -> str:
+    """What a responses run made, from its summary (``button`` runs it again)."""
+    failed = f"; {r['failed']} failed (press {button} again to retry them)" if r["failed"] else ""
+    return (f"\n\n**{r['candidates']} of {r['expected']} candidate responses** from {', '.join(r['models'])}"
+            f"{failed}. Next: judge and rank them into pairs.")
+
+
+def read_prompt_list(path: str, max_bytes: int | None = None) -> tuple[Any, str, dict[str, Any], list[Any]]:
+    """Read a prompt list (run in a child process: :func:`~hubtools.app.isolate.run_isolated`).
+
+    Returns the usable records as an Arrow table, their kind, the load summary and the quarantine.
+
+    Raises:
+        InputUnusableError: no record is usable (the top reasons with counts, and what would work),
+            or the file is no dataset at all, or over ``max_bytes`` once decompressed.
+    """
+    loaded = load(path, max_bytes=max_bytes).ensure_usable()
+    return loaded.dataset.with_format("arrow")[:], loaded.kind.value, loaded.summary(), loaded.quarantine
+
+
+def respond(settings: AppSettings, prompts_file: str | None, endpoint: str | None, model: str | None,
+            api_key: str | None, candidates: float, session: Session, progress: Any = None,
+            oauth_token: str | None = None) -> GenerateScreen:
+    """Sample candidate responses for an uploaded prompt list (no instructions are written)."""
+    screen = _respond(settings, prompts_file, endpoint, model, api_key, candidates, session, progress, oauth_token)
+    return screen._replace(summary=redact(screen.summary), prompts=_cells(screen.prompts))
+
+
+def _respond(settings, prompts_file, endpoint, model, api_key, candidates, session, progress,
+             oauth_token) -> GenerateScreen:
+    step = progress or (lambda *args, **kwargs: None)
+    if not prompts_file:
+        return GenerateScreen("Upload a prompt list first.", [], None, None, session)
+    refused = too_big(prompts_file, settings)
+    if refused:
+        return GenerateScreen(refused, [], None, None, session)
+    n = max(int(candidates or 1), 1)
+    run_settings = {"prompt_list": True, "endpoint": endpoint, "model": model, "n": n}
+    session, run = _run_dir(session, [prompts_file], run_settings)
+    name = Path(prompts_file).name
+    try:
+        step(0.05, desc="Reading the prompt list")
+        table, kind, summary, quarantine = run_isolated(read_prompt_list, prompts_file,
+                                                        max_bytes=settings.max_upload_mb * 1024 * 1024)
+        dataset = canonical_dataset(table, kind)
+        prompts_out = str(run / "prompts.jsonl")  # the usable prompts, in their own format (it round-trips)
+        write(dataset, prompts_out, format=summary["format"], kind=kind)
+    except (HubtoolsError, OSError) as exc:
+        return GenerateScreen(problem(f"Cannot use {name} as a prompt list.", exc), [], None, None, session)
+    turns = [prompt_messages(r, kind) for r in dataset.select(range(min(50, len(dataset))))]
+    rows = [[i, load_extra(r.get(EXTRA)).get("category") or "", "", (t[-1]["content"] if t else "")[-200:]]
+            for i, (r, t) in enumerate(zip(dataset, turns))]
+    text = f"**{name}: {summary['valid']} prompts** (`{summary['format']}`, {kind}; no instructions written)"
+    if summary["quarantined"]:
+        write_quarantine(run / "quarantine.jsonl", quarantine)
+        codes = ", ".join(f"{code} {count}" for code, count in summary["by_code"].items())
+        text += (f"; {summary['quarantined']} of {summary['total']} records kept out ({codes}): load the file in "
+                 "the Load tab to see each one's reason")
+    text += "."
+    try:
+        backend = _backend(settings, endpoint, model, api_key, oauth_token)
+        if backend is None:
+            return GenerateScreen(f"{text}\n\n{NO_BACKEND_FOR_PROMPTS}", rows, prompts_out, None, session)
+        step(0.2, desc=f"Generating {n} responses per prompt with {backend.model}")
+        responses = generate_responses(dataset, [backend], kind=kind, n=n, out_dir=run, resume=True,
+                                       progress=progress is not None)
+        write(responses.dataset, run / "candidates.jsonl", format="openai", kind="sft")
+    except HubtoolsError as exc:
+        return GenerateScreen(problem("Generation stopped.", exc) + "\n\nWhat finished is kept: fix the problem "
+                              "and press Answer the prompt list again to continue.", rows, prompts_out, None, session)
+    text += _answered(responses.summary, "Answer the prompt list")
+    session = replace(session, candidates=str(run / "candidates.jsonl"))
+    return GenerateScreen(text, rows, prompts_out, str(run / "candidates.jsonl"), session)
 
 
 def judge_and_rank(settings: AppSettings, judge: str, endpoint: str | None, model: str | None, api_key: str | None,
@@ -284,9 +364,15 @@ def build(gr, settings: AppSettings, session_state, with_progress) -> None:
     """Lay out the Generate tab and wire its events (inside a ``gr.Blocks`` context)."""
     gr.Markdown("Make preference pairs from your own documents. Instructions are written **offline** from "
                 "templates; **responses need an endpoint or a local model**. Judging uses the offline heuristic "
-                "judge unless you pick the model. Press Generate again to resume an interrupted run.")
-    files = gr.File(label=f"Documents ({', '.join(SUPPORTED)})", file_count="multiple", type="filepath",
-                    file_types=list(SUPPORTED), elem_id="generate-files")
+                "judge unless you pick the model. Press Generate again to resume an interrupted run. "
+                "Have prompts already? Upload the prompt list instead: it goes straight to the responses.")
+    with gr.Row():
+        files = gr.File(label=f"Documents ({', '.join(SUPPORTED)})", file_count="multiple", type="filepath",
+                        file_types=list(SUPPORTED), elem_id="generate-files")
+        prompt_list = gr.File(label="or a prompt list (Alpaca without output, prompt, question, chats ending on "
+                                    "the user's turn, MT-Bench turns, one prompt a line; up to "
+                                    f"{settings.max_upload_mb} MB)",
+                              type="filepath", file_types=FILE_TYPES, elem_id="generate-prompt-list")
     with gr.Row():
         endpoint = gr.Textbox(label="Endpoint URL (OpenAI-compatible, optional)", placeholder="http://127.0.0.1:8000/v1",
                               elem_id="generate-endpoint")
@@ -309,15 +395,17 @@ def build(gr, settings: AppSettings, session_state, with_progress) -> None:
         with gr.Row():
             per_chunk = gr.Number(3, precision=0, minimum=1, label="Instructions per chunk",
                                   elem_id="generate-per-chunk")
-            candidates = gr.Number(2, precision=0, minimum=1, label="Responses per instruction",
+            candidates = gr.Number(2, precision=0, minimum=1, label="Responses per instruction or prompt",
                                    elem_id="generate-candidates")
             chunk_size = gr.Number(1500, precision=0, minimum=200, label="Chunk size (characters)",
                                    elem_id="generate-chunk-size")
             max_chunks = gr.Number(50, precision=0, minimum=1, label="At most this many chunks",
                                    elem_id="generate-max-chunks")
-    run = gr.Button("Generate", variant="primary", elem_id="generate-run")
+    with gr.Row():
+        run = gr.Button("Generate", variant="primary", elem_id="generate-run")
+        answer = gr.Button("Answer the prompt list", variant="primary", elem_id="generate-answer-prompts")
     summary = gr.Markdown(elem_id="generate-summary")
-    prompts = gr.Dataframe(headers=_PROMPT_COLUMNS, interactive=False, wrap=True, label="Instructions (first 50)",
+    prompts = gr.Dataframe(headers=_PROMPT_COLUMNS, interactive=False, wrap=True, label="Prompts (first 50)",
                            elem_id="generate-prompts")
     with gr.Row():
         prompts_file = gr.File(label="prompts.jsonl", elem_id="generate-prompts-file")
@@ -343,6 +431,10 @@ def build(gr, settings: AppSettings, session_state, with_progress) -> None:
               inputs=[files, endpoint, model, api_key, model_writes, task_types, simple, multi, cot, per_chunk,
                       candidates, chunk_size, max_chunks, session_state],
               outputs=[summary, prompts, prompts_file, candidates_file, session_state], api_name="generate", **jobs)
+    answer.click(_signed_in(gr, settings, with_progress(respond)),
+                 inputs=[prompt_list, endpoint, model, api_key, candidates, session_state],
+                 outputs=[summary, prompts, prompts_file, candidates_file, session_state], api_name="answer_prompts",
+                 **jobs)
     rank_button.click(_signed_in(gr, settings, with_progress(judge_and_rank)),
                       inputs=[judge, endpoint, model, api_key, strategy, min_margin, threshold, session_state],
                       outputs=[rank_summary, pairs, pairs_file, session_state], api_name="judge_rank", **jobs)
