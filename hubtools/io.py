@@ -27,6 +27,7 @@ import orjson
 
 from . import _guard
 from .errors import DatasetFileNotFound, ErrorCode, HubNetworkError, InputTooLargeError, InputUnusableError, Issue
+from .hub_ids import DATASET_URI
 
 __all__ = [
     "CONTAINERS",
@@ -47,7 +48,6 @@ logger = logging.getLogger(__name__)
 CONTAINERS = ("jsonl", "json", "csv", "parquet", "txt")
 _EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
                ".parquet": "parquet", ".txt": "txt"}
-_HUB_ID = re.compile(r"^(?:hf://datasets/)?[\w.-]+/[\w.-]+(?::[\w.-]+)?$")
 _BOM = b"\xef\xbb\xbf"
 #: CSV columns that are always text: never decoded.
 _CSV_TEXT_COLUMNS = frozenset({
@@ -116,7 +116,7 @@ def open_source(location: str | os.PathLike | Source, *, split: str | None = Non
         return location
     text = os.fspath(location)
     path = Path(text)
-    if split is not None and (path.exists() or not _HUB_ID.match(text)):
+    if split is not None and (path.exists() or not DATASET_URI.match(text)):
         raise InputUnusableError(f"{text}: a split applies to Hub dataset ids only",
                                  hint="drop --split for files and directories")
     if path.is_dir():
@@ -129,7 +129,7 @@ def open_source(location: str | os.PathLike | Source, *, split: str | None = Non
                 hint=f"use one of {', '.join('.' + c for c in CONTAINERS)} (optionally .gz)",
             )
         return Source(text, container, compressed)
-    if _HUB_ID.match(text) and not text.startswith((".", "/")):
+    if DATASET_URI.match(text):
         return Source(text.removeprefix("hf://datasets/"), "hub", split=split)
     raise DatasetFileNotFound(
         f"{text}: no such file or directory",

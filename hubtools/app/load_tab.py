@@ -7,12 +7,12 @@ visitor: with their sign-in token in a Space with OAuth, else with no token, nev
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..convert import validate_to_dir
 from ..errors import HubtoolsError
+from ..hub_ids import DATASET_ID
 from ..io import Source
 from ..redact import redact
 from .isolate import run_isolated
@@ -23,8 +23,6 @@ __all__ = ["LoadScreen", "build", "inspect_upload", "load_example", "load_hub", 
 _QUARANTINE_COLUMNS = ["index", "code", "reason", "raw"]
 _FILE_TYPES = [".jsonl", ".json", ".csv", ".parquet", ".txt", ".gz"]
 #: what the Hub-id box accepts: owner/name with an optional :config
-_HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<config>[A-Za-z0-9][\w.-]*))?$",
-                     re.ASCII)
 
 
 class LoadScreen(NamedTuple):
@@ -105,7 +103,7 @@ def _hub_id_problem(hub_id: str) -> str | None:
     """Why ``hub_id`` is not a Hub dataset id the app reads (None when it is one)."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-    match = _HUB_ID.match(hub_id)
+    match = DATASET_ID.match(hub_id)
     if match is None:
         return "it is not `owner/name` (optionally `owner/name:config`)"
     try:

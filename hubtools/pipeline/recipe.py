@@ -149,9 +149,9 @@ def recipe_problems(recipe: Recipe, *, env: dict[str, str] | None = None, have_t
         if key not in SOURCES:
             problems.append(f"unknown source '{key}': use {', '.join(SOURCES)}")
         elif key == "hub":
-            from ..publish.hub import _REPO_ID as HUB_ID
+            from ..hub_ids import DATASET_URI
 
-            if not isinstance(value, str) or not HUB_ID.match(value.split(":")[0]):
+            if not isinstance(value, str) or not DATASET_URI.match(value):
                 problems.append(f"sources.hub: '{value}' is not a Hub dataset id like owner/name")
         elif not isinstance(value, str) or not Path(value).exists():
             problems.append(f"sources.{key}: {value} does not exist")
@@ -238,12 +238,12 @@ def _stage_value_problems(recipe: Recipe, env: dict[str, str], have_token: bool 
         problems.append("stages.filter needs drop (checks whose flagged records go) or min_quality")
     push = stages.get("push")
     if push is not None:
-        from ..publish.hub import _REPO_ID as HUB_ID
+        from ..hub_ids import is_repo_id
 
         repo = push.get("repo")
         if not repo:
             problems.append("stages.push needs repo: the dataset to publish to, like me/my-dataset")
-        elif not HUB_ID.match(str(repo)):
+        elif not is_repo_id(str(repo)):
             problems.append(f"stages.push.repo: '{repo}' is not a Hub id like owner/name")
         if have_token is None:
             from huggingface_hub import get_token

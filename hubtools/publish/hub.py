@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import HubAuthError, HubError, HubNetworkError, HubRepoError, PublishError
+from ..hub_ids import is_repo_id
+from ..redact import redact
 from .card import stage
 from .context import CardSettings, card_context
 from .quality import quality_for
@@ -45,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 #: largest Parquet shard written (bytes on disk); bigger data is split into several shards
 MAX_SHARD_BYTES = 500 * 1024 * 1024
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 _SPLIT = re.compile(r"^\w+(\.\w+)*$")
 _SHARD = re.compile(r"^data/(?P<split>\w+(?:\.\w+)*)-\d{5}-of-\d{5}\.parquet$")
 _TYPE_PREFIX = {"datasets": "dataset", "spaces": "space", "models": "model"}
@@ -100,7 +101,7 @@ def parse_repo_id(repo_id: str, repo_type: str = "dataset") -> tuple[str, bool]:
             raise HubRepoError(f"{repo_id} is a {_TYPE_PREFIX[parts[0]]} repo, not a {repo_type}",
                                hint=f"give a {repo_type} id such as 'your-name/{parts[2]}'")
         text = "/".join(parts[1:])
-    if not _REPO_ID.match(text) or "--" in text or ".." in text:
+    if not is_repo_id(text):
         raise HubRepoError(f"{repo_id!r} is not a repo id",
                            hint="use 'namespace/name' (letters, digits, '-', '_', '.')")
     return text, typed
@@ -114,13 +115,6 @@ def _network_errors() -> tuple[type[BaseException], ...]:
         with contextlib.suppress(ImportError, AttributeError):
             found.append(getattr(__import__(module), name))
     return tuple(found)
-
-
-def _scrub(text: str, token: str | None) -> str:
-    text = " ".join(str(text).split())
-    if token:
-        text = text.replace(token, "***")
-    return re.sub(r"\bhf_[A-Za-z0-9]{6,}\b", "hf_***", text)
 
 
 @contextlib.contextmanager
@@ -137,7 +131,7 @@ def _hub_errors(api: HfApi, repo: str, action: str, token: str | None) -> Iterat
                            hint="check the id and that the token belongs to its owner") from None
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
-        said = _scrub(getattr(exc, "server_message", None) or str(exc).splitlines()[0], token)
+        said = redact(" ".join((getattr(exc, "server_message", None) or str(exc).splitlines()[0]).split()), token)
         if status == 401:
             raise HubAuthError(f"the Hub rejected the token while trying to {action}",
                                hint=f"create a token with write access at {api.endpoint}/settings/tokens "
