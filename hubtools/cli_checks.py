@@ -246,6 +246,7 @@ def register(app: typer.Typer) -> None:
         from .checks.engines import get_engine
         from .checks.filter import filter_dataset
         from .checks.runner import QualityResult
+        from .load import load
 
         with _errors():
             if not drop and min_quality is None:
@@ -259,13 +260,15 @@ def register(app: typer.Typer) -> None:
                                                   toxicity_threshold, near_dup_threshold, eval_sets,
                                                   repetition),
                                     names if min_quality is None else resolve_checks("all"))
-            result = filter_dataset(_source(path, format, split, as_json), out, drop=names,
+            loaded = load(path, format=format, split=split, progress=_progress_enabled(as_json))
+            result = filter_dataset(loaded, out, drop=names,
                                     min_quality=min_quality, redact_pii=redact_pii,
                                     quality=quality, options=options, num_proc=num_proc,
                                     progress=_progress_enabled(as_json), format=format, engine=runner,
                                     shards=shards)
         if as_json:
             _print_json(result.to_dict())
+            _exit_if_unusable(loaded.summary())
             return
         typer.echo(f"{result.read:,} records = {result.kept:,} kept + {result.removed:,} removed")
         for reason, n in result.by_reason.items():
@@ -273,3 +276,4 @@ def register(app: typer.Typer) -> None:
         if result.redacted:
             typer.echo("redacted: " + ", ".join(f"{k} {v:,}" for k, v in result.redacted.items()))
         typer.echo(f"wrote {result.path} and {result.removed_path}")
+        _exit_if_unusable(loaded.summary())  # removed.jsonl holds every record's reason

@@ -312,3 +312,26 @@ def test_an_output_format_that_cannot_hold_replies_fails_before_any_request(open
                     "--to", "dpo")
     assert result.exit_code == 2 and "sft records cannot be written as dpo. use one of alpaca" in result.stderr
     assert openai_server.completions() == []
+
+
+def test_judge_rank_and_crossval_of_an_input_with_no_usable_record_exit_2_with_the_reasons(tmp_path):
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q},
+                                                      {"role": "assistant", "content": a}]}) + "\n"
+                             for q, a in ((" ", "a"), ("q", "  "), ("\t", "b"))))
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"instruction": "Say hi"}\n{"instruction": "Count to 3"}\n')
+    reasons = "blank.jsonl: no usable record (3 read, all quarantined: empty_text 3)"
+    for args in (["judge", blank, "--out", tmp_path / "j"], ["rank", blank, "--out", tmp_path / "r"],
+                 ["crossval", blank, ALPACA, "--out", tmp_path / "c"],
+                 ["crossval", ALPACA, blank, "--out", tmp_path / "g"]):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"error: {reasons}" in result.stderr and "each record's reason is in the quarantine" in result.stderr
+    assert not (tmp_path / "j" / "judged.jsonl").exists() and not (tmp_path / "r" / "pairs.jsonl").exists()
+    # a prompt list read as Alpaca: no reply anywhere, and what would work
+    for command in ("judge", "rank"):
+        result = invoke(command, prompts, "--out", tmp_path / command, "--format", "alpaca")
+        assert result.exit_code == 2, result.output
+        assert "prompts.jsonl: no usable record (2 read, all quarantined: no_reply 2)" in result.stderr
+        assert "is this a prompt list? use `hubtools generate responses`" in result.stderr

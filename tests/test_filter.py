@@ -63,3 +63,24 @@ def test_filter_with_a_quality_file_missing_the_check_says_what_to_run(corpus, t
                                  "--quality", str(tmp_path / "quality.json")])
     assert result.exit_code == 1 and "no exact_duplicates check" in result.stderr
     assert not (tmp_path / "out" / "removed.jsonl").exists()
+
+
+def test_filter_of_an_input_with_no_usable_record_exits_2_with_the_reasons(tmp_path):
+    source = _write_jsonl(tmp_path / "blank.jsonl", [{"instruction": " ", "output": "a"},
+                                                     {"instruction": "\t", "output": "b"},
+                                                     {"instruction": "", "output": "c"}])
+    for extra in ([], ["--json"]):
+        out = tmp_path / f"out{len(extra)}"
+        result = runner.invoke(app, ["filter", str(source), "--out", str(out), "--drop", "exact_duplicates",
+                                     *extra])
+        assert result.exit_code == 2, result.output
+        assert "blank.jsonl: no usable record (3 read, all quarantined: empty_text 3)" in result.stderr
+        assert "each record's reason is in the quarantine" in result.stderr  # what would work
+        # written first: every record's reason is in removed.jsonl (kept + removed = read)
+        removed = [json.loads(line) for line in (out / "removed.jsonl").read_text().splitlines()]
+        assert [(r["index"], r["reasons"]) for r in removed] == [(0, ["schema"]), (1, ["schema"]), (2, ["schema"])]
+    prompts = _write_jsonl(tmp_path / "prompts.jsonl", [{"instruction": "Say hi"}, {"instruction": "Count"}])
+    result = runner.invoke(app, ["filter", str(prompts), "--out", str(tmp_path / "p"), "--drop", "exact_duplicates",
+                                 "--format", "alpaca"])
+    assert result.exit_code == 2 and "no_reply 2" in result.stderr
+    assert "is this a prompt list? use `hubtools generate responses`" in result.stderr

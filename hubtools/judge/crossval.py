@@ -401,12 +401,15 @@ def crossval_files(synthetic: str | os.PathLike, gold: str | os.PathLike, out_di
     into the ``flags=`` argument of :func:`hubtools.review.build_queue`. ``options`` go to
     :func:`cross_validate`.
 
+    Raises:
+        InputUnusableError: ``synthetic`` or ``gold`` holds no usable record (the reasons, with counts).
+
     Example:
         >>> result = crossval_files("pairs/pairs.jsonl", "gold.json", "crossval/")  # doctest: +SKIP
         >>> build_queue(load("pairs/pairs.jsonl").dataset, flags=read_flags("crossval/flags.jsonl"))  # doctest: +SKIP
     """
-    syn = load(synthetic, format=synthetic_format, progress=progress)
-    ref = load(gold, format=gold_format, progress=progress)
+    syn = load(synthetic, format=synthetic_format, progress=progress).ensure_usable()  # no record: say why
+    ref = load(gold, format=gold_format, progress=progress).ensure_usable()
     result = cross_validate(syn.dataset, ref.dataset, judge=judge, synthetic_kind=syn.kind, gold_kind=ref.kind,
                             **options)
     out = Path(out_dir)

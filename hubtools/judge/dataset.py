@@ -136,11 +136,12 @@ def judge_file(path: str | os.PathLike, out_dir: str | os.PathLike, judge: Heuri
     Raises:
         HubtoolsError: the data is not SFT replies.
         UnknownFormatError: ``format`` cannot hold SFT records (checked before judging).
+        InputUnusableError: ``path`` holds no usable record (the reasons, with counts).
 
     Example:
         >>> judge_file("responses/responses.jsonl", "judged/", HeuristicJudge()).summary["scored"]  # doctest: +SKIP
     """
-    loaded = load(path, format=input_format, progress=progress)
+    loaded = load(path, format=input_format, progress=progress).ensure_usable()  # no record: say why
     if loaded.kind is not Kind.SFT:
         raise HubtoolsError(f"{loaded.source.name}: {loaded.kind.value} data has no replies to judge",
                             hint="judge SFT records that end with a reply, e.g. from `hubtools generate responses`")

@@ -179,11 +179,12 @@ def rank_file(path: str | os.PathLike, out_dir: str | os.PathLike, *, strategy: 
         HubtoolsError: an unknown strategy or score field, data that is not SFT replies, or
             replies without judge scores.
         UnknownFormatError: ``format`` cannot hold preference pairs.
+        InputUnusableError: ``path`` holds no usable record (the reasons, with counts).
 
     Example:
         >>> rank_file("judged/judged.jsonl", "pairs/", strategy="all_pairs").summary["pairs"]  # doctest: +SKIP
     """
-    loaded = load(path, format=input_format, progress=progress)
+    loaded = load(path, format=input_format, progress=progress).ensure_usable()  # no record: say why
     if loaded.kind is not Kind.SFT:
         raise HubtoolsError(f"{loaded.source.name}: {loaded.kind.value} data cannot be ranked",
                             hint="rank judged replies (SFT records from `hubtools judge`)")
