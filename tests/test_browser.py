@@ -33,6 +33,7 @@ from tests.fixtures.browser import (
     upload,
 )
 from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, client_env, run_client_json
+from tests.fixtures.openai import OPENAI_TOKEN
 
 from .conftest import CORPUS
 
@@ -83,6 +84,25 @@ def test_an_uploaded_file_shows_its_counts_and_quarantine_rows(new_page):
     expect(first[2]).to_contain_text("the judge preferred neither output")
     expect(page.locator("#current-dataset")).to_contain_text(
         f"Current dataset: {ALPACA_EVAL.name} · alpaca_eval_pairwise (preference) · 789 records · not checked yet")
+
+
+def test_a_prompt_list_uploaded_in_generate_is_answered_then_ranked(new_page, openai_server, tmp_path):
+    prompts = tmp_path / "questions.jsonl"
+    prompts.write_text('{"question": "Why is the sky blue?"}\n{"question": "What is 2+2?"}\n', encoding="utf-8")
+    page = new_page()
+    tab(page, "Generate")
+    page.locator("#generate-prompt-list input[type=file]").set_input_files(str(prompts))
+    expect(page.locator("#generate-prompt-list")).to_contain_text("questions.jsonl", timeout=WAIT)
+    box(page, "generate-endpoint").fill(openai_server.base_url)
+    box(page, "generate-model").fill("stand-in-small")
+    box(page, "generate-api-key").fill(OPENAI_TOKEN)
+    page.locator("#generate-answer-prompts").click()
+    summary = page.locator("#generate-summary")
+    expect(summary).to_contain_text("questions.jsonl: 2 prompts (question, prompt", timeout=WAIT)
+    expect(summary).to_contain_text("4 of 4 candidate responses from stand-in-small", timeout=WAIT)
+    assert len(openai_server.completions()) == 4
+    page.locator("#rank-run").click()
+    expect(page.locator("#rank-summary")).to_contain_text("from 2 prompts", timeout=WAIT)
 
 
 # --------------------------------------------------------------------------- 2. quality
