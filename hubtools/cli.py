@@ -204,6 +204,9 @@ def run_app(
         help="Port to serve on (default: GRADIO_SERVER_PORT, else 7860 or the next free one).",
         show_default=False)] = None,
     share: Annotated[bool, typer.Option(help="Ask Gradio for a public link (needs internet).")] = False,
+    review: Annotated[Path | None, typer.Option(
+        help="Open on this dataset's review queue (what `hubtools build` prints at its review gate).",
+        exists=True, dir_okay=False)] = None,
 ) -> None:
     """Open the hubtools web app: load, generate, review, check and publish in a browser.
 
@@ -213,11 +216,13 @@ def run_app(
     needs a token) and Team (agreement, adjudication). Runs offline with no token.
 
     Example: hubtools app --port 7860
+    Example: hubtools app --review runs/my-dataset/rank/data.parquet
     """
-    from .app import create_app
+    from .app import AppSettings, create_app
 
+    settings = AppSettings.from_config(review=review.resolve() if review else None)
     # None: Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, as in a Space
-    create_app().queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, share=share)
+    create_app(settings).queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, share=share)
 
 
 # Commands that live in their own modules; each has ``register(app)``.

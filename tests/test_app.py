@@ -308,3 +308,18 @@ def test_a_long_generation_does_not_block_review_clicks(served_app, make_openai_
     assert not job.done(), "the review clicks should finish while the generation still runs"
     assert took < 2.0
     assert re.search(r"\*\*(\d+) of \1 candidate responses\*\*", job.result()[0])
+
+
+def test_app_opened_with_review_starts_every_session_on_that_queue(tmp_path):
+    """`hubtools app --review FILE` (what a build's review gate prints) opens on that dataset's queue."""
+    import gradio as gr
+
+    from hubtools.app import AppSettings, create_app
+    from hubtools.app.session import EXAMPLE
+
+    demo = create_app(AppSettings(app_dir=tmp_path, review=EXAMPLE))
+    tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tabs) and b.elem_id == "tabs"]
+    states = [b for b in demo.blocks.values() if isinstance(b, gr.State) and hasattr(b.value, "dataset")]
+    assert [t.selected for t in tabs] == ["review"]
+    assert states and states[0].value.dataset == str(EXAMPLE) and states[0].value.records == 20
+    assert create_app(AppSettings(app_dir=tmp_path / "plain")).blocks  # no review: an empty session

@@ -168,10 +168,19 @@ stages:
   check: {{checks: [exact_duplicates]}}
 """))
     first = build(recipe, out=tmp_path / "run")
-    assert first.stopped == "review" and "hubtools app" in first.message
+    pairs_file = tmp_path / "run" / "rank" / "data.parquet"
+    assert first.stopped == "review" and f"hubtools app --review {pairs_file}" in first.message
     items = AnnotationStore(store).items()
     pairs = first.rows[-1].records_out
     assert len(items) == pairs > 0
+    # the app the message names opens on these very items
+    from hubtools.app import AppSettings, review_tab
+    from hubtools.app.session import opening_session
+
+    opening = opening_session(AppSettings(app_dir=tmp_path, review=pairs_file))
+    assert (opening.dataset, opening.kind, opening.records) == (str(pairs_file), "preference", pairs)
+    screen = review_tab.review_start(AnnotationStore(store), "alice", opening, None)
+    assert {item.item_id for item in screen.review.queue} == {item.item_id for item in items}
     AnnotationStore(store).annotate("alice", items[0].item_id, "tie")  # a tie: the pair goes
     second = build(recipe, out=tmp_path / "run")
     assert second.stopped is None

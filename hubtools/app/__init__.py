@@ -90,7 +90,7 @@ def create_app(settings: AppSettings | None = None):
     """
     gr = _gradio()
     from . import generate_tab, load_tab, pipeline_tab, publish_tab, quality_tab, review_tab, team
-    from .session import describe
+    from .session import describe, opening_session
 
     settings = settings or AppSettings.from_config()
     crew = team.open_team(settings)
@@ -99,9 +99,10 @@ def create_app(settings: AppSettings | None = None):
                                      delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER, elem_id="header")
         reviewer, login = team.build_identity(gr, demo, settings)
-        session_state = gr.State(Session(), delete_callback=_forget, time_to_live=DELETE_CACHE[1])
-        current = gr.Markdown(describe(Session()), elem_id="current-dataset")
-        with gr.Tabs(elem_id="tabs"):
+        opening = opening_session(settings)
+        session_state = gr.State(opening, delete_callback=_forget, time_to_live=DELETE_CACHE[1])
+        current = gr.Markdown(describe(opening), elem_id="current-dataset")
+        with gr.Tabs(elem_id="tabs", selected="review" if settings.review is not None else None):
             with gr.Tab("Load", id="load", elem_id="tab-load"):
                 load_tab.build(gr, settings, session_state)
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):

@@ -16,7 +16,7 @@ from typing import Any
 from .. import config
 from .._bundled import bundled
 
-__all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "fresh_dir", "problem", "too_big", "with_dataset",
+__all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "opening_session", "fresh_dir", "problem", "too_big", "with_dataset",
            "workdir"]
 
 #: The bundled example: 20 preference pairs written for hubtools, with judge scores and rationales.
@@ -50,6 +50,9 @@ class AppSettings:
     allowed_endpoints: tuple[str, ...] = ()
     #: Hugging Face's inference routes may fall back on ``hf_token`` (HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_INFERENCE)
     allow_server_token_for_inference: bool = False
+    #: a dataset every session starts on, the app opening on its review (``hubtools app --review FILE``,
+    #: as ``hubtools build`` says at its review gate); set by the operator, never by a visitor
+    review: Path | None = None
 
     @classmethod
     def from_config(cls, **overrides: Any) -> AppSettings:
@@ -111,6 +114,17 @@ def with_dataset(session: Session, path: str | os.PathLike, *, name: str, kind: 
     """The session with a new current dataset (the old one's quality results and provenance are dropped)."""
     return replace(session, dataset=str(path), name=name, kind=kind, format=format, records=records, quality=None,
                    provenance=provenance)
+
+
+def opening_session(settings: AppSettings) -> Session:
+    """The session every visitor starts with: empty, or on ``settings.review``'s dataset."""
+    if settings.review is None:
+        return Session()
+    from ..load import load
+
+    loaded = load(settings.review).ensure_usable()
+    return Session(dataset=str(settings.review), name=f"{settings.review.name} (to review)", kind=loaded.kind.value,
+                   format=loaded.format, records=loaded.valid)
 
 
 def describe(session: Session) -> str:

@@ -223,9 +223,10 @@ def _review(build, upstream, folder: Path):
     reviewed = {a.item_id for a in store.all_annotations() if a.item_id in ids}
     reviewed |= {a.item_id for a in store.adjudications() if a.item_id in ids}
     if not reviewed:
-        raise Waiting(f"{len(ids)} pairs are queued for review in {store.path}. Review them with `hubtools app` "
-                      f"(Rank & review tab; HUBTOOLS_APP_DIR={store.path.parent}), then run `hubtools build` again "
-                      "to apply the decisions and go on.")
+        pairs = folder.parent / "rank" / _DATA
+        raise Waiting(f"{len(ids)} pairs are queued for review in {store.path}. Review them with "
+                      f"`HUBTOOLS_APP_DIR={store.path.parent} hubtools app --review {pairs}` (it opens on their "
+                      "queue), then run `hubtools build` again to apply the decisions and go on.")
     result = apply_reviews(upstream.dataset, store, kind=upstream.kind,
                            keep_unreviewed=bool(s.get("keep_unreviewed", True)))
     by_reason = Counter(e["reason"] for e in result.excluded)
