@@ -280,7 +280,8 @@ def run(cmd: list[str], what: str) -> dict:
     if proc.returncode != 0 or not stdout.strip():
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         print(f"  {what}: FAILED (exit {proc.returncode})\n{tail}", flush=True)
-        return {"error": tail.splitlines()[-1] if tail else f"exit {proc.returncode}", "wall": wall}
+        errors = [line for line in tail.splitlines() if "Error" in line or "error" in line]
+        return {"error": f"exit {proc.returncode}" + (f", {errors[-1].strip()}" if errors else ""), "wall": wall}
     result = json.loads(stdout.strip().splitlines()[-1])
     result["wall"] = wall
     print(f"  {what}: {result['seconds']:.1f} s (process {wall:.1f} s), {result.get('cpu_seconds', 0):.1f} CPU s, "
