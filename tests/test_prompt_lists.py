@@ -341,3 +341,15 @@ def test_push_of_sft_data_keeps_its_prompt_only_records_out(hub_server, hub_env,
     assert "no usable record (2 read, all quarantined: no_reply 2)" in result.stderr
     assert "use `hubtools generate responses`" in result.stderr
     assert not hub_server.repo_exists(hub_repo_id)
+
+
+def test_alpaca_with_an_empty_output_written_as_prompts_reads_back_as_prompts(tmp_path):
+    source = tmp_path / "a.jsonl"
+    source.write_text('{"instruction": "Say hi.", "input": "", "output": ""}\n'
+                      '{"instruction": "Add these.", "input": "2 and 3", "output": ""}\n')
+    from hubtools.convert import convert
+
+    convert(source, tmp_path / "p.jsonl", to="prompt")
+    back = hubtools.load(tmp_path / "p.jsonl")
+    assert (back.format, back.valid, back.quarantined) == ("prompt", 2, 0)
+    assert [r["prompt"][-1]["content"] for r in back.dataset] == ["Say hi.", "Add these.\n2 and 3"]

@@ -112,6 +112,8 @@ class _OneText(Format):
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
         extra.pop("input", None)  # an Alpaca input is already part of the prompt text
+        for key in [k for k, v in extra.items() if _blank(v) and has_reply_key({k: v})]:
+            del extra[key]  # an empty reply ("output": "") says what a prompt-only record says by itself
         system, turns = split_turns(record["prompt"])
         if [m["role"] for m in turns] == ["user"] and not turns[0].get("tool_calls"):
             out = {self.key: turns[0]["content"]}
