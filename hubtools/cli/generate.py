@@ -15,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from ._cli_utils import JsonOpt, PathArg, _errors, _print_json, _progress_enabled
+from ._options import JsonOpt, PathArg, _errors, _print_json, _progress_enabled
+from ._app import app
 
-__all__ = ["endpoint_app", "generate_app", "register"]
+__all__ = ["endpoint_app", "generate_app"]
 
 endpoint_app = typer.Typer(help="Check that an inference endpoint, model and token work before a long run.",
                            no_args_is_help=True, rich_markup_mode=None)
@@ -60,7 +61,7 @@ PairsFormatOpt = Annotated[str, typer.Option(
 
 
 def _backend(model: str | None, endpoint: str | None, token: str | None, api_key: str | None):
-    from .generate import make_backend
+    from ..generate import make_backend
 
     return make_backend(model, endpoint=endpoint, token=token, api_key=api_key)
 
@@ -95,7 +96,7 @@ def endpoint_check(
     \b
     Example: hubtools endpoint check --endpoint http://localhost:8000/v1 --model my-model
     """
-    from .generate import check_endpoint
+    from ..generate import check_endpoint
 
     result = check_endpoint(endpoint, model, token=token, api_key=api_key, timeout=timeout)
     if as_json:
@@ -139,7 +140,7 @@ def instructions_command(
     \b
     Example: hubtools generate instructions ../shared/corpus/llama_factory/wiki_demo.txt --out prompts/
     """
-    from .generate.instructions import instructions_to_dir
+    from ..generate.instructions import instructions_to_dir
 
     with _errors():
         backend = _backend(model, endpoint, token, api_key)
@@ -195,7 +196,7 @@ def responses_command(
     \b
     Example: hubtools generate responses prompts/prompts.jsonl --out responses/ --n 2 --endpoint http://localhost:8000/v1 --model my-model
     """
-    from .generate.responses import Sampling, responses_to_dir
+    from ..generate.responses import Sampling, responses_to_dir
 
     with _errors():
         backends = [b for b in (_backend(m, endpoint, token, api_key) for m in (model or [None])) if b is not None]
@@ -218,175 +219,173 @@ def responses_command(
     _wrote(s["files"])
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``endpoint``, ``generate``, ``judge``, ``rank`` and ``crossval`` to the ``hubtools`` app."""
-    app.add_typer(endpoint_app, name="endpoint")
-    app.add_typer(generate_app, name="generate")
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(generate_app, name="generate")
 
-    @app.command()
-    def judge(
-        path: PathArg,
-        out: OutOpt,
-        endpoint: EndpointOpt = None,
-        model: ModelOpt = None,
-        token: TokenOpt = None,
-        api_key: ApiKeyOpt = None,
-        resume: ResumeOpt = False,
-        pairwise: Annotated[bool, typer.Option(
-            "--pairwise", help="Also compare the candidates of each prompt in both orders (win rates).")] = False,
-        concurrency: ConcurrencyOpt = 8,
-        format: RepliesFormatOpt = "openai",
-        container: ContainerOpt = "jsonl",
-        input_format: InputFormatOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Score every reply on helpfulness, correctness (groundedness), safety and instruction following.
+@app.command()
+def judge(
+    path: PathArg,
+    out: OutOpt,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
+    resume: ResumeOpt = False,
+    pairwise: Annotated[bool, typer.Option(
+        "--pairwise", help="Also compare the candidates of each prompt in both orders (win rates).")] = False,
+    concurrency: ConcurrencyOpt = 8,
+    format: RepliesFormatOpt = "openai",
+    container: ContainerOpt = "jsonl",
+    input_format: InputFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every reply on helpfulness, correctness (groundedness), safety and instruction following.
 
-        Writes DIR/judged.<container> (the records with their scores, rationales and a
-        length-controlled overall score in the `judge` column, provenance kept) and
-        DIR/summary.json. With --endpoint/--model a model judges (checkpointed, --resume
-        continues); without, the offline heuristic judge scores text features.
+    Writes DIR/judged.<container> (the records with their scores, rationales and a
+    length-controlled overall score in the `judge` column, provenance kept) and
+    DIR/summary.json. With --endpoint/--model a model judges (checkpointed, --resume
+    continues); without, the offline heuristic judge scores text features.
 
-        \b
-        Example: hubtools judge responses/responses.jsonl --out judged/
-        """
-        from .judge.dataset import judge_file
-        from .judge.llm import make_judge
+    \b
+    Example: hubtools judge responses/responses.jsonl --out judged/
+    """
+    from ..judge.dataset import judge_file
+    from ..judge.llm import make_judge
 
-        with _errors():
-            backend = _backend(model, endpoint, token, api_key)
-            if backend is None:
-                _offline_note("scoring with the offline heuristic judge (text features, not a model)")
-            chosen = make_judge(backend, out_dir=out, resume=resume, concurrency=concurrency,
+    with _errors():
+        backend = _backend(model, endpoint, token, api_key)
+        if backend is None:
+            _offline_note("scoring with the offline heuristic judge (text features, not a model)")
+        chosen = make_judge(backend, out_dir=out, resume=resume, concurrency=concurrency,
+                            progress=_progress_enabled(as_json))
+        result = judge_file(path, out, chosen, pairwise=pairwise, format=format, container=container,
+                            input_format=input_format, progress=_progress_enabled(as_json))
+    s = result.summary
+    if as_json:
+        _print_json(s)
+        return
+    typer.echo(f"judged {s['scored']} of {s['records']} replies with {s['judge']['judge']}: mean overall "
+               f"{s['mean_overall']} (length-controlled {s['mean_overall_lc']})"
+               + (f"; {s['unscored']} unscored" if s["unscored"] else "")
+               + (f"; {s['no_reply']} without a reply" if s["no_reply"] else ""))
+    typer.echo(f"  by criterion: {_counts(s['mean_by_criterion'])}")
+    if "pairwise" in s:
+        typer.echo(f"  pairwise: {s['pairwise']['judged']} pairs, position consistency "
+                   f"{s['pairwise']['position_consistency_rate']}")
+    _wrote(s["files"])
+
+@app.command()
+def rank(
+    path: PathArg,
+    out: OutOpt,
+    strategy: Annotated[str, typer.Option(
+        "--strategy", "-s", help="best_vs_worst, all_pairs or threshold.")] = "best_vs_worst",
+    min_margin: Annotated[float, typer.Option(
+        "--min-margin", help="Smallest score difference that makes a pair (ties never do).")] = 1.0,
+    threshold: Annotated[float, typer.Option(
+        "--threshold", help="For --strategy threshold: the score a chosen reply needs.")] = 7.0,
+    score: Annotated[str, typer.Option(
+        "--score", help="Judge score to rank by: overall, overall_lc or win_rate.")] = "overall",
+    format: PairsFormatOpt = "trl",
+    container: ContainerOpt = "jsonl",
+    input_format: InputFormatOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pair judged candidates of each prompt into chosen/rejected preference data, with margins.
+
+    Reads the output of `hubtools judge`. Writes DIR/pairs.<container> (prompt, chosen,
+    rejected, both scores, margin and provenance) and DIR/summary.json (strategy, judge,
+    ties and pairs below the margin dropped), which `hubtools push --provenance` reads.
+
+    \b
+    Example: hubtools rank judged/judged.jsonl --out pairs/ --strategy best_vs_worst --min-margin 1
+    """
+    from ..judge.rank import rank_file
+
+    with _errors():
+        result = rank_file(path, out, strategy=strategy, min_margin=min_margin, threshold=threshold, score=score,
+                           format=format, container=container, input_format=input_format,
+                           progress=_progress_enabled(as_json))
+    s = result.summary
+    if as_json:
+        _print_json(s)
+        return
+    margin = s["margin"]
+    typer.echo(f"{s['strategy']} over {s['prompts']} prompts judged by {s['judge']}: {s['pairs']} pairs"
+               + (f" (margin {margin['min']}-{margin['max']}, mean {margin['mean']})" if margin else ""))
+    typer.echo(f"  dropped: {s['ties_dropped']} ties, {s['below_margin_dropped']} below margin {s['min_margin']:g}, "
+               f"{s['single_candidate']} prompts with one candidate"
+               + (f", {s['no_split_at_threshold']} with nothing on one side of the threshold"
+                  if s["no_split_at_threshold"] else ""))
+    _wrote(s["files"])
+
+@app.command()
+def crossval(
+    synthetic: Annotated[str, typer.Argument(help="The synthetic dataset (SFT replies or preference pairs).")],
+    gold: Annotated[str, typer.Argument(help="Human-written gold examples, any format hubtools reads.")],
+    out: OutOpt,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    token: TokenOpt = None,
+    api_key: ApiKeyOpt = None,
+    resume: ResumeOpt = False,
+    categories: Annotated[str, typer.Option(
+        "--categories", help="provenance (recorded category, else classified) or classify (both sets "
+                             "classified the same way).")] = "provenance",
+    concurrency: ConcurrencyOpt = 8,
+    synthetic_format: Annotated[str | None, typer.Option(
+        "--synthetic-format", help="Read SYNTHETIC as this format instead of detecting it.")] = None,
+    gold_format: Annotated[str | None, typer.Option(
+        "--gold-format", help="Read GOLD as this format instead of detecting it.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare synthetic data with human gold data and flag hallucination-prone records for review.
+
+    Reports the synthetic-to-human ratio, judge scores and win rates, token F1 and ROUGE-L on
+    shared prompts, groundedness, all per category, and the categories prone to
+    hallucination. Writes DIR/summary.json and DIR/flags.jsonl (numbers, dates, citations,
+    low groundedness, disagreement with gold, per record), which the review queue puts first.
+
+    \b
+    Example: hubtools crossval pairs/pairs.jsonl ../shared/corpus/llama_factory/alpaca_en_demo.json --out crossval/
+    """
+    from ..judge.crossval import crossval_files
+    from ..judge.llm import make_judge
+
+    with _errors():
+        backend = _backend(model, endpoint, token, api_key)
+        if backend is None:
+            _offline_note("judging with the offline heuristic judge (text features, not a model)")
+        chosen = make_judge(backend, out_dir=out, resume=resume, concurrency=concurrency,
+                            progress=_progress_enabled(as_json))
+        result = crossval_files(synthetic, gold, out, judge=chosen, synthetic_format=synthetic_format,
+                                gold_format=gold_format, categories=categories,
                                 progress=_progress_enabled(as_json))
-            result = judge_file(path, out, chosen, pairwise=pairwise, format=format, container=container,
-                                input_format=input_format, progress=_progress_enabled(as_json))
-        s = result.summary
-        if as_json:
-            _print_json(s)
-            return
-        typer.echo(f"judged {s['scored']} of {s['records']} replies with {s['judge']['judge']}: mean overall "
-                   f"{s['mean_overall']} (length-controlled {s['mean_overall_lc']})"
-                   + (f"; {s['unscored']} unscored" if s["unscored"] else "")
-                   + (f"; {s['no_reply']} without a reply" if s["no_reply"] else ""))
-        typer.echo(f"  by criterion: {_counts(s['mean_by_criterion'])}")
-        if "pairwise" in s:
-            typer.echo(f"  pairwise: {s['pairwise']['judged']} pairs, position consistency "
-                       f"{s['pairwise']['position_consistency_rate']}")
-        _wrote(s["files"])
-
-    @app.command()
-    def rank(
-        path: PathArg,
-        out: OutOpt,
-        strategy: Annotated[str, typer.Option(
-            "--strategy", "-s", help="best_vs_worst, all_pairs or threshold.")] = "best_vs_worst",
-        min_margin: Annotated[float, typer.Option(
-            "--min-margin", help="Smallest score difference that makes a pair (ties never do).")] = 1.0,
-        threshold: Annotated[float, typer.Option(
-            "--threshold", help="For --strategy threshold: the score a chosen reply needs.")] = 7.0,
-        score: Annotated[str, typer.Option(
-            "--score", help="Judge score to rank by: overall, overall_lc or win_rate.")] = "overall",
-        format: PairsFormatOpt = "trl",
-        container: ContainerOpt = "jsonl",
-        input_format: InputFormatOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Pair judged candidates of each prompt into chosen/rejected preference data, with margins.
-
-        Reads the output of `hubtools judge`. Writes DIR/pairs.<container> (prompt, chosen,
-        rejected, both scores, margin and provenance) and DIR/summary.json (strategy, judge,
-        ties and pairs below the margin dropped), which `hubtools push --provenance` reads.
-
-        \b
-        Example: hubtools rank judged/judged.jsonl --out pairs/ --strategy best_vs_worst --min-margin 1
-        """
-        from .judge.rank import rank_file
-
-        with _errors():
-            result = rank_file(path, out, strategy=strategy, min_margin=min_margin, threshold=threshold, score=score,
-                               format=format, container=container, input_format=input_format,
-                               progress=_progress_enabled(as_json))
-        s = result.summary
-        if as_json:
-            _print_json(s)
-            return
-        margin = s["margin"]
-        typer.echo(f"{s['strategy']} over {s['prompts']} prompts judged by {s['judge']}: {s['pairs']} pairs"
-                   + (f" (margin {margin['min']}-{margin['max']}, mean {margin['mean']})" if margin else ""))
-        typer.echo(f"  dropped: {s['ties_dropped']} ties, {s['below_margin_dropped']} below margin {s['min_margin']:g}, "
-                   f"{s['single_candidate']} prompts with one candidate"
-                   + (f", {s['no_split_at_threshold']} with nothing on one side of the threshold"
-                      if s["no_split_at_threshold"] else ""))
-        _wrote(s["files"])
-
-    @app.command()
-    def crossval(
-        synthetic: Annotated[str, typer.Argument(help="The synthetic dataset (SFT replies or preference pairs).")],
-        gold: Annotated[str, typer.Argument(help="Human-written gold examples, any format hubtools reads.")],
-        out: OutOpt,
-        endpoint: EndpointOpt = None,
-        model: ModelOpt = None,
-        token: TokenOpt = None,
-        api_key: ApiKeyOpt = None,
-        resume: ResumeOpt = False,
-        categories: Annotated[str, typer.Option(
-            "--categories", help="provenance (recorded category, else classified) or classify (both sets "
-                                 "classified the same way).")] = "provenance",
-        concurrency: ConcurrencyOpt = 8,
-        synthetic_format: Annotated[str | None, typer.Option(
-            "--synthetic-format", help="Read SYNTHETIC as this format instead of detecting it.")] = None,
-        gold_format: Annotated[str | None, typer.Option(
-            "--gold-format", help="Read GOLD as this format instead of detecting it.")] = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """Compare synthetic data with human gold data and flag hallucination-prone records for review.
-
-        Reports the synthetic-to-human ratio, judge scores and win rates, token F1 and ROUGE-L on
-        shared prompts, groundedness, all per category, and the categories prone to
-        hallucination. Writes DIR/summary.json and DIR/flags.jsonl (numbers, dates, citations,
-        low groundedness, disagreement with gold, per record), which the review queue puts first.
-
-        \b
-        Example: hubtools crossval pairs/pairs.jsonl ../shared/corpus/llama_factory/alpaca_en_demo.json --out crossval/
-        """
-        from .judge.crossval import crossval_files
-        from .judge.llm import make_judge
-
-        with _errors():
-            backend = _backend(model, endpoint, token, api_key)
-            if backend is None:
-                _offline_note("judging with the offline heuristic judge (text features, not a model)")
-            chosen = make_judge(backend, out_dir=out, resume=resume, concurrency=concurrency,
-                                progress=_progress_enabled(as_json))
-            result = crossval_files(synthetic, gold, out, judge=chosen, synthetic_format=synthetic_format,
-                                    gold_format=gold_format, categories=categories,
-                                    progress=_progress_enabled(as_json))
-        data = result.to_dict()
-        if as_json:
-            _print_json(data)
-            return
-        o = data["overall"]
-        typer.echo(f"{data['synthetic_records']} synthetic vs {data['gold_records']} gold records "
-                   f"(ratio {data['synthetic_to_human_ratio']}), judge {data['judge']['judge']}")
-        if o["score_win_rate"] is not None:
-            typer.echo(f"  scores: synthetic {o['synthetic_score']}, gold {o['gold_score']}; synthetic outscores "
-                       f"gold {o['score_win_rate']:.0%} of the time")
-        if o["shared_prompts"]:
-            typer.echo(f"  {o['shared_prompts']} shared prompts: win rate {o['win_rate']} (length-controlled "
-                       f"{o['win_rate_lc']}), token F1 {o['token_f1']}, ROUGE-L {o['rouge_l']}")
-        for name, c in data["per_category"].items():
-            if c["synthetic"]:
-                typer.echo(f"  {name}: {c['synthetic']} synthetic / {c['gold']} gold, score {c['synthetic_score']} "
-                           f"vs {c['gold_score']}, {c['flagged']} flagged"
-                           + ("  [hallucination-prone]" if c["hallucination_prone"] else ""))
-        gold_only = [name for name, c in data["per_category"].items() if not c["synthetic"]]
-        if gold_only:
-            typer.echo(f"  no synthetic records in: {', '.join(gold_only)}")
-        own = {k: v for k, v in data["flags"].items() if k != "risky_category"}
-        typer.echo(f"flagged {data['flagged_records']} records for review: "
-                   f"{data['hallucination_prone_records']} with hallucination-prone content"
-                   + (f" ({_counts(own)})" if own else "")
-                   + (f", {data['flags']['risky_category']} in a hallucination-prone category"
-                      if data["flags"].get("risky_category") else ""))
-        _wrote(data["files"])
+    data = result.to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    o = data["overall"]
+    typer.echo(f"{data['synthetic_records']} synthetic vs {data['gold_records']} gold records "
+               f"(ratio {data['synthetic_to_human_ratio']}), judge {data['judge']['judge']}")
+    if o["score_win_rate"] is not None:
+        typer.echo(f"  scores: synthetic {o['synthetic_score']}, gold {o['gold_score']}; synthetic outscores "
+                   f"gold {o['score_win_rate']:.0%} of the time")
+    if o["shared_prompts"]:
+        typer.echo(f"  {o['shared_prompts']} shared prompts: win rate {o['win_rate']} (length-controlled "
+                   f"{o['win_rate_lc']}), token F1 {o['token_f1']}, ROUGE-L {o['rouge_l']}")
+    for name, c in data["per_category"].items():
+        if c["synthetic"]:
+            typer.echo(f"  {name}: {c['synthetic']} synthetic / {c['gold']} gold, score {c['synthetic_score']} "
+                       f"vs {c['gold_score']}, {c['flagged']} flagged"
+                       + ("  [hallucination-prone]" if c["hallucination_prone"] else ""))
+    gold_only = [name for name, c in data["per_category"].items() if not c["synthetic"]]
+    if gold_only:
+        typer.echo(f"  no synthetic records in: {', '.join(gold_only)}")
+    own = {k: v for k, v in data["flags"].items() if k != "risky_category"}
+    typer.echo(f"flagged {data['flagged_records']} records for review: "
+               f"{data['hallucination_prone_records']} with hallucination-prone content"
+               + (f" ({_counts(own)})" if own else "")
+               + (f", {data['flags']['risky_category']} in a hallucination-prone category"
+                  if data["flags"].get("risky_category") else ""))
+    _wrote(data["files"])

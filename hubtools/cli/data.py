@@ -1,4 +1,6 @@
-"""The ``hubtools`` command line: each command a few lines over the library.
+"""``hubtools formats|inspect|validate|convert``: reading, checking and converting files.
+
+The ``hubtools`` command line: each command a few lines over the library.
 
 Results go to stdout (a short report, or JSON with ``--json``); progress and errors go to
 stderr. A hubtools error prints one line with what to do and exits 1 (2 when the input is
@@ -7,7 +9,6 @@ not usable at all); never a traceback.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections import Counter
 from enum import Enum
@@ -16,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from ._cli_utils import (
+from ._options import (
     FormatOpt,
     JsonOpt,
     MaxCharsOpt,
@@ -27,31 +28,7 @@ from ._cli_utils import (
     _print_json,
     _progress_enabled,
 )
-from ._version import __version__
-from .config import configure_logging
-
-app = typer.Typer(
-    name="hubtools",
-    help="Build fine-tuning datasets you can trust: read any SFT, chat or preference format, "
-         "validate it with nothing lost, convert it, generate and judge pairs, review them, "
-         "check their quality and publish them to the Hub.\n\n"
-         "Start with `hubtools inspect FILE`, then `hubtools validate FILE --out DIR`, "
-         "`hubtools check FILE --out DIR` and `hubtools push FILE user/name`.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-@app.callback(invoke_without_command=True)
-def _main(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what hubtools does to stderr.")] = False,
-) -> None:
-    configure_logging(10 if verbose else None)
-    if version:
-        typer.echo(f"hubtools {__version__}")
-        raise typer.Exit()
+from ._app import app
 
 
 @app.command()
@@ -60,7 +37,7 @@ def formats(as_json: JsonOpt = False) -> None:
 
     Example: hubtools formats
     """
-    from .formats import FORMATS
+    from ..formats import FORMATS
 
     rows = [{"format": f.name, "kind": f.kind.value, "description": f.description} for f in FORMATS.values()]
     if as_json:
@@ -90,7 +67,7 @@ def inspect(path: PathArg, format: FormatOpt = None, split: SplitOpt = None, as_
 
     Example: hubtools inspect ../shared/corpus/llama_factory/dpo_en_demo.json
     """
-    from .load import load
+    from ..load import load
 
     with _errors():
         result = load(path, format=format, split=split, progress=_progress_enabled(as_json),
@@ -133,7 +110,7 @@ def validate(
 
     Example: hubtools validate data.jsonl --out checked/
     """
-    from .convert import validate_to_dir
+    from ..convert import validate_to_dir
 
     with _errors():
         summary = validate_to_dir(path, out, format=format, max_chars=max_chars, split=split,
@@ -173,8 +150,8 @@ def convert(
 
     Example: hubtools convert alpaca.json chat.jsonl --to sharegpt
     """
-    from .convert import convert as run_convert
-    from .convert import quarantine_path
+    from ..convert import convert as run_convert
+    from ..convert import quarantine_path
 
     with _errors():
         loaded, result = run_convert(src, out, to=to, format=format, max_chars=max_chars, split=split,
@@ -194,47 +171,3 @@ def convert(
                f"+ {data['quarantined']} quarantined")
     typer.echo(f"wrote {data['out']}" + (f" and {data['quarantine']}" if data["quarantine"] else ""))
     _exit_if_unusable(usable)
-
-
-@app.command(name="app")
-def run_app(
-    host: Annotated[str | None, typer.Option(
-        help="Address to serve on (default: GRADIO_SERVER_NAME, else 127.0.0.1).", show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(
-        help="Port to serve on (default: GRADIO_SERVER_PORT, else 7860 or the next free one).",
-        show_default=False)] = None,
-    share: Annotated[bool, typer.Option(help="Ask Gradio for a public link (needs internet).")] = False,
-    review: Annotated[Path | None, typer.Option(
-        help="Open on this dataset's review queue (what `hubtools build` prints at its review gate).",
-        exists=True, dir_okay=False)] = None,
-) -> None:
-    """Open the hubtools web app: load, generate, review, check and publish in a browser.
-
-    Tabs follow the data: Load (a file, a Hub id or the bundled example), Generate (pairs from
-    your documents; responses need --endpoint-style settings in the tab), Rank & review (side by
-    side, keyboard shortcuts), Quality (checks, plots, filter), Publish (card preview, push;
-    needs a token) and Team (agreement, adjudication). Runs offline with no token.
-
-    Example: hubtools app --port 7860
-    Example: hubtools app --review runs/my-dataset/rank/data.parquet
-    """
-    from .app import AppSettings, create_app
-
-    settings = AppSettings.from_config(review=review.resolve() if review else None)
-    # None: Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, as in a Space
-    create_app(settings).queue(default_concurrency_limit=4).launch(server_name=host, server_port=port, share=share)
-
-
-# Commands that live in their own modules; each has ``register(app)``.
-_COMMAND_MODULES = ["cli_pipeline", "cli_checks", "cli_publish", "cli_generate", "cli_review"]
-for _name in _COMMAND_MODULES:
-    importlib.import_module(f"{__package__}.{_name}").register(app)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ._cli_utils import JsonOpt, PathArg, _errors, _print_json
+from ._options import JsonOpt, PathArg, _errors, _print_json
+from ._app import app
 
-__all__ = ["register", "review_app"]
+__all__ = ["review_app"]
 
 review_app = typer.Typer(
     help="Human review: export the annotations, measure agreement, apply reviews to a dataset.",
@@ -21,7 +22,7 @@ DbArg = Annotated[Path, typer.Argument(help="The annotation store (the app's rev
 
 
 def _open(db: Path):
-    from .review import AnnotationStore
+    from ..review import AnnotationStore
 
     return AnnotationStore(db, create=False)
 
@@ -36,7 +37,7 @@ def export(
 
     Example: hubtools review export reviews.sqlite --out annotations.parquet
     """
-    from .review import export_annotations
+    from ..review import export_annotations
 
     with _errors():
         rows = export_annotations(_open(db), out)
@@ -52,7 +53,7 @@ def agreement(db: DbArg, as_json: JsonOpt = False) -> None:
 
     Example: hubtools review agreement reviews.sqlite --json
     """
-    from .review import agreement as compute
+    from ..review import agreement as compute
 
     with _errors():
         report = compute(_open(db))
@@ -89,7 +90,7 @@ def apply(
 
     Example: hubtools review apply pairs.jsonl reviews.sqlite --out reviewed.jsonl
     """
-    from .review import apply_file
+    from ..review import apply_file
 
     with _errors():
         summary = apply_file(dataset, _open(db), out, to=to, keep_unreviewed=not drop_unreviewed)
@@ -105,6 +106,4 @@ def apply(
     typer.echo("wrote " + ", ".join(summary["files"].values()))
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``review`` command group to ``app``."""
-    app.add_typer(review_app, name="review")
+app.add_typer(review_app, name="review")

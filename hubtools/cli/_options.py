@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .errors import HubtoolsError
+from ..errors import HubtoolsError
 
 __all__ = ["FormatOpt", "JsonOpt", "MaxCharsOpt", "PathArg", "SplitOpt", "_errors", "_exit_if_unusable", "_print_json",
            "_progress_enabled"]
@@ -54,7 +54,7 @@ def _exit_if_unusable(summary: dict[str, Any]) -> None:
     Called after the command wrote what it could (the quarantine, the report), so the user has
     every record's reason on disk.
     """
-    from .load import no_usable_record
+    from ..load import no_usable_record
 
     error = no_usable_record(summary) if summary.get("total") is not None else None
     if error is not None:
