@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from ..checks import REGISTRY, QualityResult, default_checks, run_checks
 from ..checks.filter import filter_dataset
+from ..checks.options import check_options
 from ..errors import HubtoolsError
 from ..publish.report import write_report
 from .session import Session, fresh_dir, problem, with_dataset
@@ -42,22 +43,6 @@ class FilterScreen(NamedTuple):
     session: Session
 
 
-def _split(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
-def _options(names: list[str], languages: str | None, categories: str | None) -> dict[str, dict[str, Any]]:
-    """Per-check options for the checks that run (as ``hubtools check --lang/--categories`` gives them)."""
-    options: dict[str, dict[str, Any]] = {}
-    if _split(languages) and "language" in names:
-        options["language"] = {"languages": _split(languages)}
-    if _split(categories) and "categories" in names:
-        options["categories"] = {"intended": _split(categories)}
-    if "toxicity" in names:
-        options["toxicity"] = {"backend": "offline"}  # the bundled model: no download, no token
-    return options
-
-
 def _excerpt(quality: QualityResult, index: int) -> str:
     try:
         fields = quality.data.record(index, max_chars=120) if quality.data is not None else {}
@@ -76,7 +61,8 @@ def run_quality(checks: list[str] | None, languages: str | None, categories: str
     if progress is not None:
         progress(0, desc="Running the checks")
     try:
-        options = _options(list(checks), languages, categories)
+        # the bundled offline toxicity model: no download, no token
+        options = check_options(lang=languages, categories=categories, toxicity_backend="offline", only=list(checks))
         quality = run_checks(session.dataset, checks=list(checks), options=options, progress=progress is not None)
         session, out = fresh_dir(session, "quality")
         files = write_report(quality, out)
@@ -118,7 +104,7 @@ def run_filter(drop: list[str] | None, redact_pii: bool, session: Session, progr
     session, out = fresh_dir(session, "filtered")
     try:
         result = filter_dataset(session.dataset, out, drop=list(drop or ["schema"]), redact_pii=redact_pii,
-                                quality=quality, options=_options(list(drop or []), None, None),
+                                quality=quality, options=check_options(toxicity_backend="offline", only=list(drop or [])),
                                 progress=progress is not None)
     except HubtoolsError as exc:
         return FilterScreen(problem("The filter could not run.", exc), None, None, session)

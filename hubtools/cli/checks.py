@@ -17,9 +17,10 @@ from ._options import (
     _print_json,
     _progress_enabled,
 )
+from ..checks.options import check_options
 from ._app import app
 
-__all__ = ["check_options"]
+__all__: list[str] = []
 
 ChecksOpt = Annotated[str | None, typer.Option(
     "--checks", "-c", help="Comma-separated checks to run (default: the default scan; 'all' for every "
@@ -58,44 +59,6 @@ EvalSetsOpt = Annotated[str | None, typer.Option(
     "--eval-sets", help="Evaluation sets to check for contamination (13-word overlap): comma-separated files "
                         "or Hub ids, optionally named, e.g. 'mt_bench=question.jsonl,tatsu-lab/alpaca_eval'. "
                         "Turns the contamination check on.")]
-
-
-def check_options(lang: str | None = None, categories: str | None = None,
-                  toxicity_backend: str | None = None, toxicity_model: str | None = None,
-                  toxicity_threshold: float | None = None,
-                  near_dup_threshold: float | None = None,
-                  eval_sets: str | None = None, repetition: str | None = None) -> dict[str, dict[str, Any]]:
-    """Per-check options from the CLI flags (only those given)."""
-    def split(value: str) -> list[str]:
-        return [v.strip() for v in value.split(",") if v.strip()]
-
-    options: dict[str, dict[str, Any]] = {}
-    if lang:
-        options.setdefault("language", {})["languages"] = split(lang)
-    if categories:
-        options.setdefault("categories", {})["intended"] = split(categories)
-    if toxicity_backend:
-        options.setdefault("toxicity", {})["backend"] = toxicity_backend
-    if toxicity_model:
-        options.setdefault("toxicity", {})["model"] = toxicity_model
-    if toxicity_threshold is not None:
-        options.setdefault("toxicity", {})["threshold"] = toxicity_threshold
-    if near_dup_threshold is not None:
-        options.setdefault("near_duplicates", {})["threshold"] = near_dup_threshold
-    if eval_sets:
-        options.setdefault("contamination", {})["eval_sets"] = split(eval_sets)
-    if repetition:
-        from ..checks.repetition import parse_thresholds
-
-        thresholds = parse_thresholds(repetition)
-        if "min_words" in thresholds:
-            options.setdefault("repetition", {})["min_words"] = int(thresholds.pop("min_words") or 0)
-        options.setdefault("repetition", {})["thresholds"] = thresholds
-    return options
-
-
-def _only_for_run(options: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in options.items() if k in names}
 
 
 def _source(path: str, format: str | None, split: str | None, as_json: bool) -> Any:
@@ -166,9 +129,10 @@ def check(
         names = resolve_checks(checks)
         if eval_sets and checks is None:  # naming evaluation sets asks for the contamination check
             names = resolve_checks([*names, "contamination"])
-        options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                              toxicity_threshold, near_dup_threshold, eval_sets,
-                                              repetition), names)
+        options = check_options(lang=lang, categories=categories, toxicity_backend=toxicity_backend,
+                                toxicity_model=toxicity_model, toxicity_threshold=toxicity_threshold,
+                                near_dup_threshold=near_dup_threshold, eval_sets=eval_sets, repetition=repetition,
+                                only=names)
         quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
                              num_proc=num_proc, progress=_progress_enabled(as_json), format=format,
                              engine=runner)
@@ -254,10 +218,10 @@ def filter_command(
         runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory)
         names = resolve_checks(drop) if drop else []
         quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
-        options = _only_for_run(check_options(lang, categories, toxicity_backend, toxicity_model,
-                                              toxicity_threshold, near_dup_threshold, eval_sets,
-                                              repetition),
-                                names if min_quality is None else resolve_checks("all"))
+        options = check_options(lang=lang, categories=categories, toxicity_backend=toxicity_backend,
+                                toxicity_model=toxicity_model, toxicity_threshold=toxicity_threshold,
+                                near_dup_threshold=near_dup_threshold, eval_sets=eval_sets, repetition=repetition,
+                                only=names if min_quality is None else None)
         loaded = load(path, format=format, split=split, progress=_progress_enabled(as_json))
         result = filter_dataset(loaded, out, drop=names,
                                 min_quality=min_quality, redact_pii=redact_pii,

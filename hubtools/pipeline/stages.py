@@ -239,14 +239,9 @@ def _review(build, upstream, folder: Path):
 
 
 def _check_options(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    options: dict[str, dict[str, Any]] = {}
-    if s.get("lang"):
-        options["language"] = {"languages": _names(s["lang"])}
-    if s.get("categories"):
-        options["categories"] = {"intended": _names(s["categories"])}
-    if s.get("eval_sets"):
-        options["contamination"] = {"eval_sets": _names(s["eval_sets"])}
-    return options
+    from ..checks.options import check_options
+
+    return check_options(lang=s.get("lang"), categories=s.get("categories"), eval_sets=s.get("eval_sets"))
 
 
 def _check(build, upstream, folder: Path):
