@@ -1,7 +1,6 @@
 """Validation rules for canonical records: every problem as an :class:`~hubtools.errors.Issue`.
 
-:func:`check_record` collects every issue of one record (it never stops at the first);
-:func:`validate_dataset` splits an in-memory canonical dataset into valid and quarantined.
+:func:`check_record` collects every issue of one record (it never stops at the first).
 Reading files, detecting formats and validating in one streaming pass is :func:`hubtools.load`.
 """
 
@@ -17,7 +16,7 @@ import orjson
 from .errors import ErrorCode, Issue
 from .records import Kind
 
-__all__ = ["QuarantineRow", "ValidationConfig", "check_record", "validate_dataset"]
+__all__ = ["QuarantineRow", "ValidationConfig", "check_record"]
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 
@@ -229,17 +228,3 @@ def check_record(record: dict[str, Any], kind: Kind | str, config: ValidationCon
         issues.append(Issue(ErrorCode.SAME_REPLIES, "chosen and rejected are the same reply", index,
                             "a pair must contrast two different replies"))
     return issues
-
-
-def validate_dataset(dataset, kind: Kind | str, config: ValidationConfig | None = None):
-    """Split a canonical ``datasets.Dataset`` into (valid dataset, quarantine rows)."""
-    bad: list[QuarantineRow] = []
-    keep: list[int] = []
-    for position, record in enumerate(dataset):
-        issues = check_record(record, kind, config)
-        if issues:
-            bad.append(QuarantineRow.from_issues(issues, record))
-        else:
-            keep.append(position)
-    valid = dataset if len(keep) == len(dataset) else dataset.select(keep)
-    return valid, bad
