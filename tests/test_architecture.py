@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "hubtools"
 ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 #: the lowest layer: imports nothing of hubtools but each other
-BASE = {"hubtools.records", "hubtools.errors", "hubtools.config", "hubtools.redact", "hubtools.text",
+BASE = {"hubtools.records", "hubtools.errors", "hubtools.config", "hubtools.redact", "hubtools.text", "hubtools.shapes",
         "hubtools._version", "hubtools._bundled", "hubtools.hub_ids"}
 #: what no stage, data or base module may import
 TOP = ("hubtools.app", "hubtools.cli", "hubtools.pipeline")

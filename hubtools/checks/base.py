@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from datasets import Dataset
 
 from ..records import INDEX, Kind
+from ..shapes import SHAPES, kind_of
 from ..validate import QuarantineRow
 
 __all__ = [
@@ -82,22 +83,14 @@ def joined_role_text(messages: pa.Array, roles: Sequence[str], sep: str = TURN_S
 
 
 def _views(table: pa.Table, kind: Kind) -> dict[str, pa.Array]:
-    """The text fields of each kind (see :class:`CheckData`); message columns are joined chunk by chunk."""
-    col = table.column
-    if kind is Kind.TEXT:
-        return {"text": pc.fill_null(table.column("text").combine_chunks(), "")}
-    if kind is Kind.SFT:
-        messages = col("messages")
-        return {"prompt": joined_role_text(messages, ("user",)),
-                "response": joined_role_text(messages, ("assistant",))}
-    if kind is Kind.PROMPT:
-        return {"prompt": joined_role_text(col("prompt"), ("user",))}
-    prompt = joined_role_text(col("prompt"), ("user",))
-    if kind is Kind.PREFERENCE:
-        return {"prompt": prompt,
-                "chosen": joined_role_text(col("chosen"), ("assistant",)),
-                "rejected": joined_role_text(col("rejected"), ("assistant",))}
-    return {"prompt": prompt, "response": joined_role_text(col("completion"), ("assistant",))}
+    """The text fields of each kind (see :class:`CheckData` and ``hubtools.shapes``); message
+    columns are joined chunk by chunk."""
+    views = {}
+    for text in SHAPES[kind].text_fields:
+        column = table.column(text.column)
+        views[text.name] = (joined_role_text(column, text.roles) if text.roles
+                            else pc.fill_null(column.combine_chunks(), ""))
+    return views
 
 
 @dataclass
@@ -131,7 +124,7 @@ class CheckData:
     def from_dataset(cls, dataset: Dataset, kind: Kind | str | None = None, **kwargs: Any) -> CheckData:
         """Build the view of a canonical dataset (its kind is read from its columns if not given)."""
         table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
-        kind = Kind(kind) if kind is not None else _kind_of(table.column_names)
+        kind = Kind(kind) if kind is not None else kind_of(table.column_names)
         index = table.column(INDEX).to_numpy() if INDEX in table.column_names else np.arange(len(table))
         fields = _views(table, kind)
         release_memory()  # the views' temporaries (copies of text columns) are freed by now
@@ -319,19 +312,6 @@ def reply_split(data: CheckData, hits: dict[str, np.ndarray]) -> dict[str, dict[
         return {"unpaired": {"desirable": int((hits["response"] & labels).sum()),
                              "undesirable": int((hits["response"] & ~labels).sum())}}
     return {}
-
-
-def _kind_of(columns: Iterable[str]) -> Kind:
-    cols = set(columns)
-    if "messages" in cols:
-        return Kind.SFT
-    if "prompt" in cols and not {"chosen", "completion"} & cols:
-        return Kind.PROMPT
-    if "chosen" in cols:
-        return Kind.PREFERENCE
-    if "completion" in cols:
-        return Kind.UNPAIRED
-    return Kind.TEXT
 
 
 class _NoBar:

@@ -30,6 +30,7 @@ from ..formats import get_format
 from ..io import CONTAINERS, atomic_write, container_for_path, output_set, write_jsonl
 from ..load import canonical_dataset, load
 from ..records import EXTRA, INDEX, Kind, dump_extra, load_extra, message
+from ..shapes import prompt_messages
 from .backends import Backend
 from .runner import Runner, RunStats, Task
 from .store import run_lock
@@ -61,17 +62,6 @@ class ResponsesResult:
     dataset: Dataset
     failures: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def prompt_messages(record: dict[str, Any], kind: Kind | str) -> list[dict[str, Any]] | None:
-    """The turns to answer for a canonical record; ``None`` when it has no user turn."""
-    kind = Kind(kind)
-    if kind is Kind.TEXT:
-        return [message("user", record["text"])] if record.get("text") else None
-    messages = list(record["messages"] if kind is Kind.SFT else record["prompt"])
-    while messages and messages[-1]["role"] != "user":
-        messages.pop()
-    return messages or None
 
 
 def _slug(name: str) -> str:
