@@ -37,6 +37,7 @@ from datasets import Dataset
 
 from ..errors import ReviewError
 from ..records import EXTRA, INDEX, Kind, load_extra
+from ..shapes import SHAPES
 
 __all__ = [
     "HALLUCINATION_MARKERS",
@@ -69,7 +70,8 @@ def decisions_for(kind: Kind | str) -> tuple[str, ...]:
 
 
 def _content(record: dict[str, Any], kind: Kind) -> Any:
-    columns = ("prompt", "chosen", "rejected") if kind is Kind.PREFERENCE else ("messages",)
+    shape = SHAPES[kind]
+    columns = tuple(dict.fromkeys(c for c in (shape.prompt, *shape.replies) if c))  # sft: messages once
     return [[[m.get("role"), m.get("content"), m.get("tool_calls")] for m in record.get(c) or ()]
             for c in columns]
 
