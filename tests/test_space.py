@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from hubtools.cli import app
 from hubtools.publish.space import space_requirements
-from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, run_client
+from tests.fixtures.hub import PROJECT_ROOT, WRITE_TOKEN, run_client, run_client_json
 
-from .test_push import assert_no_token, cli_command
+from .test_push import assert_no_token, cli_command, snippet
 
 SECRET_VALUE = "sk-judge-secret-value-42"
 
@@ -126,3 +126,59 @@ def test_space_requirements_are_the_project_dependencies_without_gradio():
     assert cpu[0] == "--extra-index-url https://download.pytorch.org/whl/cpu"
     assert cpu[1:] == [d for d in deps if not d.startswith("gradio")] + ["authlib", "itsdangerous"]
     assert space_requirements(cpu=False) == cpu[1:]
+
+
+# Someone else's deploy lands at the worst moment: `Racing` is the real huggingface_hub client, which
+# creates the Space (with that other person's app) or commits to it just before this deploy's request.
+RACE = """
+from huggingface_hub import HfApi
+from hubtools.errors import HubError
+from hubtools.publish.space import deploy_space
+
+class Racing(HfApi):
+    raced = False
+
+    def _other(self):
+        if not Racing.raced:
+            Racing.raced = True
+            other = HfApi()
+            if P["at"] == "create":
+                other.create_repo(P["repo"], repo_type="space", space_sdk="gradio")
+            other.upload_file(path_or_fileobj=b"print('their app')", path_in_repo="app.py", repo_id=P["repo"],
+                              repo_type="space", commit_message="their app")
+
+    def create_repo(self, *args, **kwargs):
+        if P["at"] == "create":
+            self._other()
+        return super().create_repo(*args, **kwargs)
+
+    def create_commit(self, *args, **kwargs):
+        if P["at"] == "commit":
+            self._other()
+        return super().create_commit(*args, **kwargs)
+
+try:
+    deploy_space(P["repo"], api=Racing())
+    print(json.dumps({"ok": True}))
+except HubError as exc:
+    print(json.dumps({"ok": False, "error": str(exc)}))
+"""
+
+
+def test_a_deploy_never_lands_on_a_space_someone_else_created_meanwhile(hub_server, hub_env, hub_repo_id):
+    outcome = run_client_json(snippet(RACE, repo=hub_repo_id, at="create"), hub_env)
+    assert outcome == {"ok": False, "error": f"{hub_repo_id} was created by someone else while this deploy was being "
+                                             "prepared; nothing was committed. run the same command again to "
+                                             "publish on top of it"}
+    files = hub_server.files(hub_repo_id, "space")
+    assert files["app.py"] == b"print('their app')" and not any(p.startswith("hubtools/") for p in files), list(files)
+    assert [c["title"] for c in hub_server.commits(hub_repo_id, "space")] == ["their app", "initial commit"]
+
+
+def test_a_deploy_whose_new_space_got_a_commit_meanwhile_fails_and_keeps_it(hub_server, hub_env, hub_repo_id):
+    outcome = run_client_json(snippet(RACE, repo=hub_repo_id, at="commit"), hub_env)
+    assert not outcome["ok"] and outcome["error"].startswith(f"{hub_repo_id} changed while pushing (someone else "
+                                                             "committed); nothing was committed")
+    files = hub_server.files(hub_repo_id, "space")
+    assert files["app.py"] == b"print('their app')" and not any(p.startswith("hubtools/") for p in files)
+    assert [c["title"] for c in hub_server.commits(hub_repo_id, "space")] == ["their app", "initial commit"]

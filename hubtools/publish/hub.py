@@ -236,26 +236,27 @@ def _after_lost_commit(api: HfApi, repo_id: str, repo_type: str, parent: str | N
 # --------------------------------------------------------------------------- push
 
 
-def _create(api: HfApi, repo_id: str, private: bool, token: str) -> str:
-    """Create the dataset repo this push planned for; return its initial commit.
+def _create(api: HfApi, repo_id: str, private: bool, token: str, repo_type: str = "dataset", *,
+            action: str = "push", **options: Any) -> str:
+    """Create the repo this push (or Space deploy) planned for; return its initial commit.
 
     The push was prepared against an empty repo (no card to merge, no files to replace), so
     it commits on top of the initial commit and nothing else: a repo another push created
     since it looked is refused here (409), and a commit another push landed after this one
     created the repo makes the commit fail (412, parent moved). Neither push silently
-    replaces the other's files.
+    replaces the other's files. ``options`` go to ``create_repo`` (a Space's sdk and hardware).
     """
     from huggingface_hub.errors import HfHubHTTPError
 
     with _hub_errors(api, repo_id, "create the repo", token):
         try:
-            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=False, token=token)
+            api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=False, token=token, **options)
         except HfHubHTTPError as exc:
             if exc.response is None or exc.response.status_code != 409:
                 raise
-            raise HubError(f"{repo_id} was created by someone else while this push was being prepared; "
+            raise HubError(f"{repo_id} was created by someone else while this {action} was being prepared; "
                            "nothing was committed", hint="run the same command again to publish on top of it") from None
-        return api.list_repo_commits(repo_id, repo_type="dataset", token=token)[-1].commit_id
+        return api.list_repo_commits(repo_id, repo_type=repo_type, token=token)[-1].commit_id
 
 
 def _write_shards(loaded: LoadResult, fmt: str, split: str, staging: Path) -> tuple[list[Path], Any]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from .card import write_text
-from .hub import _client, _commit, _hub_errors, _repo_state, _whoami, parse_repo_id
+from .hub import _client, _commit, _create, _hub_errors, _repo_state, _whoami, parse_repo_id
 from .templates import TEMPLATE_DIRS, render, space_dir
 
 if TYPE_CHECKING:
@@ -112,17 +112,17 @@ def deploy_space(
     _whoami(api, used_token)
     info = _repo_state(api, repo_id, "space", typed, used_token)
     created = info is None
-    with _hub_errors(api, repo_id, "create the Space", used_token):
-        if created:
-            api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private,
-                            space_hardware=hardware, exist_ok=True, token=used_token)
-        elif hardware:
+    # a Space this deploy creates is its own: one another deploy created meanwhile is refused (409),
+    # and the commit goes on top of the initial commit only (one landed meanwhile fails it, 412)
+    parent = _create(api, repo_id, private, used_token, "space", action="deploy", space_sdk="gradio",
+                     space_hardware=hardware) if created else info.sha
+    with _hub_errors(api, repo_id, "set up the Space", used_token):
+        if hardware and not created:
             api.request_space_hardware(repo_id, hardware, token=used_token)
         for key, value in (secrets or {}).items():
             api.add_space_secret(repo_id, key, value, token=used_token)
         for key, value in (variables or {}).items():
             api.add_space_variable(repo_id, key, value, token=used_token)
-        info = api.repo_info(repo_id, repo_type="space", token=used_token)
     from importlib.metadata import version
 
     src = space_dir()
@@ -135,10 +135,10 @@ def deploy_space(
                  "requirements.txt": write_text(staging / "requirements.txt",
                                                 render("space/requirements.txt", ctx)),
                  "app.py": src / "app.py", **_package_files()}
-        remote = [s.rfilename for s in (info.siblings or [])]
+        remote = [] if created else [s.rfilename for s in (info.siblings or [])]
         # cards/: where deploys before the templates moved into the package put them
         deleted = sorted(p for p in remote if p.startswith(("hubtools/", "cards/")) and p not in files)
-        commit = _commit(api, repo_id, "space", files, deleted, create_pr=False, parent=info.sha, token=used_token,
+        commit = _commit(api, repo_id, "space", files, deleted, create_pr=False, parent=parent, token=used_token,
                          message=message or f"Deploy hubtools {__version__}",
                          description="hubtools source, app and requirements, deployed by `hubtools space deploy`.")
     finally:
