@@ -182,3 +182,57 @@ def test_a_deploy_whose_new_space_got_a_commit_meanwhile_fails_and_keeps_it(hub_
     files = hub_server.files(hub_repo_id, "space")
     assert files["app.py"] == b"print('their app')" and not any(p.startswith("hubtools/") for p in files)
     assert [c["title"] for c in hub_server.commits(hub_repo_id, "space")] == ["their app", "initial commit"]
+
+
+def _env_read_by_the_app() -> set[str]:
+    """Every HUBTOOLS_* variable the app and the Space's entry point read: named in their code, or
+    behind a ``hubtools.config`` setting they use (followed through the settings it is built from)."""
+    import ast
+    import re
+
+    sources = [*sorted((PROJECT_ROOT / "hubtools" / "app").rglob("*.py")), *sorted((PROJECT_ROOT / "space").glob("*.py"))]
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    names = set(re.findall(r"HUBTOOLS_[A-Z0-9_]+", code))
+    used = set(re.findall(r"\bconfig\.([A-Z][A-Z0-9_]*)", code))
+    for imported in re.findall(r"from (?:\.\.|hubtools\.)config import \(?([\w, \n]+)\)?", code):
+        used |= {n.strip() for n in imported.split(",") if n.strip()}
+    settings = {}
+    for node in ast.parse((PROJECT_ROOT / "hubtools" / "config.py").read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            settings[node.targets[0].id] = {
+                "env": {n.value for n in ast.walk(node.value) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                        and n.value.startswith("HUBTOOLS_")},
+                "uses": {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}}
+    seen: set[str] = set()
+    while used - seen:
+        name = (used - seen).pop()
+        seen.add(name)
+        if name in settings:
+            names |= settings[name]["env"]
+            used |= settings[name]["uses"]
+    return names
+
+
+def test_the_space_card_documents_every_operator_variable_the_app_reads():
+    from hubtools.publish.templates import render
+
+    read = _env_read_by_the_app()
+    assert {"HUBTOOLS_REVIEWER_SECRETS", "HUBTOOLS_ADJUDICATORS", "HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_PUBLISH",
+            "HUBTOOLS_ALLOW_SERVER_TOKEN_FOR_INFERENCE", "HUBTOOLS_ALLOWED_ENDPOINTS", "HUBTOOLS_TEAM_REPO",
+            "HUBTOOLS_TEAM_SYNC_MINUTES", "HUBTOOLS_MAX_UPLOAD_MB", "HUBTOOLS_APP_DIR", "HUBTOOLS_CACHE"} <= read
+    card = render("space/README.md", {"title": "t", "version": "0", "gradio_version": "5", "repo_id": "me/app",
+                                      "requirements": [], "secrets": ["HF_TOKEN", "JUDGE_KEY"],
+                                      "variables": ["HUBTOOLS_MAX_UPLOAD_MB", "MODEL_ID"]})
+    rows = {}
+    for line in card.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 4:
+            rows[cells[0].strip("`")] = cells
+    missing = sorted(read - rows.keys())
+    assert not missing, f"space/README.md does not document {missing}"
+    for name in read | {"HF_TOKEN"}:
+        _, kind, allows, default = rows[name]
+        assert kind in {"secret", "variable"} and allows and default, rows[name]  # what it allows, and its default
+    # a name set at deploy is listed once; one the card already documents is not repeated
+    assert rows["JUDGE_KEY"][1:3] == ["secret", "set at deploy"] and rows["MODEL_ID"][1] == "variable"
+    assert card.count("`HUBTOOLS_MAX_UPLOAD_MB`") == 1 and card.count("| `HF_TOKEN` |") == 1
