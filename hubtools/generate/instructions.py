@@ -35,7 +35,7 @@ from datasets import Dataset
 from ..convert import write
 from ..errors import HubtoolsError, UnknownFormatError, UnparseableOutputError
 from ..formats import get_format
-from ..io import atomic_write, container_for_path
+from ..io import CONTAINERS, atomic_write, container_for_path, output_set
 from ..load import canonical_dataset
 from ..records import EXTRA, Kind, dump_extra, load_extra, message
 from ..text import jaccard, word_shingles
@@ -365,14 +365,19 @@ def instructions_to_dir(source: str | os.PathLike, out_dir: str | os.PathLike, *
     chunks = ingest(source, size=size, overlap=overlap, unit=unit, tokenizer=tokenizer)
     result = generate_instructions(chunks.dataset, per_chunk=per_chunk, backend=backend, out_dir=out,
                                    resume=resume, **options)
-    # prompt-only records: the user turn is the whole record (mt_bench reads back as kind prompt)
-    written = write(result.dataset.rename_column("messages", "prompt"), target, format=fmt.name, kind=Kind.PROMPT)
-    if written.quarantined:  # mt_bench holds every prompt this module makes
-        raise HubtoolsError(f"internal error: {written.quarantined} prompts could not be written as {fmt.name}",
-                            hint="please report this with the source files")
-    result.summary = {**result.summary, "ingest": chunks.summary, "format": written.format,
-                      "written": written.written,
-                      "files": {"prompts": str(written.path), "summary": str(out / "summary.json")}}
-    with atomic_write(out / "summary.json") as fh:
-        fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    # one set: the prompts and the summary that describes them arrive together or not at all (the
+    # checkpoint stays where it is); prompts of another container from an earlier run go
+    with output_set(out, replaces=[f"prompts.{c}" for c in CONTAINERS]) as stage:
+        # prompt-only records: the user turn is the whole record (mt_bench reads back as kind prompt)
+        written = write(result.dataset.rename_column("messages", "prompt"), stage / target.name, format=fmt.name,
+                        kind=Kind.PROMPT)
+        if written.quarantined:  # mt_bench holds every prompt this module makes
+            raise HubtoolsError(f"internal error: {written.quarantined} prompts could not be written as {fmt.name}",
+                                hint="please report this with the source files")
+        written.path = target
+        result.summary = {**result.summary, "ingest": chunks.summary, "format": written.format,
+                          "written": written.written,
+                          "files": {"prompts": str(target), "summary": str(out / "summary.json")}}
+        with atomic_write(stage / "summary.json") as fh:
+            fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
     return result
