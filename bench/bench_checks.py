@@ -57,17 +57,17 @@ def _mutate(words: list[str], vocab: list[str], rng: random.Random, share: float
     return [rng.choice(vocab) if rng.random() < share else w for w in words]
 
 
-def build_input(rows: int) -> Path:
-    """Return the cached benchmark JSONL of ``rows`` records, generating it if needed."""
+def build_input(rows: int, directory: Path = DATA_DIR) -> Path:
+    """Return the cached benchmark JSONL of ``rows`` records (in ``directory``), generating it if needed."""
     import orjson
 
-    path = DATA_DIR / f"checks-{rows}.jsonl"
+    path = Path(directory) / f"checks-{rows}.jsonl"
     if path.exists():
         return path
     seeds = json.loads(CORPUS_FILE.read_text(encoding="utf-8"))
     vocab = sorted({w for s in seeds for w in (s["instruction"] + " " + s["output"]).split() if w.isalpha()})
     rng = random.Random(0)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     previous: list[dict] = []
     with tmp.open("wb") as fh:

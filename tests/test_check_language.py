@@ -3,10 +3,12 @@ languages, short texts, determinism, the real demo files, and the fast path agai
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +23,7 @@ from hubtools.load import load
 from tests.fixtures.build import preference, sft, text
 
 SPEC = REGISTRY["language"]
+ROOT = Path(__file__).resolve().parents[1]
 
 ENGLISH = [
     "The quick brown fox jumps over the lazy dog while the farmer watches from the porch.",
@@ -347,8 +350,30 @@ def test_close_call_tier_gives_langdetects_own_answer_bit_for_bit(corpus):
         texts += rng.sample(pool, k)
     texts += [t for lang in PLANTED for t in PLANTED[lang]]
     cleaned = _langid.clean_text(pa.array(texts)).to_pylist()
-    ours = [_langid._langdetect_sure(t) for t in cleaned]
     reference = [_langid._langdetect_sure_reference(t) for t in cleaned]
-    assert ours == reference
-    codes = set(_langid.codes(np.array(ours)))
+    assert _langid.langdetect_sure_many(cleaned).tolist() == reference  # all texts stepping together
+    assert [_langid._langdetect_sure(t) for t in cleaned[:40]] == reference[:40]  # one at a time
+    codes = set(_langid.codes(np.array(reference)))
     assert {"und", "en", "zh", "fr", "de"} <= codes  # sure and unsure answers, several languages
+
+
+def _bench_checks():
+    spec = importlib.util.spec_from_file_location("bench_checks", ROOT / "bench" / "bench_checks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_close_calls_of_the_bench_data_get_langdetects_own_answers(tmp_path):
+    """Every text of the bench's records that reaches the langdetect tier (about 2% of them),
+    decided in one batch as the check does, against langdetect's detect_langs text by text."""
+    path = _bench_checks().build_input(3000, tmp_path)
+    data = CheckData.from_dataset(load(path).dataset)
+    texts = pa.concat_arrays([data.column("prompt"), data.column("response")])
+    _, method, _ = _langid.detect_texts(texts, min_chars=40)
+    close = np.flatnonzero(np.isin(method, [_langid.M_LANGDETECT, _langid.M_UNSURE]))
+    assert len(close) >= 60
+    cleaned = _langid.clean_text(texts.take(pa.array(close))).to_pylist()
+    ours = _langid.langdetect_sure_many(cleaned).tolist()
+    assert ours == [_langid._langdetect_sure_reference(t) for t in cleaned]
+    assert 0 < ours.count(0) < len(ours)  # some sure, some not
