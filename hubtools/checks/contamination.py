@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..shapes import SHAPES, kind_of
 from .base import CheckData, CheckResult, joined_role_text, register
 
 __all__ = ["ContaminationOptions", "EvalIndex", "build_index", "check_contamination", "ngram_hashes"]
@@ -147,7 +148,7 @@ def _eval_prompts(spec: str) -> tuple[str, pa.Array, np.ndarray]:
     if "text" in columns:
         texts = pc.fill_null(table.column("text").combine_chunks(), "")
     else:
-        message_column = next((c for c in ("messages", "prompt") if c in columns), None)
+        message_column = SHAPES[kind_of(columns)].prompt
         if message_column is None:
             from ..errors import InputUnusableError
 

@@ -20,12 +20,10 @@ from ..errors import HubtoolsError
 from ..io import atomic_write, output_set, write_jsonl
 from ..load import LoadResult, canonical_dataset, load
 from ..records import INDEX, Kind
+from ..shapes import SHAPES
 from .runner import QualityResult, default_checks, resolve_checks, run_checks
 
 __all__ = ["FilterResult", "filter_dataset", "redact_table", "removal_reasons"]
-
-_MESSAGE_COLUMNS = ("messages", "prompt", "chosen", "rejected", "completion")
-
 
 @dataclass
 class FilterResult:
@@ -74,9 +72,10 @@ def _redact_messages(column: pa.Array, counts: dict[str, int]) -> pa.Array:
 def redact_table(table: pa.Table, kind: Kind) -> tuple[pa.Table, dict[str, int]]:
     """Replace personal data in every text of a canonical table with typed placeholders."""
     counts: dict[str, int] = {}
+    message_columns = SHAPES[Kind(kind)].message_columns
     for name in table.column_names:
         column = table.column(name)
-        if name in _MESSAGE_COLUMNS:
+        if name in message_columns:
             new = _redact_messages(column, counts)
         elif name == "text" and kind is Kind.TEXT:
             new = _redact_strings(column.combine_chunks(), counts)

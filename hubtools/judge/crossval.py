@@ -45,6 +45,7 @@ from ..errors import HubtoolsError
 from ..io import atomic_write, output_set, write_jsonl
 from ..load import load
 from ..records import EXTRA, INDEX, Kind, load_extra
+from ..shapes import last_user_text, reply_of
 from .._bundled import bundled
 from ..text import groundedness, normalise
 from .claims import claims
@@ -90,16 +91,12 @@ def _records(dataset: Dataset, kind: Kind, name: str) -> tuple[list[_Record], in
                             hint="give SFT records (prompt + reply) or preference pairs (the chosen reply is used)")
     out, no_reply = [], 0
     for record in dataset:
-        if kind is Kind.SFT:
-            turns, reply = record["messages"][:-1], record["messages"][-1] if record["messages"] else None
-        else:
-            turns, reply = record["prompt"], (record["chosen"] or [None])[-1]
-        if reply is None or reply["role"] != "assistant" or not (reply["content"] or "").strip():
+        turns, reply = reply_of(record, kind)
+        if reply is None or not (reply["content"] or "").strip():
             no_reply += 1
             continue
-        users = [m["content"] or "" for m in turns if m["role"] == "user"]
         prompt = "\n".join(m["content"] or "" for m in turns if m["role"] in ("system", "user"))
-        out.append(_Record(record[INDEX], prompt, users[-1] if users else "", reply["content"],
+        out.append(_Record(record[INDEX], prompt, last_user_text(turns), reply["content"],
                            load_extra(record.get(EXTRA))))
     return out, no_reply
 

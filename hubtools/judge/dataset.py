@@ -26,6 +26,7 @@ from ..generate.responses import check_writable
 from ..generate.store import run_lock
 from ..load import canonical_dataset, load
 from ..records import EXTRA, Kind, dump_extra, load_extra
+from ..shapes import last_user_text, reply_of
 from .heuristic import HeuristicJudge
 from .length import length_controlled
 from .llm import LLMJudge
@@ -36,21 +37,13 @@ from .results import JudgeItem, PairItem
 __all__ = ["JudgeResult", "item_from_record", "judge_dataset", "judge_file"]
 
 
-def _last(messages: list[dict[str, Any]], role: str) -> tuple[int, str | None]:
-    for i in range(len(messages) - 1, -1, -1):
-        if messages[i]["role"] == role:
-            return i, messages[i]["content"]
-    return -1, None
-
-
 def item_from_record(record: dict[str, Any], key: str) -> JudgeItem | None:
     """The judge's view of an SFT record ending in a reply; ``None`` when it has no reply."""
-    messages = record["messages"]
-    if not messages or messages[-1]["role"] != "assistant":
+    turns, reply = reply_of(record, Kind.SFT)
+    if reply is None:
         return None
     extra = load_extra(record.get(EXTRA))
-    _, question = _last(messages[:-1], "user")
-    return JudgeItem(key, question or "", messages[-1]["content"] or "", extra.get("source_text"),
+    return JudgeItem(key, last_user_text(turns), reply["content"] or "", extra.get("source_text"),
                      extra.get("reference"), bool(extra.get("negative")))
 
 

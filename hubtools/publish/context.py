@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from .._version import __version__
 from ..records import EXTRA, INDEX, Kind
+from ..shapes import SHAPES
 from .quality import category_definitions, quality_summary
 
 if TYPE_CHECKING:
@@ -51,16 +52,14 @@ class CardSettings:
         return {k for k in ("license", "pretty_name", "language") if getattr(self, k)}
 
 
-_KINDS = {
-    Kind.SFT: ("supervised fine-tuning conversations", "SFTTrainer", "SFTConfig", ("openai", "text"), "openai",
-               "sharegpt"),
-    Kind.PREFERENCE: ("preference pairs (a prompt with a chosen and a rejected reply)", "DPOTrainer", "DPOConfig",
-                      ("trl", "dpo"), "trl", "sharegpt_preference"),
-    Kind.UNPAIRED: ("unpaired preference records (a prompt and one reply labelled good or bad)", "KTOTrainer", "KTOConfig",
-                    ("trl_unpaired",), "trl_unpaired", "kto"),
-    Kind.TEXT: ("texts", "SFTTrainer", "SFTConfig", ("text",), "text", "text"),
-    Kind.PROMPT: ("prompts with no reply yet (prompt-only: what generation and online training start from)",
-                  "GRPOTrainer", "GRPOConfig", ("prompt",), "prompt", "alpaca_prompt"),
+#: how each kind is trained on: TRL trainer and config, the wire formats TRL reads as they are,
+#: the format published by default, LLaMA-Factory's format (what a kind *is*: ``shapes.SHAPES``)
+_TRAINING = {
+    Kind.SFT: ("SFTTrainer", "SFTConfig", ("openai", "text"), "openai", "sharegpt"),
+    Kind.PREFERENCE: ("DPOTrainer", "DPOConfig", ("trl", "dpo"), "trl", "sharegpt_preference"),
+    Kind.UNPAIRED: ("KTOTrainer", "KTOConfig", ("trl_unpaired",), "trl_unpaired", "kto"),
+    Kind.TEXT: ("SFTTrainer", "SFTConfig", ("text",), "text", "text"),
+    Kind.PROMPT: ("GRPOTrainer", "GRPOConfig", ("prompt",), "prompt", "alpaca_prompt"),
 }
 
 _COLUMN_DOCS = {
@@ -103,7 +102,7 @@ _CANONICAL_DOCS = {
 
 def default_format(kind: Kind | str) -> str:
     """The wire format a dataset of ``kind`` is published in unless told otherwise (TRL's shapes)."""
-    return _KINDS[Kind(kind)][4]
+    return _TRAINING[Kind(kind)][3]
 
 
 def _type_name(t: pa.DataType) -> str:
@@ -163,10 +162,8 @@ def _field_stats(data) -> list[dict[str, Any]]:
 
 def _roles(dataset, kind: Kind) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    if kind is Kind.TEXT:
-        return {}
     table = dataset.data.table
-    for column in ("messages", "prompt", "chosen", "rejected", "completion"):
+    for column in SHAPES[kind].message_columns:
         if column in table.column_names:
             roles = pc.struct_field(pc.list_flatten(table.column(column).combine_chunks()), "role")
             for item in pc.value_counts(roles).to_pylist():
@@ -261,7 +258,7 @@ def _loading(ctx: dict[str, Any]) -> dict[str, Any]:
     from ..convert import llama_factory_entry
 
     kind = Kind(ctx["kind"])
-    _, trainer, config, ready, target, lf_format = _KINDS[kind]
+    trainer, config, ready, target, lf_format = _TRAINING[kind]
     entry = llama_factory_entry("x", ctx["format"], [c["name"] for c in ctx["columns"]])
     if entry is not None:
         entry.pop("file_name")
@@ -312,7 +309,7 @@ def card_context(
         "split": settings.split,
         "splits": splits or {settings.split: loaded.valid},
         "kind": kind.value,
-        "kind_description": _KINDS[kind][0],
+        "kind_description": SHAPES[kind].description,
         "format": fmt.name,
         "format_description": fmt.description,
         "source_name": loaded.source.name,
