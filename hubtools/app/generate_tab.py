@@ -46,6 +46,7 @@ from ..judge.rank import STRATEGIES, rank
 from ..load import canonical_dataset, load
 from ..records import EXTRA, load_extra
 from ..redact import redact, remember
+from ..shapes import last_user_text, reply_of
 from .isolate import run_isolated
 from .load_tab import _FILE_TYPES as FILE_TYPES
 from .session import AppSettings, Session, problem, too_big, with_dataset, workdir
@@ -326,7 +327,7 @@ def _judge_and_rank(settings, judge, endpoint, model, api_key, strategy, min_mar
             f"{s['single_candidate']} prompts with one candidate.")
     rows = []
     for i, record in enumerate(ranked.dataset.select(range(min(50, len(ranked.dataset))))):
-        prompt = next((m["content"] for m in reversed(record["prompt"]) if m["role"] == "user"), "")
+        prompt = last_user_text(reply_of(record, "preference")[0])
         rows.append([i, prompt[-160:], record["score_chosen"], record["score_rejected"],
                      round(record["score_chosen"] - record["score_rejected"], 3)])
     if written.written:
