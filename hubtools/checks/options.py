@@ -49,8 +49,9 @@ def check_options(*, lang: str | Iterable[str] | None = None, categories: str | 
         from .repetition import parse_thresholds
 
         thresholds = parse_thresholds(repetition)
-        if "min_words" in thresholds:
-            options.setdefault("repetition", {})["min_words"] = int(thresholds.pop("min_words") or 0)
+        for setting in ("min_words", "min_repeats"):
+            if setting in thresholds:
+                options.setdefault("repetition", {})[setting] = int(thresholds.pop(setting) or 0)
         options.setdefault("repetition", {})["thresholds"] = thresholds
     if only is not None:
         keep = set(only)

@@ -18,13 +18,19 @@ the threshold (defaults: the paper's):
   10-grams of the text, the occurrences of the ``sqrt(distinct)`` most frequent repeated ones
   over all 10-grams.
 
-The word rules (n-grams) apply to texts of at least ``min_words`` words (default 50, the
-shortest document Gopher's quality filter keeps): in a one-line reply "New York is in New York
-State" the top 2-gram is half of the characters. Words are runs of letters and digits, so a
-Chinese or Japanese clause is one word and the n-gram rules seldom reach such texts (lines,
-paragraphs and ``char_rep`` do). Lines and paragraphs apply to any text, so
-"Yes.\\nYes.\\nYes." is flagged; a reply that is one sentence repeated sixty times breaks nearly
-every rule, whatever its length.
+The top n-gram rules apply to texts of at least ``min_words`` words (default 50, the shortest
+document Gopher's quality filter keeps): in a one-line reply "New York is in New York State" the
+top 2-gram is half of the characters. Every other rule applies at any length, so a short loop
+("Yes. Yes. Yes. ...", a six-word sentence said twenty times, a code line repeated) is flagged;
+the guard for short texts is a number of repeats, not a length: under ``min_words`` words a
+repeated n-gram counts in the duplicated n-gram rules only when it occurs at least
+``min_repeats`` times (default 3), so a short answer that reuses a phrase once ("The random
+number generated between 1 and 100 is 42. The random number generated between 200 and 300 is
+278.") is not flagged. Lines and paragraphs are compared without their trailing spaces, so
+"Done. \n\nDone." repeats its paragraph. Words are runs of letters and digits, so a Chinese or
+Japanese clause is one word and the n-gram rules seldom reach such texts (lines, paragraphs and
+``char_rep`` do). Missed by design: a loop of fewer than five words said two or three times
+("1. 1. 1.", "Negative Negative Negative Negative") has no 5-gram to repeat.
 
 Which texts: the replies the data teaches (``chosen`` for preference data, the desirable
 completions of unpaired data; ``rejected`` ones are counted, not flagged, unless
@@ -83,6 +89,10 @@ CHAR_GRAM = 10
 _SHOWN = ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "top_2_gram", "top_4_gram", "dup_5_gram",
           "dup_10_gram", "char_rep")
 
+#: line and paragraph breaks: a line's trailing spaces and blank (or whitespace-only) lines go with
+#: the break, so "Done. \n\nDone." repeats its paragraph (datatrove splits on ``\n+`` / ``\n{2,}``)
+_LINE_BREAK = r"(?:[^\S\n]*\n)+"
+_PARA_BREAK = r"[^\S\n]*\n(?:[^\S\n]*\n)+"
 #: a word: a run of word characters (letters, digits, marks, underscore)
 _WORD = regex.compile(r"\w+")
 
@@ -98,7 +108,9 @@ class RepetitionOptions:
     Args:
         thresholds: rule -> threshold, overriding :data:`DEFAULT_THRESHOLDS` (a rule set to None
             is off); on the CLI ``--repetition dup_line_frac=0.4,char_rep=off``.
-        min_words: the word n-gram rules apply to texts of at least this many words (50).
+        min_words: the top n-gram rules apply to texts of at least this many words (50).
+        min_repeats: under ``min_words`` words, a repeated n-gram counts in the duplicated n-gram
+            rules only when it occurs at least this many times (3; 2 is Gopher's rule).
         fields: the fields read (names, or ``prompt``/``response``); None: the replies.
         flag_rejected: also flag ``rejected`` replies and undesirable completions.
         examples: flagged records shown in the report.
@@ -106,6 +118,7 @@ class RepetitionOptions:
 
     thresholds: dict[str, float | None] = field(default_factory=dict)
     min_words: int = 50
+    min_repeats: int = 3
     fields: list[str] | str | None = None
     flag_rejected: bool = False
     examples: int = 3
@@ -123,6 +136,8 @@ class RepetitionOptions:
                                         hint="every figure is a share of the text; e.g. dup_line_frac=0.3")
         if self.min_words < 0:
             raise UnknownCheckError("repetition: min_words must be >= 0", hint="e.g. min_words=20")
+        if self.min_repeats < 2:
+            raise UnknownCheckError("repetition: min_repeats must be >= 2", hint="e.g. min_repeats=3")
 
     def resolved(self) -> dict[str, float]:
         """The thresholds in force (rules switched off left out)."""
@@ -253,12 +268,18 @@ def _top_gram(ids, rows, length, repeated, n: int, size: int) -> np.ndarray:
     return out
 
 
-def _dup_gram(ids, rows, length, repeated, n: int, size: int) -> np.ndarray:
-    """Per row: characters of the words inside repeated n-grams (occurrences after the first)."""
+def _dup_gram(ids, rows, length, repeated, n: int, size: int, short: np.ndarray | None = None,
+              min_repeats: int = 2) -> np.ndarray:
+    """Per row: characters of the words inside repeated n-grams (occurrences after the first); in
+    the ``short`` rows only n-grams that occur ``min_repeats`` times or more count."""
     start, h, _ = _ngrams(ids, rows, length, n, repeated)
     if len(start) == 0:
         return np.zeros(size)
-    dup = start[~_first_in_row(h)]
+    codes = _factorize(h)
+    later = np.r_[False, codes[1:] <= np.maximum.accumulate(codes)[:-1]]
+    if short is not None and min_repeats > 2:
+        later &= ~short[rows[start]] | (np.bincount(codes)[codes] >= min_repeats)
+    dup = start[later]
     cover = np.bincount(dup, minlength=len(ids) + 1) - np.bincount(dup + n, minlength=len(ids) + 1)
     covered = np.cumsum(cover[:-1]) > 0
     return np.bincount(rows[covered], weights=length[covered], minlength=size)
@@ -299,7 +320,8 @@ def _char_rep(texts: pa.Array) -> np.ndarray:
     return out
 
 
-def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True) -> dict[str, np.ndarray]:
+def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True, min_repeats: int = 3
+            ) -> dict[str, np.ndarray]:
     """Every rule's figure for each text of a string array (0 where a rule does not apply).
 
     >>> f = figures(pa.array(["Stop.\\nStop.\\nStop.\\nStop.", "One line only."]))
@@ -312,27 +334,32 @@ def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True) -> dic
     chars = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(float)
     denom = np.maximum(chars, 1.0)
     out: dict[str, np.ndarray] = {}
-    paras, dup_paras, dup_para_chars = _element_dups(trimmed, r"\n{2,}")
-    lines, dup_lines, dup_line_chars = _element_dups(trimmed, r"\n+")
+    paras, dup_paras, dup_para_chars = _element_dups(trimmed, _PARA_BREAK)
+    lines, dup_lines, dup_line_chars = _element_dups(trimmed, _LINE_BREAK)
     out["dup_para_frac"] = dup_paras / np.maximum(paras, 1)
     out["dup_para_char_frac"] = dup_para_chars / denom
     out["dup_line_frac"] = dup_lines / np.maximum(lines, 1)
     out["dup_line_char_frac"] = dup_line_chars / denom
-    ids, rows, length = all_ids, all_rows, all_length = _words(texts)
+    ids, rows, length = _words(texts)
     words = np.bincount(rows, minlength=n)
-    long_enough = words >= max(min_words, 1)
-    sel = long_enough[rows] if len(rows) else np.zeros(0, bool)
-    ids, rows, length = ids[sel], rows[sel], length[sel]
     codes = _factorize(ids ^ (rows.astype(np.uint64) * _M3)) if len(ids) else np.zeros(0, np.int64)
     repeated = np.bincount(codes)[codes] > 1 if len(ids) else np.zeros(0, bool)
+    # the top n-gram rules read texts of min_words or more ("New York is in New York State")
+    long_enough = words >= max(min_words, 1)
+    sel = long_enough[rows] if len(rows) else np.zeros(0, bool)
     for k in (2, 3, 4):
-        out[f"top_{k}_gram"] = _top_gram(ids, rows, length, repeated, k, n) / denom
-    out["dup_5_gram"] = _dup_gram(ids, rows, length, repeated, 5, n) / denom
+        out[f"top_{k}_gram"] = _top_gram(ids[sel], rows[sel], length[sel], repeated[sel], k, n) / denom
+    # the duplicated n-gram rules read every text; under min_words words an n-gram counts when it
+    # occurs min_repeats times or more (a loop), not when a short answer reuses a phrase once
+    short = ~long_enough
+    out["dup_5_gram"] = _dup_gram(ids, rows, length, repeated, 5, n, short, min_repeats) / denom
     # a repeated 6..10-gram contains a repeated 5-gram: only those texts go on
     maybe = out["dup_5_gram"] > 0
     sub = maybe[rows] if len(rows) else np.zeros(0, bool)
     for k in range(6, 11):
-        out[f"dup_{k}_gram"] = _dup_gram(ids[sub], rows[sub], length[sub], repeated[sub], k, n) / denom
+        out[f"dup_{k}_gram"] = _dup_gram(ids[sub], rows[sub], length[sub], repeated[sub], k, n, short,
+                                         min_repeats) / denom
+    all_rows, all_length = rows, length
     out["char_rep"] = np.zeros(n)
     if char_rule and n:
         word_chars = np.bincount(all_rows, weights=all_length, minlength=n) if len(all_rows) else np.zeros(n)
@@ -349,9 +376,10 @@ def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True) -> dic
     return out
 
 
-def _batch(batch: dict[str, pa.Array], min_words: int, char_rule: bool) -> dict[str, dict[str, np.ndarray]]:
+def _batch(batch: dict[str, pa.Array], min_words: int, char_rule: bool, min_repeats: int = 3
+           ) -> dict[str, dict[str, np.ndarray]]:
     """Figures per field of one batch (runs in worker processes)."""
-    return {name: figures(arr, min_words, char_rule) for name, arr in batch.items()}
+    return {name: figures(arr, min_words, char_rule, min_repeats) for name, arr in batch.items()}
 
 
 # --------------------------------------------------------------------------- the check
@@ -365,7 +393,7 @@ def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
     thresholds = opts.resolved()
     names = data.select_fields(opts.fields, ("response",), "repetition")
     parts = data.map(_batch, names, desc="repetition", min_words=int(opts.min_words),
-                     char_rule="char_rep" in thresholds)
+                     char_rule="char_rep" in thresholds, min_repeats=int(opts.min_repeats))
     n = len(data)
     figs = {name: {rule: np.concatenate([p[name][rule] for p in parts]) if parts else np.zeros(0)
                    for rule in RULES} for name in names}
@@ -398,6 +426,7 @@ def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
         "share_flagged": round(float(flag.mean()), 6) if n else 0.0,
         "first_rule_broken": dict(sorted(by_rule.items(), key=lambda kv: -kv[1])),
         "min_words": int(opts.min_words),
+        "min_repeats": int(opts.min_repeats),
     }
     for name in names:
         per = {"texts_breaking_a_rule": int(hits[name].sum())}
@@ -419,5 +448,5 @@ def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
     return CheckResult("repetition", flagged=[int(data.index[p]) for p in positions], reasons=reasons,
                        stats=stats, examples=examples,
                        options={"thresholds": {r: thresholds.get(r) for r in RULES}, "min_words": opts.min_words,
-                                "fields": names, "flag_rejected": opts.flag_rejected},
+                                "min_repeats": opts.min_repeats, "fields": names, "flag_rejected": opts.flag_rejected},
                        versions={"pyarrow": pa.__version__, "pandas": pd.__version__})

@@ -43,7 +43,8 @@ RepetitionOpt = Annotated[str | None, typer.Option(
     "--repetition", help="Repetition thresholds, e.g. 'dup_line_frac=0.4,top_2_gram=0.25,char_rep=off' "
                          "(Gopher's by default). Rules: dup_para_frac, dup_para_char_frac, dup_line_frac, "
                          "dup_line_char_frac, top_2_gram..top_4_gram, dup_5_gram..dup_10_gram, char_rep; "
-                         "'min_words=N' sets the shortest text the n-gram rules read (50).")]
+                         "'min_words=N' sets the shortest text the top n-gram rules read (50); "
+                         "'min_repeats=N' how often a shorter text must repeat an n-gram (3).")]
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="Where the checks run: local (this machine's processes) or ray (Ray Data on a local Ray, "
                      "or the cluster at --ray-address). Same checks, same results.")]
