@@ -120,6 +120,34 @@ def test_flat_oasst_conversations_each_have_their_own_index():
     assert len(set(result.dataset["hubtools_index"])) == result.valid == 158
 
 
+def test_nested_oasst_conversations_each_have_their_own_index_in_order():
+    result = hubtools.load(REAL / "oasst2_filtered_trees_open_paws_first80.jsonl")
+    index = list(result.dataset[INDEX])
+    assert len(set(index)) == result.valid == 82 and index == sorted(index)  # the checks look rows up by index
+    # a tree's first conversation keeps its record's index, the others follow the last record (80..)
+    assert sorted(index + [r.index for r in result.quarantine]) == list(range(result.total)) == list(range(143))
+
+
+def test_filter_drops_one_oasst_conversation_not_its_siblings(tmp_path):
+    from collections import Counter
+
+    from hubtools.checks.filter import filter_dataset
+    from hubtools.records import EXTRA, load_extra
+
+    name = "oasst2_filtered_trees_open_paws_first80.jsonl"
+    loaded = hubtools.load(REAL / name)
+    tree_of = {row[INDEX]: load_extra(row[EXTRA])["message_tree_id"] for row in loaded.dataset}
+    result = filter_dataset(REAL / name, tmp_path, drop="refusals")
+    assert (result.read, result.kept, result.removed) == (143, 79, 61 + 3)  # read = kept + removed
+    assert result.by_reason == {"schema": 61, "refusals": 3}
+    removed = [json.loads(line) for line in (tmp_path / "removed.jsonl").read_text().splitlines()]
+    refused = [r["index"] for r in removed if "refusals" in r["reasons"]]
+    kept = Counter(json.loads(line)["message_tree_id"] for line in (tmp_path / name).read_text().splitlines())
+    for tree in {tree_of[i] for i in refused}:  # each refused conversation's siblings are all still there
+        conversations = sum(t == tree for t in tree_of.values())
+        assert conversations > 1 and kept[tree] == conversations - sum(tree_of[i] == tree for i in refused)
+
+
 def test_llamafactory_v1_multimodal_converts_to_v0_with_media_columns_in_dataset_info(tmp_path):
     loaded, result = convert(REAL / "llamafactory_v1_multimodal_mixed_demo_pr10528.jsonl",
                              tmp_path / "mm.json", to="sharegpt")

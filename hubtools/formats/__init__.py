@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConversionError, ErrorCode, UnknownFormatError
-from ..records import EXTRA, REPLY_KINDS, Kind, dump_extra, load_extra
+from ..records import EXTRA, INDEX, REPLY_KINDS, Kind, dump_extra, load_extra
 from ..validate import ValidationConfig, check_record
 from .base import MESSAGE_FIELDS, Format, attach_message_fields, data_fields, fail, pop_message_fields
 from .chat import Capybara, Conversation, Firefly, OpenAIChat, ShareGPT
@@ -355,10 +355,20 @@ def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
     """Canonical conversations of a tree format (``fmt.expands``, OpenAssistant), read whole.
 
     Yields ``(source index, canonical record or the error that quarantines it)``: each tree
-    gives one record per conversation, or one error. A conversation's index is its last
-    message's where messages are records (flat input), else the tree's record's.
+    gives one record per conversation, or one error. Each conversation has its own index
+    (``hubtools_index``), so checks and ``filter`` treat siblings apart: its last message's where
+    messages are records (flat input); in nested input the tree record's for the tree's first
+    conversation and, for the others, the next numbers after the last record given (the source
+    index yielded stays the tree record's). Records come in the order of their own index, as
+    the checks expect of a dataset (a tree's conversations need not be adjacent).
     """
-    count = count if count is not None else TreeCount()
+    out = list(_expand(fmt, items, path, count if count is not None else TreeCount()))
+    out.sort(key=lambda pair: pair[1][INDEX] if isinstance(pair[1], dict) else pair[0])
+    yield from out
+
+
+def _expand(fmt: Format, items: list[tuple[int, Any]], path: str,
+            count: TreeCount) -> Iterator[tuple[int, dict[str, Any] | ConversionError]]:
     good = []
     for index, value in items:
         record = as_record(value)
@@ -369,6 +379,7 @@ def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
             to_canonical(fmt, record, index)  # only to say why it is not one of fmt's records
         except ConversionError as exc:
             yield index, exc
+    spare = max((index for index, _ in items), default=-1) + 1  # indices of a nested tree's further conversations
     for index, tree_fields, root, node_index in fmt.trees(good):
         if isinstance(root, ConversionError):
             if tree_fields.get("message"):
@@ -387,8 +398,13 @@ def expand(fmt: Format, items: list[tuple[int, Any]], *, path: str = "all",
             continue
         count.read += 1
         count.conversations += len(records)
-        for last, record in records:
+        for n, (last, record) in enumerate(records):
             # the index of the conversation's last message where messages are records (flat
-            # input), so each conversation has its own; else the tree's record
-            at = node_index.get(id(last), index)
-            yield at, _finish(record, dict(tree_fields), at)
+            # input); else the tree's record, and a number of its own for each further conversation
+            at = node_index.get(id(last))
+            if at is not None:
+                yield at, _finish(record, dict(tree_fields), at)
+                continue
+            own = index if n == 0 else spare
+            spare += n > 0
+            yield index, _finish(record, dict(tree_fields), own)

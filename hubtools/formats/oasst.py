@@ -13,9 +13,10 @@ A path ends on the last assistant reply: prompter turns after it (follow-ups nob
 are kept whole as the record's ``unanswered_replies`` and written back under that reply; paths
 that end on the same reply give one conversation. A tree with no assistant reply is
 quarantined. Every message field (``message_id``, ``rank``, ``lang``, ``labels``, ...) is kept
-with its message; the tree's own fields are the record's extras. A conversation's index is its
-last message's in flat input (each its own), the tree record's in nested input (shared by the
-tree's conversations).
+with its message; the tree's own fields are the record's extras. Each conversation has its own
+index: its last message's in flat input; in nested input the tree record's for the first, the
+next numbers after the input's last record for the others (so ``filter`` drops one, not its
+siblings).
 """
 
 from __future__ import annotations
@@ -142,8 +143,8 @@ class OASST(Format):
         return isinstance(prompt, dict) and "text" in prompt and "role" in prompt
 
     def trees(self, items: list[tuple[int, dict]]) -> Iterator[tuple[int, dict, dict | ConversionError, dict]]:
-        """(source index, the tree's own fields, its root message, {}) per tree: every
-        conversation of a tree has the tree's index."""
+        """(source index, the tree's own fields, its root message, {}) per tree: conversations
+        come from the tree's record (:func:`hubtools.formats.expand` numbers them apart)."""
         for index, record in items:
             yield index, {k: v for k, v in record.items() if k not in self.owned}, record["prompt"], {}
 
