@@ -22,7 +22,7 @@ from datasets.table import InMemoryTable
 
 from ._fastpath import fast_load
 from .errors import ConversionError, InputUnusableError
-from .formats import Detection, TreeCount, detect, expand, get_format, to_canonical
+from .formats import Detection, TreeCount, detect, expand, get_format, nan_as_missing, to_canonical
 from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
@@ -253,6 +253,7 @@ def load(
     pending: list[RawItem] = []  # message trees are read whole: a tree may span records
     item: RawItem
     for item in _progress(itertools.chain(head, items), progress, src.name):
+        item = nan_as_missing(fmt, item, notes)  # where the format's exports mean NaN as missing
         if item.issue is not None:
             quarantine.append(QuarantineRow.from_issues([item.issue], item.raw_for_report(), file=item.file))
         elif trees is not None:

@@ -210,6 +210,51 @@ def test_pandalm_votes_by_majority_and_ties_are_quarantined(tmp_path):
     assert _lines(tmp_path / "out.jsonl")[0] == records[0]
 
 
+# PandaLM's test set (testset-v1.json) as published: a JSON array, an empty input written as NaN
+_PANDALM = """[
+    {"motivation_app": "Grammarly", "cmp_key": "a_b", "idx": 0, "instruction": "Fix the grammar.",
+     "input": "He go home.", "response1": "He goes home.", "response2": "He went home.",
+     "annotator1": 1, "annotator2": 1, "annotator3": 2},
+    {"motivation_app": "Yelp", "cmp_key": "a_c", "idx": 1, "instruction": "Name three fruits.",
+     "input": NaN, "response1": "Apple, pear, plum.", "response2": "Carrot.",
+     "annotator1": 1, "annotator2": 1, "annotator3": 1},
+    {"motivation_app": "Yelp", "cmp_key": "b_c", "idx": 2, "instruction": "Name a colour.",
+     "input": NaN, "response1": "Blue.", "response2": "Loud.",
+     "annotator1": 1, "annotator2": NaN, "annotator3": 1},
+    {"motivation_app": "Yelp", "cmp_key": "b_d", "idx": 3, "instruction": "Name a planet.",
+     "input": NaN, "response1": "Mars.", "response2": "Moon.", "score": Infinity,
+     "annotator1": 1, "annotator2": 1, "annotator3": 1}
+]
+"""
+
+
+def test_pandalm_nan_input_is_a_missing_input_and_nothing_else_changes(tmp_path):
+    array = tmp_path / "testset-v1.json"
+    array.write_text(_PANDALM)
+    lines = tmp_path / "testset-v1.jsonl"  # the same records as JSON Lines (Python's json writes NaN as is)
+    lines.write_text("".join(json.dumps(r) + "\n" for r in json.loads(_PANDALM)))
+    assert lines.read_text().count("NaN") == 4
+    for path in (array, lines):
+        result = hubtools.load(path)
+        assert (result.format, result.valid, result.total) == ("pandalm", 2, 4), path
+        # the NaN input is a missing input: the prompt is the instruction alone
+        assert _texts(result.dataset[1]["prompt"]) == [("user", "Name three fruits.")]
+        assert _texts(result.dataset[0]["prompt"]) == [("user", "Fix the grammar.\nHe go home.")]
+        # a NaN vote and an Infinity elsewhere stay refused, as in every other format
+        assert [(r.index, r.code) for r in result.quarantine] == [(2, "invalid_json"), (3, "invalid_json")], path
+        assert "pandalm: NaN read as a missing value (input) in 1 record" in result.notes
+    write(hubtools.load(array), tmp_path / "out.jsonl", format="pandalm")
+    assert _lines(tmp_path / "out.jsonl")[1]["input"] == ""  # PandaLM's own writer has no NaN: empty
+
+
+def test_a_nan_input_stays_invalid_json_where_the_format_does_not_mean_missing(tmp_path):
+    path = tmp_path / "alpaca.jsonl"
+    path.write_text('{"instruction": "a", "input": "", "output": "b"}\n{"instruction": "c", "input": NaN, "output": "d"}\n')
+    result = hubtools.load(path)
+    assert result.format == "alpaca" and [(r.index, r.code) for r in result.quarantine] == [(1, "invalid_json")]
+    assert not any("NaN" in n for n in result.notes)
+
+
 def test_chatbot_arena_winner_and_ties(tmp_path):
     def conv(reply):
         return [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": reply}]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConversionError, ErrorCode, UnknownFormatError
+from ..io import RawItem
+from ..io._json_array import read_nan_members
 from ..records import EXTRA, INDEX, REPLY_KINDS, Kind, dump_extra, load_extra
 from ..validate import ValidationConfig, check_record
 from .base import MESSAGE_FIELDS, Format, attach_message_fields, data_fields, fail, pop_message_fields
@@ -54,6 +56,7 @@ __all__ = [
     "expand",
     "from_canonical",
     "get_format",
+    "nan_as_missing",
     "sniff",
     "to_canonical",
 ]
@@ -332,6 +335,31 @@ def from_canonical(fmt: Format, record: dict[str, Any]) -> dict[str, Any]:
     for key, value in extra.items():
         wire.setdefault(key, value)
     return wire
+
+
+def nan_as_missing(fmt: Format, item: RawItem, notes: list[str] | None = None) -> RawItem:
+    """``item`` read again with ``NaN`` as a missing value where ``fmt`` says its exports mean that
+    (``fmt.nan_as_missing``, e.g. PandaLM's ``input``); otherwise ``item`` unchanged.
+
+    Only a record refused for a ``NaN`` that is the whole value of one of those fields is read
+    again, and nothing else in it may differ from the strict reading; ``notes`` says how many.
+    """
+    if (not fmt.nan_as_missing or item.issue is None or item.issue.code is not ErrorCode.INVALID_JSON
+            or not isinstance(item.raw, (bytes, str)) or ("NaN" if isinstance(item.raw, str) else b"NaN") not in item.raw):
+        return item
+    value = read_nan_members(item.raw, fmt.nan_as_missing)
+    if value is None:
+        return item
+    if notes is not None:
+        prefix = f"{fmt.name}: NaN read as a missing value ({', '.join(sorted(fmt.nan_as_missing))}) in "
+        at = next((i for i, n in enumerate(notes) if n.startswith(prefix)), None)
+        count = 1 if at is None else int(notes[at][len(prefix):].split()[0]) + 1
+        note = f"{prefix}{count} record{'s' if count > 1 else ''}"
+        if at is None:
+            notes.append(note)
+        else:
+            notes[at] = note
+    return RawItem(item.index, value, item.raw, None, item.lossy, item.file)
 
 
 @dataclass

@@ -55,6 +55,9 @@ class Format:
     message_fields: ClassVar[bool] = False
     #: records are message trees, read whole into several conversations each (``formats.expand``).
     expands: ClassVar[bool] = False
+    #: fields whose ``NaN`` (pandas' empty cell, in this format's real exports) is read as a missing
+    #: value (``formats.nan_as_missing``); a NaN anywhere else stays ``invalid_json``.
+    nan_as_missing: ClassVar[frozenset[str]] = frozenset()
 
     def matches(self, record: dict) -> bool:
         """Whether the record has every required key (and passes :meth:`accepts`)."""

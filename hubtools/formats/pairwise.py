@@ -85,6 +85,8 @@ class PandaLM(_Pairwise):
     hints = frozenset({"response1", "response2"})
     owned = frozenset({"instruction", "input", "response1", "response2"})
     first, second = "response1", "response2"
+    #: PandaLM's test set (testset-v1.json) writes an empty input as NaN
+    nan_as_missing = frozenset({"input"})
 
     def prompt(self, record: dict) -> tuple[str, dict]:
         input_text = optional_str(record, "input")

@@ -55,6 +55,60 @@ _DECODER = json.JSONDecoder(parse_float=_strict_number(float), parse_int=_strict
                             parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
+class _NaN:
+    """Where a ``NaN`` stood in a record read by :func:`read_nan_members`."""
+
+
+def _nan_constant(name: str):
+    if name != "NaN":
+        _reject_constant(name)
+    return _NaN
+
+
+_NAN_DECODER = json.JSONDecoder(parse_float=_strict_number(float), parse_int=_strict_number(int),
+                                parse_constant=_nan_constant, object_pairs_hook=_unique_keys)
+
+
+def read_nan_members(raw: bytes | str, fields: frozenset[str]) -> dict | None:
+    """The record in ``raw`` with each ``NaN`` read as a missing value (``None``), where every
+    ``NaN`` is the whole value of one of the record's own ``fields``; else ``None``.
+
+    For formats whose exports write an empty cell as ``NaN`` (pandas' missing value, as in
+    PandaLM's test set). Everything else stays as strict as the readers: a ``NaN`` anywhere else,
+    ``Infinity``, a number a float cannot hold, a repeated key, deep nesting or a lone
+    surrogate gives ``None`` (the record keeps its quarantine).
+
+    >>> read_nan_members('{"instruction": "Hi", "input": NaN}', frozenset({"input"}))
+    {'instruction': 'Hi', 'input': None}
+    >>> read_nan_members('{"instruction": "Hi", "score": NaN}', frozenset({"input"})) is None
+    True
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if _guard.too_deep(text):
+            return None
+        value = _NAN_DECODER.decode(text.strip())
+    except (ValueError, RecursionError):  # JSONDecodeError, _Rejected and UnicodeDecodeError are ValueErrors
+        return None
+    if not isinstance(value, dict) or has_surrogates({k: v for k, v in value.items() if v is not _NaN}):
+        return None
+    missing = {k for k, v in value.items() if v is _NaN}
+    if not missing or not missing <= fields or _NaN in _nested_values(value):
+        return None
+    return {k: None if v is _NaN else v for k, v in value.items()}
+
+
+def _nested_values(value: dict) -> Iterator[Any]:
+    """Every value below the record's own fields (a NaN there is not a missing field)."""
+    stack = [v for v in value.values() if isinstance(v, (dict, list))]
+    while stack:
+        item = stack.pop()
+        for v in item.values() if isinstance(item, dict) else item:
+            yield v
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+
+
 def _value_end(text: str, pos: int) -> int | None:
     """Where the object or array starting at ``pos`` ends, by its brackets alone (strings skipped).
 
