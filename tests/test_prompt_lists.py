@@ -233,6 +233,26 @@ def test_a_prompt_list_read_as_sft_exits_2_and_says_what_would_work(tmp_path):
     assert len((tmp_path / "v" / "quarantine.jsonl").read_text().splitlines()) == 3
 
 
+@pytest.mark.parametrize(("command", "file", "count"), [
+    ("judge", "real_world/arena_hard_v0.1_question.jsonl", 500),
+    ("rank", "fastchat/mt_bench_question.jsonl", 80),
+    ("judge", "fastchat/mt_bench_question.jsonl", 80),
+    ("rank", "real_world/arena_hard_v0.1_question.jsonl", 500),
+])
+def test_judge_and_rank_of_a_prompt_list_exit_2_saying_to_generate_responses_first(corpus, tmp_path, command, file,
+                                                                                    count):
+    result = invoke(command, corpus / file, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    name = Path(file).name
+    assert errors[0].startswith(f"error: {name} is a prompt list ({count} prompts, no replies; format ")
+    assert f"there is nothing to {command} yet" in errors[0]
+    assert f"answer the prompts first with `hubtools generate responses {corpus / file} --out responses/" in errors[0]
+    assert "`hubtools judge responses/responses.jsonl --out judged/`" in errors[0]
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
 def test_detection_with_no_fitting_record_reports_0_percent_and_exits_2(tmp_path):
     rows = [{"conversations": [{"from": "alien", "value": f"hi {i}"}, {"from": "gpt", "value": "yo"}]}
             for i in range(4)]

@@ -31,7 +31,7 @@ from .heuristic import HeuristicJudge
 from .length import length_controlled
 from .llm import LLMJudge
 from .prompts import CRITERIA
-from .rank import prompt_key
+from .rank import prompt_key, refuse_prompt_list
 from .results import JudgeItem, PairItem
 
 __all__ = ["JudgeResult", "item_from_record", "judge_dataset", "judge_file"]
@@ -135,6 +135,7 @@ def judge_file(path: str | os.PathLike, out_dir: str | os.PathLike, judge: Heuri
         >>> judge_file("responses/responses.jsonl", "judged/", HeuristicJudge()).summary["scored"]  # doctest: +SKIP
     """
     loaded = load(path, format=input_format, progress=progress).ensure_usable()  # no record: say why
+    refuse_prompt_list(loaded, "judge", then="`hubtools judge responses/responses.jsonl --out judged/`")
     if loaded.kind is not Kind.SFT:
         raise HubtoolsError(f"{loaded.source.name}: {loaded.kind.value} data has no replies to judge",
                             hint="judge SFT records that end with a reply, e.g. from `hubtools generate responses`")

@@ -27,7 +27,7 @@ from typing import Any
 from datasets import Dataset
 
 from ..convert import write_stage
-from ..errors import HubtoolsError
+from ..errors import HubtoolsError, InputUnusableError
 from ..load import canonical_dataset, load
 from ..records import EXTRA, Kind, dump_extra, load_extra
 
@@ -167,6 +167,23 @@ def _judge_name(judges: Counter) -> str | list[str] | None:
     return names[0] if len(names) == 1 else names or None
 
 
+def refuse_prompt_list(loaded: Any, what: str, *, then: str) -> None:
+    """A prompt list (prompts without replies) has nothing to judge or rank yet: say so, and what
+    to run first (exit 2, as for any input with no usable record).
+
+    Raises:
+        InputUnusableError: ``loaded`` holds prompts only.
+    """
+    if loaded.kind is Kind.PROMPT:
+        import shlex
+
+        raise InputUnusableError(
+            f"{loaded.source.name} is a prompt list ({loaded.valid:,} prompts, no replies; format {loaded.format}): "
+            f"there is nothing to {what} yet",
+            hint=f"answer the prompts first with `hubtools generate responses {shlex.quote(loaded.source.location)} "
+                 f"--out responses/ --endpoint URL --model NAME`, then {then}")
+
+
 def rank_file(path: str | os.PathLike, out_dir: str | os.PathLike, *, strategy: str = "best_vs_worst",
               min_margin: float = 1.0, threshold: float = 7.0, score: str = "overall", format: str = "trl",
               container: str = "jsonl", input_format: str | None = None, progress: bool = False) -> RankResult:
@@ -185,6 +202,8 @@ def rank_file(path: str | os.PathLike, out_dir: str | os.PathLike, *, strategy: 
         >>> rank_file("judged/judged.jsonl", "pairs/", strategy="all_pairs").summary["pairs"]  # doctest: +SKIP
     """
     loaded = load(path, format=input_format, progress=progress).ensure_usable()  # no record: say why
+    refuse_prompt_list(loaded, "rank", then="`hubtools judge responses/responses.jsonl --out judged/` and "
+                                            "`hubtools rank judged/judged.jsonl --out pairs/`")
     if loaded.kind is not Kind.SFT:
         raise HubtoolsError(f"{loaded.source.name}: {loaded.kind.value} data cannot be ranked",
                             hint="rank judged replies (SFT records from `hubtools judge`)")
