@@ -106,7 +106,7 @@ def create_app(settings: AppSettings | None = None):
             with gr.Tab("Load", id="load", elem_id="tab-load"):
                 load_tab.build(gr, settings, session_state)
             with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
-                generate_tab.build(gr, settings, session_state, with_progress)
+                generate_tab.build(gr, settings, session_state)
             with gr.Tab("Pipeline", id="pipeline", elem_id="tab-pipeline"):
                 pipeline_tab.build_tab(gr, settings, session_state, crew.store)
             with gr.Tab("Rank & review", id="review", elem_id="tab-review"):

@@ -23,11 +23,9 @@ every token the process knows.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import shutil
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -49,7 +47,7 @@ from ..redact import redact, remember
 from ..shapes import last_user_text, reply_of
 from .isolate import run_isolated
 from .load_tab import _FILE_TYPES as FILE_TYPES
-from .session import AppSettings, Session, problem, too_big, with_dataset, workdir
+from .session import AppSettings, Session, problem, too_big, visitor, with_dataset, workdir
 
 __all__ = ["GenerateScreen", "RankScreen", "build", "check_endpoint_status", "generate", "judge_and_rank", "respond"]
 
@@ -341,27 +339,7 @@ def _judge_and_rank(settings, judge, endpoint, model, api_key, strategy, min_mar
     return RankScreen(text, rows, str(pairs) if written.written else None, session)
 
 
-def _signed_in(gr, settings: AppSettings, fn):
-    """``fn`` with ``settings`` bound; in a Space with sign-in, Gradio fills its last parameter,
-    ``oauth_token``, with the visitor's token (``None`` when signed out), whatever the page sent."""
-    bound = partial(fn, settings)
-    if not settings.oauth:
-        return bound
-    sig = inspect.signature(bound)
-    *params, last = sig.parameters.values()
-    assert last.name == "oauth_token", "the OAuth token is the handler's last parameter"
-
-    def wrapped(*args):
-        *values, token = args
-        return bound(*values, getattr(token, "token", None))
-
-    wrapped.__signature__ = sig.replace(parameters=[*params, last.replace(annotation=gr.OAuthToken | None)])
-    wrapped.__annotations__ = {"oauth_token": gr.OAuthToken | None}
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
-def build(gr, settings: AppSettings, session_state, with_progress) -> None:
+def build(gr, settings: AppSettings, session_state) -> None:
     """Lay out the Generate tab and wire its events (inside a ``gr.Blocks`` context)."""
     gr.Markdown("Make preference pairs from your own documents. Instructions are written **offline** from "
                 "templates; **responses need an endpoint or a local model**. Judging uses the offline heuristic "
@@ -426,16 +404,16 @@ def build(gr, settings: AppSettings, session_state, with_progress) -> None:
                          elem_id="rank-pairs")
     pairs_file = gr.File(label="pairs.jsonl", elem_id="rank-pairs-file")
     jobs = {"concurrency_id": "generate", "concurrency_limit": 1}
-    check.click(_signed_in(gr, settings, check_endpoint_status), inputs=[endpoint, model, api_key],
+    check.click(visitor(gr, settings, check_endpoint_status), inputs=[endpoint, model, api_key],
                 outputs=check_status, api_name="check_endpoint", concurrency_id="endpoint", concurrency_limit=2)
-    run.click(_signed_in(gr, settings, with_progress(generate)),
+    run.click(visitor(gr, settings, generate),
               inputs=[files, endpoint, model, api_key, model_writes, task_types, simple, multi, cot, per_chunk,
                       candidates, chunk_size, max_chunks, session_state],
               outputs=[summary, prompts, prompts_file, candidates_file, session_state], api_name="generate", **jobs)
-    answer.click(_signed_in(gr, settings, with_progress(respond)),
+    answer.click(visitor(gr, settings, respond),
                  inputs=[prompt_list, endpoint, model, api_key, candidates, session_state],
                  outputs=[summary, prompts, prompts_file, candidates_file, session_state], api_name="answer_prompts",
                  **jobs)
-    rank_button.click(_signed_in(gr, settings, with_progress(judge_and_rank)),
+    rank_button.click(visitor(gr, settings, judge_and_rank),
                       inputs=[judge, endpoint, model, api_key, strategy, min_margin, threshold, session_state],
                       outputs=[rank_summary, pairs, pairs_file, session_state], api_name="judge_rank", **jobs)

@@ -22,7 +22,6 @@ Every handler is public, so a recipe typed here is held to the app's rules, not 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import queue
@@ -31,7 +30,6 @@ import shutil
 import threading
 import uuid
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,7 +41,7 @@ from ..redact import redact, remember
 from . import generate_tab
 from .load_tab import _hub_id_problem
 from .publish_tab import _same_repo
-from .session import AppSettings, Session, problem, too_big, with_dataset, workdir
+from .session import AppSettings, Session, problem, too_big, visitor, with_dataset, workdir
 
 __all__ = ["PipelineScreen", "build_tab", "load_recipe_file", "run_recipe", "starter_recipe", "validate_recipe"]
 
@@ -408,40 +406,6 @@ def starter_recipe(files: list[str] | None) -> str:
 # --------------------------------------------------------------------------- layout
 
 
-def _visitor(gr, settings: AppSettings, fn, *bound: Any, stream: bool = False):
-    """``fn`` with ``settings`` and ``bound`` bound, Gradio's progress bar for a ``progress`` parameter and,
-    with sign-in, the visitor's token for ``oauth_token`` (whatever the page sent); a generator stays one."""
-    call = partial(fn, settings, *bound)
-    sig = inspect.signature(call)
-    params = []
-    for p in sig.parameters.values():
-        if p.name == "progress":
-            p = p.replace(default=gr.Progress(track_tqdm=True))
-        elif p.name == "oauth_token" and settings.oauth:
-            p = p.replace(annotation=gr.OAuthToken | None)
-        params.append(p)
-    signed = settings.oauth and params[-1].name == "oauth_token"
-
-    def values(args: tuple) -> list[Any]:
-        args = list(args)
-        if signed:
-            args[-1] = getattr(args[-1], "token", None)
-        return args
-
-    if stream:
-        def wrapped(*args):
-            yield from call(*values(args))
-    else:
-        def wrapped(*args):
-            return call(*values(args))
-
-    wrapped.__signature__ = sig.replace(parameters=params)
-    if signed:
-        wrapped.__annotations__ = {"oauth_token": gr.OAuthToken | None}
-    wrapped.__name__ = fn.__name__
-    return wrapped
-
-
 def build_tab(gr, settings: AppSettings, session_state, store) -> None:
     """Lay out the Pipeline tab and wire its events (inside a ``gr.Blocks`` context)."""
     from .publish_tab import token_status
@@ -477,9 +441,9 @@ def build_tab(gr, settings: AppSettings, session_state, store) -> None:
     starter.click(starter_recipe, inputs=files, outputs=recipe, api_name="pipeline_starter", queue=False)
     recipe_upload.upload(load_recipe_file, inputs=recipe_upload, outputs=recipe, api_name="pipeline_load_recipe",
                          queue=False)
-    validate.click(_visitor(gr, settings, validate_recipe, store.path), inputs=inputs,
+    validate.click(visitor(gr, settings, validate_recipe, store.path), inputs=inputs,
                    outputs=[status, recipe_file, session_state], api_name="pipeline_validate",
                    concurrency_id="pipeline-validate", concurrency_limit=2)
-    run.click(_visitor(gr, settings, run_recipe, store.path, stream=True), inputs=inputs,
+    run.click(visitor(gr, settings, run_recipe, store.path, stream=True), inputs=inputs,
               outputs=[status, stages, accounting, recipe_file, report_file, session_state], api_name="pipeline_run",
               concurrency_id="pipeline", concurrency_limit=1)

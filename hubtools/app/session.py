@@ -7,17 +7,19 @@ return a new one with :func:`dataclasses.replace`, so Gradio sees the change.
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from .. import config
 from .._bundled import bundled
 
-__all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "opening_session", "fresh_dir", "problem", "too_big", "with_dataset",
-           "workdir"]
+__all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "opening_session", "fresh_dir", "problem", "too_big", "visitor",
+           "with_dataset", "workdir"]
 
 #: The bundled example: 20 preference pairs written for hubtools, with judge scores and rationales.
 EXAMPLE = bundled("app", "examples", "preference_pairs.jsonl")
@@ -161,3 +163,37 @@ def too_big(path: str | os.PathLike, settings: AppSettings) -> str | None:
     return (f"**This file is too large.** It is {size / 1024 / 1024:,.1f} MB{unpacked}; this app accepts files up to "
             f"{settings.max_upload_mb} MB (HUBTOOLS_MAX_UPLOAD_MB). Use the `hubtools` command line for "
             "bigger files.")
+
+
+def visitor(gr, settings: AppSettings, fn, *bound: Any, stream: bool = False):
+    """``fn`` with ``settings`` and ``bound`` bound, Gradio's progress bar for a ``progress`` parameter and,
+    with sign-in, the visitor's token for ``oauth_token`` (whatever the page sent); a generator stays one."""
+    call = partial(fn, settings, *bound)
+    sig = inspect.signature(call)
+    params = []
+    for p in sig.parameters.values():
+        if p.name == "progress":
+            p = p.replace(default=gr.Progress(track_tqdm=True))
+        elif p.name == "oauth_token" and settings.oauth:
+            p = p.replace(annotation=gr.OAuthToken | None)
+        params.append(p)
+    signed = settings.oauth and params[-1].name == "oauth_token"
+
+    def values(args: tuple) -> list[Any]:
+        args = list(args)
+        if signed:
+            args[-1] = getattr(args[-1], "token", None)
+        return args
+
+    if stream:
+        def wrapped(*args):
+            yield from call(*values(args))
+    else:
+        def wrapped(*args):
+            return call(*values(args))
+
+    wrapped.__signature__ = sig.replace(parameters=params)
+    if signed:
+        wrapped.__annotations__ = {"oauth_token": gr.OAuthToken | None}
+    wrapped.__name__ = fn.__name__
+    return wrapped
