@@ -4,11 +4,14 @@ the CLI, and the same answers with worker processes."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import huggingface_hub.constants
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
@@ -30,6 +33,7 @@ from tests.fixtures.tiny_models import DETOXIFY_CLASSES, tiny_bert_classifier, t
 
 runner = CliRunner()
 SPEC = REGISTRY["toxicity"]
+ROOT = Path(__file__).resolve().parents[1]
 
 CLEAN = [
     "Paris is the capital of France.",
@@ -137,6 +141,29 @@ def test_offline_backend_gives_predict_probs_own_scores(corpus):
               "ΕΤΗΤΗΣ ετητησ", "Σ"]
     assert len(texts) > 8_000
     np.testing.assert_allclose(load_backend(batch_size=3_000).score(texts), predict_prob(texts), rtol=0, atol=1e-12)
+
+
+def test_ascii_rows_tokenized_on_bytes_give_the_regex_paths_features_exactly(corpus, tmp_path):
+    """The byte-table tokenizer of ASCII rows against the regex split for every row: the same
+    TF-IDF matrix, value for value, on the bench's records and real English/Chinese files."""
+    from hubtools.checks._toxicity_backends import _profanity_model, _tfidf_arrow
+
+    spec = importlib.util.spec_from_file_location("bench_checks", ROOT / "bench" / "bench_checks.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sources = [bench.build_input(3000, tmp_path), corpus / "hh_rlhf/harmless_base_test.jsonl.gz",
+               corpus / "llama_factory/alpaca_zh_demo.json", corpus / "real_world/codealpaca_code_alpaca_2k.json"]
+    texts = [t for path in sources for name, column in CheckData.from_dataset(load(path).dataset).fields.items()
+             for t in column.to_pylist()]
+    texts += ["A_B c__d 9x Hello\tWORLD\n\nok", "", None, "ÉCOLE İstanbul", "x"]
+    values = pa.array(texts, pa.string())
+    ascii_rows = pc.sum(pc.string_is_ascii(values)).as_py()
+    assert 0.5 * len(texts) < ascii_rows < len(texts) - 2_000  # both paths well used
+    vectorizer, _, vocabulary = _profanity_model()
+    fast, regex = (_tfidf_arrow(values, vectorizer, vocabulary, fast=f) for f in (True, False))
+    assert fast.nnz > 100_000
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(fast, part), getattr(regex, part)), part
 
 
 def test_offline_backend_scores_words_not_implicit_harm():

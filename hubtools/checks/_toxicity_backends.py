@@ -112,17 +112,57 @@ def _lower(values: pa.Array) -> pa.Array:
     return pc.replace_with_mask(lower, special, fixed)
 
 
-def _tfidf_arrow(values: pa.Array, vectorizer: Any, vocabulary: pa.Array):
+#: ASCII bytes -> what the tokenizer reads: a word character (``[A-Za-z0-9_]``) lower-cased,
+#: anything else a space
+_ASCII_WORD = np.full(256, 0x20, dtype=np.uint8)
+for _c in b"0123456789_abcdefghijklmnopqrstuvwxyz":
+    _ASCII_WORD[_c] = _c
+_ASCII_WORD[0x41:0x5B] = np.arange(0x61, 0x7B, dtype=np.uint8)
+
+
+def _known_tokens(values: pa.Array, vocabulary: pa.Array, fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(row, vocabulary column) of every token of ``values`` that is in the vocabulary.
+
+    Tokens are the runs of word characters (``\\w``: letters, digits, ``_``) of the lower-cased
+    text. ASCII rows (most replies) are tokenized on their bytes: one table lookup turns each
+    byte into its lower case or a space, then a plain whitespace split; on ASCII the word
+    characters are exactly ``[A-Za-z0-9_]``, so the tokens are the same as the regex split's,
+    which the other rows take (Unicode letters, ``İ``/``Σ`` case rules); ``fast=False`` sends
+    every row through the regex split (the reference the tests compare with)."""
+    is_ascii = pc.fill_null(pc.string_is_ascii(values), False).to_numpy(zero_copy_only=False) & fast
+    parts = []
+    for wanted in (True, False):
+        where = np.flatnonzero(is_ascii == wanted)
+        if not len(where):
+            continue
+        subset = values if len(where) == len(values) else values.take(pa.array(where))
+        if wanted:
+            if isinstance(subset, pa.ChunkedArray):
+                subset = subset.combine_chunks()
+            subset = pa.concat_arrays([subset.cast(pa.string())])  # offsets from 0, its own buffers
+            _, offsets, data = subset.buffers()
+            size = int(np.frombuffer(offsets, np.int32, len(subset) + 1)[-1]) if len(subset) else 0
+            words = _ASCII_WORD[np.frombuffer(data, np.uint8, size)] if data is not None and size else b""
+            subset = pa.StringArray.from_buffers(len(subset), offsets, pa.py_buffer(words), subset.buffers()[0])
+            tokens = pc.ascii_split_whitespace(subset)
+        else:
+            tokens = pc.split_pattern_regex(_lower(subset), _NON_WORD)
+        column = pc.index_in(pc.list_flatten(tokens), value_set=vocabulary)
+        known = pc.is_valid(column)
+        rows = pc.filter(pc.list_parent_indices(tokens), known).to_numpy(zero_copy_only=False)
+        parts.append((where[rows], pc.filter(column, known).to_numpy(zero_copy_only=False)))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _tfidf_arrow(values: pa.Array, vectorizer: Any, vocabulary: pa.Array, fast: bool = True):
     """``vectorizer.transform`` done with Arrow kernels: lower-case, split on non-word runs, look
     the tokens up in the vocabulary, count, weight by idf, l2-normalise (2-4x faster than sklearn's loop)."""
     import scipy.sparse as sp
     from sklearn.preprocessing import normalize
 
-    tokens = pc.split_pattern_regex(_lower(values), _NON_WORD)
-    column = pc.index_in(pc.list_flatten(tokens), value_set=vocabulary)
-    known = pc.is_valid(column)
-    rows = pc.filter(pc.list_parent_indices(tokens), known).to_numpy(zero_copy_only=False)
-    cols = pc.filter(column, known).to_numpy(zero_copy_only=False)
+    rows, cols = _known_tokens(values, vocabulary, fast)
     counts = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(values), len(vocabulary)))
     counts.data *= vectorizer.idf_[counts.indices]
     return normalize(counts, norm="l2", copy=False)
