@@ -167,11 +167,21 @@ def check_exact_duplicates(data: CheckData, opts: ExactDuplicateOptions) -> Chec
     n = len(data)
     example_fields = list(data.fields)
     prompt_fields = [] if data.kind is Kind.TEXT else data.prompt_fields
-    parts = data.map(_hash_batch, sorted(set(example_fields) | set(prompt_fields)),
-                     desc="exact duplicates", example=example_fields, prompt=prompt_fields)
-    example_keys = np.concatenate([p["example"] for p in parts])
+    # key column -> the column that leaves a row out of its groups (an empty prompt is no prompt)
+    keys = {"example": None, **({"prompt": "prompt_empty"} if prompt_fields else {})}
+    names = sorted(set(example_fields) | set(prompt_fields))
+    shuffle = getattr(data, "shuffle", None)  # an engine that groups on its own cluster (Ray)
+    if shuffle is not None:
+        firsts = shuffle.group_firsts(_hash_batch, names, keys, desc="exact duplicates",
+                                      example=example_fields, prompt=prompt_fields)
+    else:
+        parts = data.map(_hash_batch, names, desc="exact duplicates", example=example_fields, prompt=prompt_fields)
+        firsts = {key: group_firsts(np.concatenate([p[key] for p in parts]),
+                                    None if skip is None else ~np.concatenate([p[skip] for p in parts]))
+                  for key, skip in keys.items()}
+        del parts
     positions = np.arange(n, dtype=np.int64)
-    example_first = group_firsts(example_keys)
+    example_first = firsts["example"]
     is_dup = example_first != positions
 
     flag_prompt = (data.kind is Kind.SFT) if opts.flag_same_prompt is None else bool(opts.flag_same_prompt)
@@ -191,9 +201,7 @@ def check_exact_duplicates(data: CheckData, opts: ExactDuplicateOptions) -> Chec
         "flag_same_prompt": flag_prompt,
     }
     if prompt_fields:
-        prompt_keys = np.concatenate([p["prompt"] for p in parts])
-        empty = np.concatenate([p["prompt_empty"] for p in parts])
-        prompt_first = group_firsts(prompt_keys, valid=~empty)
+        prompt_first = firsts["prompt"]
         same_prompt = prompt_first != positions
         prompt_only = same_prompt & ~is_dup
         stats.update(same_prompt=int(same_prompt.sum()), same_prompt_different_reply=int(prompt_only.sum()),

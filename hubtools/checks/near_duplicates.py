@@ -74,7 +74,6 @@ TOP_CLUSTERS = 5
 MEMBERS_SHOWN = 10
 
 
-
 @dataclass
 class NearDuplicateOptions:
     """Options of the ``near_duplicates`` check."""
@@ -138,16 +137,24 @@ def _gather(parts: list[dict[str, np.ndarray]], name: str) -> np.ndarray:
     return out
 
 
-@register("near_duplicates", options=NearDuplicateOptions,
-          description="records whose word shingles overlap an earlier record's (MinHash LSH, Jaccard)")
-def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckResult:
-    names = _fields(data, opts)
-    templates = [t for name in names for t in find_templates(data.fields[name], name)] if opts.strip_templates else []
-    if templates:
-        data = replace(data, fields={**data.fields, **{
-            name: strip_templates(data.fields[name], [t for t in templates if t.field == name])
-            for name in {t.field for t in templates}}})
-    bands, rows_per_band = choose_bands(opts.threshold, opts.num_perm)
+@dataclass
+class Graph:
+    """What the dataset-wide steps find: each row's cluster ``label`` (the cluster's lowest
+    position), the similar pairs ``(edge_a, edge_b, edge_j)`` they were built from, and figures."""
+
+    label: np.ndarray
+    edge_a: np.ndarray
+    edge_b: np.ndarray
+    edge_j: np.ndarray
+    identical: int
+    counts: dict[str, int]
+    largest: int
+    compared: int
+    short: int
+
+
+def _graph(data: CheckData, names: list[str], opts: NearDuplicateOptions, bands: int, rows_per_band: int) -> Graph:
+    """Sketches in :meth:`CheckData.map` batches, then buckets, pairs and clusters in this process."""
     parts = data.map(sketch_batch, names, desc="near duplicates", fields=names, shingle_size=opts.shingle_size,
                      num_perm=opts.num_perm, seed=opts.seed, bands=bands, rows_per_band=rows_per_band)
     # filled part by part, each part dropped once copied: concatenating would hold the parts
@@ -177,22 +184,39 @@ def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckR
     edge_a = np.concatenate([same_first[identical], pair_a])
     edge_b = np.concatenate([identical, pair_b])
     edge_j = np.concatenate([np.ones(len(identical)), pair_j])
-    label = components(n, edge_a, edge_b)
-    flagged = np.flatnonzero(label != positions)
+    return Graph(components(n, edge_a, edge_b), edge_a, edge_b, edge_j, len(identical), counts, largest,
+                 int(compared.sum()), int(((word_counts > 0) & (word_counts < opts.shingle_size)).sum()))
 
-    reasons = _reasons(data, flagged, edge_a, edge_b, edge_j)
+
+@register("near_duplicates", options=NearDuplicateOptions,
+          description="records whose word shingles overlap an earlier record's (MinHash LSH, Jaccard)")
+def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckResult:
+    names = _fields(data, opts)
+    templates = [t for name in names for t in find_templates(data.fields[name], name)] if opts.strip_templates else []
+    if templates:
+        data = replace(data, fields={**data.fields, **{
+            name: strip_templates(data.fields[name], [t for t in templates if t.field == name])
+            for name in {t.field for t in templates}}})
+    bands, rows_per_band = choose_bands(opts.threshold, opts.num_perm)
+    shuffle = getattr(data, "shuffle", None)  # an engine that runs the dataset-wide steps itself (Ray)
+    graph = (shuffle.near_duplicate_graph if shuffle is not None else _graph)(data, names, opts, bands, rows_per_band)
+    n = len(data)
+    label, edge_a, edge_j = graph.label, graph.edge_a, graph.edge_j
+    flagged = np.flatnonzero(label != np.arange(n, dtype=np.int64))
+
+    reasons = _reasons(data, flagged, edge_a, graph.edge_b, edge_j)
     sizes = np.bincount(label, minlength=n)
     stats: dict[str, Any] = {
         "rows": n,
-        "compared": int(compared.sum()),
-        "no_words": int(n - compared.sum()),
-        "short": int(((word_counts > 0) & (word_counts < opts.shingle_size)).sum()),
+        "compared": graph.compared,
+        "no_words": n - graph.compared,
+        "short": graph.short,
         "clusters": int((sizes > 1).sum()),
         "flagged": len(flagged),
         "share_flagged": round(len(flagged) / n, 6) if n else 0.0,
-        "identical_shingles": len(identical),
-        **counts,
-        "largest_bucket": largest,
+        "identical_shingles": graph.identical,
+        **graph.counts,
+        "largest_bucket": graph.largest,
         "jaccard_histogram": _histogram(edge_j, opts.threshold),
         "largest_clusters": _largest_clusters(data, names, label, sizes, edge_a, edge_j),
         "threshold": opts.threshold,
@@ -205,7 +229,7 @@ def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckR
                                         for t in templates) or "none",
     }
     logger.info("near_duplicates: %d pairs compared, %d similar, %d flagged",
-                counts["candidate_pairs"], counts["similar_pairs"], len(flagged))
+                graph.counts["candidate_pairs"], graph.counts["similar_pairs"], len(flagged))
     return CheckResult("near_duplicates", flagged=[int(i) for i in data.index[flagged]], reasons=reasons,
                        stats=stats, versions={"rensa": version("rensa"), "xxhash": xxhash.VERSION})
 

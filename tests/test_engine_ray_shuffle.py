@@ -1,0 +1,143 @@
+"""The duplicate checks' dataset-wide steps on Ray (hubtools.checks.engines.ray_shuffle) find
+what the local engine finds: the same groups, the same near-duplicate clusters row by row
+(chains A~B~C whose ends are not similar, so only connected components join them), on a local
+Ray this module starts once."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import orjson
+import pytest
+import ray
+
+from hubtools.checks import REGISTRY, run_checks
+from hubtools.checks.base import CheckData
+from hubtools.checks.engines.ray import RayCheckData, RayEngine
+from hubtools.checks.minhash import choose_bands
+from hubtools.checks.near_duplicates import NearDuplicateOptions, _graph
+from hubtools.load import load
+from hubtools.text import jaccard, word_shingles
+
+#: near_duplicates figures that count compared pairs: locally a pair already inside one cluster
+#: is skipped, on Ray every candidate pair is decided (the clusters are the same)
+PAIR_FIGURES = {"candidate_pairs", "exact_pairs", "similar_pairs", "rejected_pairs", "jaccard_histogram"}
+
+
+@pytest.fixture(scope="module")
+def ray_engine():
+    """One small local Ray for the module (2 CPUs), and an engine connected to it."""
+    ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    engine = RayEngine()
+    engine.connect()
+    try:
+        yield engine
+    finally:
+        ray.shutdown()
+
+
+def assert_near_same(local, distributed, where: str) -> None:
+    """Same flagged records and clusters; a Ray reason names a similar neighbour in the same
+    cluster (not always the one the local engine compared)."""
+    assert distributed.flagged == local.flagged, f"{where}: near_duplicates flags differ"
+    assert set(distributed.reasons) == set(local.reasons), where
+    ignore = PAIR_FIGURES | {"largest_clusters"}
+    assert {k: v for k, v in distributed.stats.items() if k not in ignore} == \
+        {k: v for k, v in local.stats.items() if k not in ignore}, f"{where}: near_duplicates figures differ"
+    strip = [{k: v for k, v in c.items() if k != "min_jaccard"} for c in local.stats.get("largest_clusters", [])]
+    assert strip == [{k: v for k, v in c.items() if k != "min_jaccard"}
+                     for c in distributed.stats.get("largest_clusters", [])], where
+
+
+def _sentence(rng: random.Random, vocab: list[str], words: int) -> list[str]:
+    return [rng.choice(vocab) for _ in range(words)]
+
+
+def chained(path, rows: int) -> list[list[int]]:
+    """Text records: unrelated ones, exact copies (case and spacing changed), and chains in which
+    each record changes one word of the one before (neighbours similar at about 0.85, the ends
+    of a chain not), the members placed at random positions. Returns the chains' positions."""
+    rng = random.Random(11)
+    vocab = [f"w{k}" for k in range(5_000)]
+    texts: list[str | None] = [None] * rows
+    free = list(range(rows))
+    rng.shuffle(free)
+    chains = []
+    for _ in range(rows // 40):
+        words = _sentence(rng, vocab, 40)
+        members = sorted(free.pop() for _ in range(rng.randint(3, 7)))
+        rng.shuffle(members)  # the chain's order is not its members' order in the file
+        for pos in members:
+            texts[pos] = " ".join(words)
+            words = list(words)
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        chains.append(sorted(members))
+    for pos in free:
+        texts[pos] = " ".join(_sentence(rng, vocab, 40))
+    for _ in range(rows // 50):  # exact copies of an earlier record, case and spaces changed
+        a, b = sorted(rng.sample(free, 2))
+        texts[b] = "  " + texts[a].upper()
+    path.write_bytes(b"".join(orjson.dumps({"text": t}) + b"\n" for t in texts))
+    return chains
+
+
+def test_chains_same_clusters_row_by_row(ray_engine, tmp_path):
+    """3,000 records with chains: the Ray graph labels every row as the local one does, and the
+    check flags the same records, with components taking more than one round."""
+    path = tmp_path / "chains.jsonl"
+    chains = chained(path, 3_000)
+    loaded = load(path)
+    data = CheckData.from_dataset(loaded.dataset)
+    opts = NearDuplicateOptions()
+    bands, rows_per_band = choose_bands(opts.threshold, opts.num_perm)
+    names = list(data.fields)
+    local = _graph(data, names, opts, bands, rows_per_band)
+    view = RayCheckData.wrap(data, ray_engine)
+    ray_engine.begin("near_duplicates")
+    distributed = view.shuffle.near_duplicate_graph(view, names, opts, bands, rows_per_band)
+    steps = [s["step"] for s in ray_engine._steps]
+    assert np.array_equal(distributed.label, local.label)
+    assert (distributed.identical, distributed.largest, distributed.compared, distributed.short) == \
+        (local.identical, local.largest, local.compared, local.short)
+    # every Ray pair is a verified one, and Ray decided at least the pairs the local engine did
+    assert (distributed.edge_j >= opts.threshold - 1e-9).all()
+    assert distributed.counts["candidate_pairs"] >= local.counts["candidate_pairs"]
+    rounds = [int(s.split("(")[1].split()[0]) for s in steps if "connected components" in s]
+    assert rounds and rounds[0] >= 2, steps
+
+    # chains are one cluster although their ends are not similar (LSH finds a link at 0.85
+    # with probability 0.999, so nearly every chain is whole)
+    texts = data.fields["text"].to_pylist()
+    whole = [c for c in chains if len(c) >= 5 and len(set(local.label[c].tolist())) == 1]
+    assert len(whole) >= 0.9 * len([c for c in chains if len(c) >= 5])
+    ends = [jaccard(word_shingles(texts[c[0]], 3), word_shingles(texts[c[-1]], 3)) for c in whole]
+    assert min(ends) < opts.threshold
+
+    # through the checks: the same flags, and each Ray reason names a similar row of its cluster
+    checks = "exact_duplicates,near_duplicates"
+    on_local, on_ray = run_checks(loaded, checks=checks), run_checks(loaded, checks=checks, engine=ray_engine)
+    ex_local, ex_ray = on_local.results["exact_duplicates"], on_ray.results["exact_duplicates"]
+    assert (ex_ray.flagged, ex_ray.reasons, ex_ray.stats) == (ex_local.flagged, ex_local.reasons, ex_local.stats)
+    assert ex_local.count >= 50
+    near = on_ray.results["near_duplicates"]
+    assert_near_same(on_local.results["near_duplicates"], near, "chains")
+    assert near.count >= len(chains)
+    label = dict(zip(data.index.tolist(), local.label.tolist()))
+    for index, reason in near.reasons.items():
+        other = int(reason.split("#")[1].split()[0])
+        assert label[other] == label[index]
+        assert float(reason.rsplit(" ", 1)[1].rstrip(")")) >= opts.threshold - 0.005
+    where = {s["step"]: s["where"] for s in on_ray.dataset["engine"]["checks"]["exact_duplicates"]["steps"]}
+    assert where["exact duplicates: group by example"] == "ray shuffle"
+    assert "group on Ray" in on_ray.dataset["engine"]["dataset_wide"]
+
+
+def test_exact_duplicate_prompts_grouped_on_ray(ray_engine, corpus):
+    """SFT data: example and prompt groups (empty prompts never grouped) as locally."""
+    loaded = load(corpus / "llama_factory" / "alpaca_en_demo.json")
+    local = REGISTRY["exact_duplicates"].run(CheckData.from_dataset(loaded.dataset))
+    view = RayCheckData.wrap(CheckData.from_dataset(loaded.dataset), ray_engine)
+    distributed = REGISTRY["exact_duplicates"].run(view)
+    assert (distributed.flagged, distributed.reasons, distributed.stats) == (local.flagged, local.reasons, local.stats)
+    assert local.stats["same_prompt"] > 0
