@@ -22,12 +22,22 @@ from datasets.table import InMemoryTable
 
 from ._fastpath import fast_load
 from .errors import ConversionError, InputUnusableError
-from .formats import Detection, TreeCount, detect, expand, get_format, nan_as_missing, to_canonical
+from .formats import (
+    Detection,
+    Format,
+    TreeCount,
+    detect,
+    expand,
+    get_format,
+    nan_as_missing,
+    to_canonical,
+)
 from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
 
-__all__ = ["LoadResult", "canonical_dataset", "load", "no_usable_record"]
+__all__ = ["LoadResult", "canonical_dataset", "check_item", "convert_item", "detect_head", "load",
+           "no_usable_record", "validated"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +180,53 @@ def _progress(items, enabled: bool, name: str):
     return tqdm(items, desc=f"reading {name}", unit=" records", unit_scale=True, leave=False)
 
 
+def detect_head(src: Source, head: list[RawItem], format: str | None) -> tuple[list[Any], Detection]:
+    """The parsed records of the first items read and the format they show (``format`` forces it).
+
+    Raises:
+        InputUnusableError: no record at all, or none that could be read.
+    """
+    if not head:
+        raise InputUnusableError(f"{src.name}: the input is empty, there are no records",
+                                 hint="check that you gave the right file")
+    parsed = [item.value for item in head if item.issue is None]
+    if not parsed and format is None:
+        first = head[0].issue
+        raise InputUnusableError(f"{src.name}: no record could be read ({first.message})",
+                                 hint="this does not look like a dataset file")
+    return parsed, detect(parsed, forced=format)
+
+
+def convert_item(item: RawItem, fmt: Format) -> dict[str, Any] | ConversionError:
+    """The canonical record of an item read without issue, or why it cannot be converted."""
+    try:
+        return to_canonical(fmt, item.value, item.index)
+    except ConversionError as exc:
+        return exc
+
+
+def validated(item: RawItem, record: dict[str, Any] | ConversionError, fmt: Format,
+              config: ValidationConfig) -> dict[str, Any] | QuarantineRow:
+    """``record`` (converted from ``item``) if it keeps every rule, else its quarantine row."""
+    if isinstance(record, ConversionError):
+        return QuarantineRow.from_issues([record.to_issue(item.index)], item.raw_for_report(), file=item.file)
+    issues = check_record(record, fmt.kind, config)
+    if issues:
+        return QuarantineRow.from_issues(issues, item.raw_for_report(), file=item.file)
+    return record
+
+
+def check_item(item: RawItem, fmt: Format, config: ValidationConfig,
+               notes: list[str] | None = None) -> dict[str, Any] | QuarantineRow:
+    """One record as read, of a format whose records stand alone: its canonical record if it
+    converts and keeps every rule, else its quarantine row (the Ray engine's read tasks call this
+    per record too)."""
+    item = nan_as_missing(fmt, item, notes)  # where the format's exports mean NaN as missing
+    if item.issue is not None:
+        return QuarantineRow.from_issues([item.issue], item.raw_for_report(), file=item.file)
+    return validated(item, convert_item(item, fmt), fmt, config)
+
+
 def load(
     source: str | os.PathLike,
     *,
@@ -216,15 +273,7 @@ def load(
     notes: list[str] = []
     items = iter_raw(src, max_bytes=max_bytes, notes=notes)
     head = list(itertools.islice(items, DETECT_SAMPLE))
-    if not head:
-        raise InputUnusableError(f"{src.name}: the input is empty, there are no records",
-                                 hint="check that you gave the right file")
-    parsed = [item.value for item in head if item.issue is None]
-    if not parsed and format is None:
-        first = head[0].issue
-        raise InputUnusableError(f"{src.name}: no record could be read ({first.message})",
-                                 hint="this does not look like a dataset file")
-    detection = detect(parsed, forced=format)
+    parsed, detection = detect_head(src, head, format)
     fmt = get_format(detection.format)
     config = _config(fmt, limit)
     logger.info("%s: %s (%s), confidence %.2f", src.name, fmt.name, fmt.kind.value, detection.confidence)
@@ -234,15 +283,10 @@ def load(
     batch: list[dict[str, Any]] = []
     quarantine: list[QuarantineRow] = []
 
-    def keep(item: RawItem, record: dict[str, Any] | ConversionError) -> None:
+    def keep(record: dict[str, Any] | QuarantineRow) -> None:
         nonlocal batch
-        if isinstance(record, ConversionError):
-            quarantine.append(QuarantineRow.from_issues([record.to_issue(item.index)], item.raw_for_report(),
-                                                        file=item.file))
-            return
-        issues = check_record(record, fmt.kind, config)
-        if issues:
-            quarantine.append(QuarantineRow.from_issues(issues, item.raw_for_report(), file=item.file))
+        if isinstance(record, QuarantineRow):
+            quarantine.append(record)
             return
         batch.append(record)
         if len(batch) >= _BATCH:
@@ -253,20 +297,18 @@ def load(
     pending: list[RawItem] = []  # message trees are read whole: a tree may span records
     item: RawItem
     for item in _progress(itertools.chain(head, items), progress, src.name):
+        if trees is None:
+            keep(check_item(item, fmt, config, notes))
+            continue
         item = nan_as_missing(fmt, item, notes)  # where the format's exports mean NaN as missing
         if item.issue is not None:
-            quarantine.append(QuarantineRow.from_issues([item.issue], item.raw_for_report(), file=item.file))
-        elif trees is not None:
-            pending.append(item)
+            keep(QuarantineRow.from_issues([item.issue], item.raw_for_report(), file=item.file))
         else:
-            try:
-                keep(item, to_canonical(fmt, item.value, item.index))
-            except ConversionError as exc:
-                keep(item, exc)
+            pending.append(item)
     if trees is not None:
         by_index = {item.index: item for item in pending}
         for index, record in expand(fmt, [(i.index, i.value) for i in pending], path=oasst_path, count=trees):
-            keep(by_index[index], record)
+            keep(validated(by_index[index], record, fmt, config))
     if batch or not tables:
         tables.append(pa.Table.from_pylist(batch, schema=schema))
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]

@@ -16,7 +16,7 @@ from typing import Any
 from datasets import Dataset
 
 from ..errors import HubtoolsError, UnknownCheckError
-from ..load import LoadResult, load
+from ..load import LoadResult
 from .base import REGISTRY, CheckData, CheckResult, options_dict, release_memory
 from .score import QualityScores, record_scores
 
@@ -115,12 +115,13 @@ def examples_for(result: CheckResult, data: CheckData, n: int = EXAMPLES, redact
     return out
 
 
-def _as_load_result(source: Any, format: str | None, progress: bool) -> tuple[LoadResult | None, Dataset]:
+def _as_load_result(source: Any, format: str | None, progress: bool,
+                    runner: Any) -> tuple[LoadResult | None, Dataset]:
     if isinstance(source, LoadResult):
         return source, source.dataset
     if isinstance(source, Dataset):
         return None, source
-    result = load(source, format=format, progress=progress)
+    result = runner.load(source, format=format, progress=progress)  # the engine reads it (Ray: in its workers)
     return result, result.dataset
 
 
@@ -176,7 +177,7 @@ def run_checks(
         opts = {name: REGISTRY[name].make_options(options.get(name)) for name in names}
     except (TypeError, ValueError) as exc:
         raise UnknownCheckError(str(exc)) from None
-    loaded, dataset = _as_load_result(source, format, progress)
+    loaded, dataset = _as_load_result(source, format, progress, runner)
     started = time.perf_counter()
     data = CheckData.from_dataset(dataset, loaded.kind if loaded else None,
                                   quarantine=loaded.quarantine if loaded else [],

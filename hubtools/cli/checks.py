@@ -62,13 +62,13 @@ EvalSetsOpt = Annotated[str | None, typer.Option(
                         "Turns the contamination check on.")]
 
 
-def _source(path: str, format: str | None, split: str | None, as_json: bool) -> Any:
-    """The path itself, or with ``--split`` the Hub dataset's split read with :func:`hubtools.load`."""
+def _source(path: str, split: str | None) -> Any:
+    """The path itself, or with ``--split`` that split of the Hub dataset (the engine reads it)."""
     if split is None:
         return path
-    from ..load import load
+    from ..io import open_source
 
-    return load(path, format=format, split=split, progress=_progress_enabled(as_json))
+    return open_source(path, split=split)
 
 
 @app.command()
@@ -134,7 +134,7 @@ def check(
                                 toxicity_model=toxicity_model, toxicity_threshold=toxicity_threshold,
                                 near_dup_threshold=near_dup_threshold, eval_sets=eval_sets, repetition=repetition,
                                 only=names)
-        quality = run_checks(_source(path, format, split, as_json), checks=names, options=options,
+        quality = run_checks(_source(path, split), checks=names, options=options,
                              num_proc=num_proc, progress=_progress_enabled(as_json), format=format,
                              engine=runner)
         files = write_report(quality, out)
@@ -209,7 +209,6 @@ def filter_command(
     from ..checks.engines import get_engine
     from ..checks.filter import filter_dataset
     from ..checks.runner import QualityResult
-    from ..load import load
 
     with _errors():
         if not drop and min_quality is None:
@@ -223,7 +222,8 @@ def filter_command(
                                 toxicity_model=toxicity_model, toxicity_threshold=toxicity_threshold,
                                 near_dup_threshold=near_dup_threshold, eval_sets=eval_sets, repetition=repetition,
                                 only=names if min_quality is None else None)
-        loaded = load(path, format=format, split=split, progress=_progress_enabled(as_json))
+        # the engine reads the input: with Ray, its files in the workers
+        loaded = runner.load(_source(path, split), format=format, progress=_progress_enabled(as_json))
         result = filter_dataset(loaded, out, drop=names,
                                 min_quality=min_quality, redact_pii=redact_pii,
                                 quality=quality, options=options, num_proc=num_proc,

@@ -33,6 +33,12 @@ class LocalEngine:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
 
+    def load(self, source: Any, *, format: str | None = None, progress: bool = False) -> Any:
+        """The input read, converted and validated in this process (:func:`hubtools.load`)."""
+        from ...load import load
+
+        return load(source, format=format, progress=progress)
+
     def begin(self, name: str) -> None:
         """A check starts (the local engine keeps no per-step record)."""
 

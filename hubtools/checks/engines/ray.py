@@ -9,15 +9,16 @@ The check functions are the local ones; :class:`RayCheckData` is the same text v
 * cheap functions run as Ray tasks; functions a check marks ``parallel=False`` that can be
   shipped (the model backends of toxicity) run in an actor pool of ``workers`` actors, so a
   model is loaded once per actor; closures that keep state between batches run on the driver;
-* the duplicate checks' steps over the whole dataset (grouping hashes, LSH buckets, pair
-  verification, clusters) run on Ray too, as shuffles (:mod:`.ray_shuffle`, which the checks
-  find as ``data.shuffle``); the other dataset-wide steps (quantile limits, distributions) run
-  on the driver over the per-record results, as locally; ``describe()`` says so per check, with
-  each step's place, batches and time.
+* what happens after the batches (grouping hashes, quantile limits, LSH buckets, clusters,
+  distributions) runs on the driver over the per-record results, as locally; ``describe()``
+  says so per check, with each step's place, batches and time.
 
-Not done yet (said in ``quality.json``, never replaced by something different): reading the
-input with Ray Data's readers (the driver loads and validates it with :func:`hubtools.load`),
-and the diversity and category figures as partial aggregates on the cluster.
+A path or Hub id is read by Ray Data read tasks, one per file, each converting and validating
+its records in the worker (:mod:`.ray_input`); an input loaded before (a ``LoadResult``) is used
+as it is. ``quality.json`` says which under ``dataset.engine.input``.
+
+Not done yet (said in ``quality.json``, never replaced by something different): distributed
+group-by / LSH / connected components for the dataset-wide checks.
 """
 
 from __future__ import annotations
@@ -46,13 +47,10 @@ POS = "__hubtools_pos__"
 _START, _ROWS, _RESULT = "start", "rows", "result"
 
 #: Where dataset-wide steps run today, written beside every check's figures.
-DRIVER_NOTE = ("batch functions on Ray; exact_duplicates and near_duplicates group on Ray (shuffles "
-               "by hash, LSH band keys to candidate pairs, pairs verified in parallel, connected "
-               "components in rounds on the cluster), the driver gets the repeats, the "
-               "similar pairs and one cluster label per record; the other checks' steps over the "
-               "whole dataset (thresholds, distributions, category and diversity figures) run on "
-               "the driver over the per-record results")
-INPUT_NOTE = "read and validated on the driver (hubtools.load); Ray Data readers are not used yet"
+DRIVER_NOTE = ("batch functions on Ray; the steps over the whole dataset (grouping, thresholds, "
+               "LSH buckets, clusters, distributions) on the driver over the per-record results: "
+               "a distributed version is not done yet")
+INPUT_NOTE = "loaded before the run (hubtools.load on the driver)"
 
 
 def import_ray():
@@ -136,13 +134,6 @@ class RayCheckData(CheckData):
         values.update(pool=None, num_proc=1)
         return cls(**values, engine=engine)
 
-    @property
-    def shuffle(self) -> Any:
-        """The duplicate checks' dataset-wide steps on Ray (:mod:`.ray_shuffle`)."""
-        from .ray_shuffle import RayShuffle
-
-        return RayShuffle(self)
-
     def map(self, fn: Callable[..., Any], names: Sequence[str], *, desc: str = "",
             batch_size: int = BATCH_SIZE, parallel: bool = True, **kwargs: Any) -> list[Any]:
         """As :meth:`CheckData.map`, on Ray: tasks, an actor pool (``parallel=False``) or the
@@ -175,6 +166,7 @@ class RayEngine:
     _blocks: dict[tuple, tuple[list, Any]] = field(default_factory=dict, init=False)
     _steps: list[dict[str, Any]] = field(default_factory=list, init=False)
     _cluster: dict[str, Any] = field(default_factory=dict, init=False)
+    _input: str = field(default=INPUT_NOTE, init=False)
 
     # session -----------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -244,6 +236,19 @@ class RayEngine:
         finally:
             self.close()
 
+    def load(self, source: Any, *, format: str | None = None, progress: bool = False) -> Any:
+        """:func:`hubtools.load`'s result for a path or Hub id, its files read and validated by
+        Ray Data read tasks (:func:`.ray_input.read_on_ray`); Ray stays up for the checks."""
+        from .ray_input import read_on_ray
+
+        self.connect()
+        try:
+            result, self._input = read_on_ray(source, format=format)
+        except BaseException:
+            self.close()
+            raise
+        return result
+
     # per-check records ---------------------------------------------------------------------
     def begin(self, name: str) -> None:
         self._steps = []
@@ -259,7 +264,7 @@ class RayEngine:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address or "local", "workers": self.workers,
                 "object_store_memory": self.object_store_memory, "cluster": self._cluster,
-                "input": INPUT_NOTE, "dataset_wide": DRIVER_NOTE, "checks": self.checks}
+                "input": self._input, "dataset_wide": DRIVER_NOTE, "checks": self.checks}
 
     # batches -------------------------------------------------------------------------------
     def dataset(self, data: CheckData, batch_size: int) -> Any:

@@ -1,0 +1,302 @@
+"""Inputs read on Ray: the files of an input are read by Ray Data read tasks, in parallel.
+
+A JSON Lines / Parquet / JSON / CSV / text file, a folder of such shards, or a Hub dataset's
+Parquet and JSON Lines files (resolved with ``datasets``' own data-file rules, downloaded by the
+workers with ``huggingface_hub``) becomes one read task per file (:class:`InputDatasource`).
+Each task reads its file with hubtools' own readers (:func:`hubtools.io.iter_raw`), converts and
+validates its records in blocks of :data:`CHUNK` with the function :func:`hubtools.load` uses
+(:func:`~hubtools.load.check_item`), so a record gets the same quarantine code and reason as
+with the local load.
+
+The driver reads only the detection sample (the first records, as :func:`hubtools.load` does) and
+then the blocks' results. Each task numbers its records from 0 in its file; the driver checks
+that every file's records came back exactly once (a lost or repeated block is an error) and
+shifts each file's numbers by the records of the files before it, so the source indices are
+the local load's. Records in = valid + quarantined, per file and in all.
+
+Read on the driver instead (said in ``quality.json``): message trees (OpenAssistant), whose
+trees span records, and Hub datasets whose files are not Parquet or JSON Lines. A Hub JSON Lines
+record is read as ``datasets`` shows it to the local load (a null is an absent key; its raw form
+is the row); one difference is left: ``datasets`` gives nested objects every key their siblings
+have (as nulls), the workers' reader does not.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ...errors import (
+    ErrorCode,
+    HubtoolsError,
+    InputTooLargeError,
+    InputUnusableError,
+    Issue,
+)
+from ...io import RawItem, Source, iter_raw, open_source, union_keys
+from ...io.readers import _dataset_files as dataset_files
+from ...load import (
+    DETECT_SAMPLE,
+    LoadResult,
+    _config,
+    canonical_dataset,
+    check_item,
+    detect_head,
+    load,
+)
+from ...records import INDEX, schema_for
+from ...validate import QuarantineRow, ValidationConfig
+
+__all__ = ["CHUNK", "InputDatasource", "Part", "plan_parts", "read_on_ray"]
+
+#: Records a read task converts and validates at a time (one block out per chunk).
+CHUNK = 10_000
+#: Containers whose Hub files the workers read themselves (others: ``datasets`` on the driver).
+HUB_CONTAINERS = ("parquet", "jsonl")
+
+_PART, _FIRST, _COUNT, _VALID, _QUARANTINE, _NOTES = "part", "first", "count", "valid", "quarantine", "notes"
+
+NOTE_RAY = "read by Ray Data read tasks, one per file ({files} file(s)), converted and validated in the workers"
+NOTE_DRIVER = "read and validated on the driver (hubtools.load): {why}"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of the input, read by one task."""
+
+    number: int
+    location: str  # a local path, or the path in a Hub repository
+    container: str
+    compressed: bool = False
+    #: the file's name in quarantine rows (a folder's file); None for a single file or a Hub file
+    name: str | None = None
+    #: (repo_id, revision) of a Hub file
+    hub: tuple[str, str] | None = None
+    size: int | None = None
+
+
+def _hub_parts(src: Source) -> list[Part] | str:
+    """The split's data files in the order ``datasets`` reads them; or why the workers cannot."""
+    import datasets
+    from huggingface_hub import HfFileSystem
+
+    from ..._hub_read import _check_builder, _check_card
+
+    repo_id, _, config = src.location.partition(":")
+    try:
+        _check_card(repo_id, src.token)
+        builder = datasets.load_dataset_builder(f"hf://datasets/{repo_id}", config or None, token=src.token)
+        _check_builder(repo_id, builder, strict=src.token is not None)
+    except Exception:  # noqa: BLE001 - hubtools.load says what is wrong, in its words
+        return "the dataset's files could not be resolved here"
+    files = builder.config.data_files or {}
+    split = src.split or ("train" if "train" in files else next(iter(files), None))
+    if split not in files:
+        return f"no split {split!r} among the data files"
+    fs = HfFileSystem(token=src.token)
+    parts = []
+    for number, url in enumerate(files[split]):
+        resolved = fs.resolve_path(str(url))
+        suffixes = [x.lower() for x in Path(resolved.path_in_repo).suffixes]
+        container = {".parquet": "parquet", ".jsonl": "jsonl"}.get(suffixes[-1] if suffixes else "")
+        if container not in HUB_CONTAINERS:
+            return f"{resolved.path_in_repo} is read by datasets' own reader"
+        parts.append(Part(number, resolved.path_in_repo, container, hub=(resolved.repo_id, resolved.revision)))
+    return parts or "the split has no data files"
+
+
+def plan_parts(src: Source) -> list[Part] | str:
+    """The files of ``src``, one :class:`Part` each, in the local load's order (or why not)."""
+    if src.container == "dir":
+        root = Path(src.location)
+        files = [open_source(p) for p in dataset_files(root)]
+        return [Part(k, f.location, f.container, f.compressed, name=str(Path(f.location).relative_to(root)),
+                     size=Path(f.location).stat().st_size) for k, f in enumerate(files)]
+    if src.container == "hub":
+        return _hub_parts(src)
+    return [Part(0, src.location, src.container, src.compressed, size=Path(src.location).stat().st_size)]
+
+
+def part_items(part: Part, notes: list[str], token: str | bool | None = None) -> Iterator[RawItem]:
+    """The records of one file as the local load reads them, numbered from 0 in the file."""
+    if part.hub is not None:
+        from huggingface_hub import hf_hub_download
+
+        repo_id, revision = part.hub
+        path = hf_hub_download(repo_id, part.location, repo_type="dataset", revision=revision, token=token)
+        for item in iter_raw(Source(path, part.container, part.compressed), notes=notes):
+            if part.container == "jsonl" and item.issue is None and isinstance(item.value, dict):
+                # as the local load sees it through datasets' Arrow table: a null is an absent
+                # key, and a record's raw form is its row, not its line
+                item.value = {k: v for k, v in item.value.items() if v is not None}
+                item.raw = None
+            yield item
+        return
+    source = Source(part.location, part.container, part.compressed)
+    if part.name is None:
+        yield from iter_raw(source, notes=notes)
+        return
+    # a folder's file: as the folder reader does, a file that cannot be read (or its rest) is one record
+    index = 0
+    try:
+        for item in iter_raw(source, notes=notes):
+            item.file = part.name
+            index = item.index + 1
+            yield item
+    except InputTooLargeError:
+        raise
+    except InputUnusableError as exc:
+        yield RawItem(index, None, part.name, Issue(
+            ErrorCode.UNREADABLE, f"this file (or its rest) could not be read: {_reason(exc)}", index,
+            "fix or remove the file; the other files were read"), file=part.name)
+
+
+def _reason(exc: InputUnusableError) -> str:
+    """The folder reader's reason: an OS error's own words, else the reader's message."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError):
+        return cause.strerror or str(cause)
+    return exc.message
+
+
+def _envelope(part: int, first: int, count: int, table: pa.Table, quarantine: list[QuarantineRow],
+              notes: list[str]) -> pa.Table:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return pa.table({_PART: pa.array([part], pa.int64()), _FIRST: pa.array([first], pa.int64()),
+                     _COUNT: pa.array([count], pa.int64()), _VALID: pa.array([sink.getvalue()], pa.large_binary()),
+                     _QUARANTINE: pa.array([pickle.dumps(quarantine, protocol=5)], pa.large_binary()),
+                     _NOTES: pa.array([pickle.dumps(notes)], pa.large_binary())})
+
+
+def read_part(part: Part, format_name: str, config: ValidationConfig, token: str | bool | None = None,
+              chunk: int = CHUNK) -> Iterator[pa.Table]:
+    """A read task: one file, converted and validated ``chunk`` records at a time; one block each."""
+    from ...formats import get_format
+
+    fmt = get_format(format_name)
+    schema = schema_for(fmt.kind)
+    notes: list[str] = []
+    told = 0
+    items = part_items(part, notes, token)
+    sent = False
+    while batch := list(itertools.islice(items, chunk)):
+        valid, quarantine = [], []
+        for item in batch:
+            out = check_item(item, fmt, config, notes)
+            (quarantine if isinstance(out, QuarantineRow) else valid).append(out)
+        yield _envelope(part.number, batch[0].index, len(batch), pa.Table.from_pylist(valid, schema=schema),
+                        quarantine, notes[told:])
+        told, sent = len(notes), True
+    if not sent:  # an empty file still says so (and its notes)
+        yield _envelope(part.number, 0, 0, schema.empty_table(), [], notes)
+
+
+try:  # the Datasource base class when Ray is installed (the module is imported with the engine)
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+except ImportError:  # pragma: no cover - import_ray() says how to install it
+    Datasource = object  # type: ignore[assignment,misc]
+
+
+class InputDatasource(Datasource):  # type: ignore[misc]
+    """A Ray Data datasource: one read task per :class:`Part`."""
+
+    def __init__(self, parts: list[Part], format_name: str, config: ValidationConfig,
+                 token: str | bool | None = None) -> None:
+        self.parts, self.format_name, self.config, self.token = parts, format_name, config, token
+
+    def get_name(self) -> str:
+        return "HubtoolsInput"
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        sizes = [p.size for p in self.parts]
+        return None if None in sizes else int(sum(sizes))  # type: ignore[arg-type]
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
+                       data_context: Any = None) -> list[Any]:
+        return [ReadTask(functools.partial(read_part, part, self.format_name, self.config, self.token),
+                         BlockMetadata(num_rows=None, size_bytes=part.size, exec_stats=None,
+                                       input_files=(part.location,)))
+                for part in self.parts]
+
+
+def _assemble(envelopes: list[dict[str, Any]], parts: list[Part]) -> tuple[list[pa.Table], list[QuarantineRow],
+                                                                          list[str]]:
+    """Every file's records in file order, with the local load's source indices."""
+    envelopes.sort(key=lambda e: (e[_PART], e[_FIRST]))
+    offsets, total = {}, 0
+    for number, group in itertools.groupby(envelopes, key=lambda e: e[_PART]):
+        expected = 0
+        for e in group:
+            if e[_FIRST] != expected and e[_COUNT]:
+                raise HubtoolsError(f"the Ray read of {parts[number].location} got records from {e[_FIRST]} where "
+                                    f"{expected} was expected",
+                                    hint="a block was lost or repeated: please report this with the Ray version")
+            expected += e[_COUNT]
+        offsets[number], total = total, total + expected
+    if sorted(offsets) != [p.number for p in parts]:
+        raise HubtoolsError(f"the Ray read got {len(offsets)} of {len(parts)} files back",
+                            hint="a file was lost: please report this with the Ray version")
+    tables, quarantine, notes = [], [], []
+    for e in envelopes:
+        shift = offsets[e[_PART]]
+        table = pa.ipc.open_stream(e[_VALID]).read_all()
+        if shift and table.num_rows:
+            where = table.schema.get_field_index(INDEX)
+            table = table.set_column(where, INDEX, pa.compute.add(table.column(INDEX), shift))
+        tables.append(table)
+        quarantine += [replace(row, index=row.index + shift) if row.index >= 0 else row
+                       for row in pickle.loads(e[_QUARANTINE])]
+        notes += pickle.loads(e[_NOTES])
+    return tables, quarantine, notes
+
+
+def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None = None) -> tuple[LoadResult, str]:
+    """:func:`hubtools.load`'s result for ``source``, the files read and validated by Ray Data
+    read tasks (Ray must be connected); and how it was read, for ``quality.json``."""
+    import pyarrow.compute  # noqa: F401 - pa.compute in _assemble
+    import ray
+    import ray.data
+
+    src = open_source(source)
+    parts = plan_parts(src)
+    if isinstance(parts, str):
+        return load(src, format=format, max_chars=max_chars), NOTE_DRIVER.format(why=parts)
+    token = src.token
+    limit = max_chars or ValidationConfig.max_chars
+    sample: list[str] = []
+    head = list(itertools.islice(itertools.chain.from_iterable(part_items(p, sample, token) for p in parts),
+                                 DETECT_SAMPLE))
+    parsed, detection = detect_head(src, head, format)
+    from ...formats import get_format
+
+    fmt = get_format(detection.format)
+    if fmt.expands:
+        return load(src, format=format, max_chars=max_chars), NOTE_DRIVER.format(
+            why="message trees span records")
+    config = _config(fmt, limit)
+    ds = ray.data.read_datasource(InputDatasource(parts, fmt.name, config, token))
+    envelopes = []
+    try:
+        for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            envelopes += block.to_pylist()
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, HubtoolsError):
+            raise cause from None
+        raise
+    tables, quarantine, notes = _assemble(envelopes, parts)
+    table = pa.concat_tables(tables) if tables else schema_for(fmt.kind).empty_table()
+    result = LoadResult(canonical_dataset(table, fmt.kind), quarantine, detection, src, config,
+                        union_keys(parsed), parsed[:2], None, notes)
+    return result, NOTE_RAY.format(files=len(parts))

@@ -1,0 +1,254 @@
+"""Inputs read by Ray Data read tasks give the local load's records, quarantine and source
+indices, so the checks flag the same records: folders of JSON Lines and Parquet shards, a file
+with bad lines, a Hub dataset on the local Hub server; under a tiny object store (spilling) and
+with a read worker killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import threading
+import time
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import ray
+
+from hubtools.checks import run_checks
+from hubtools.checks.engines import get_engine
+from hubtools.load import load
+from tests.fixtures.hub import run_client_json
+
+from .conftest import CORPUS
+from .test_engine_ray import assert_same, descendants, planted
+
+CHECKS = "length_outliers,refusals,pii,repetition"
+
+
+#: The module's object store: small, so that one test holds more than fits (and Ray spills).
+STORE = 80 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A small local Ray for the module: 2 CPUs, an 80 MB object store (spilling beyond)."""
+    ray.init(num_cpus=2, object_store_memory=STORE, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def read_on_ray(source):
+    """The input read by the Ray engine's read tasks, and how ``quality.json`` describes it."""
+    engine = get_engine("ray")
+    loaded = engine.load(source)
+    return loaded, engine.describe()["input"]
+
+
+def assert_same_load(local, distributed) -> None:
+    """Same valid records (with their source indices), same quarantine rows, same figures."""
+    assert distributed.dataset.data.table.equals(local.dataset.data.table)
+    assert [r.to_dict() for r in distributed.quarantine] == [r.to_dict() for r in local.quarantine]
+    assert distributed.summary() == local.summary()
+
+
+def bad_lines(records: list[dict]) -> list[bytes]:
+    """The records as JSON Lines with damage: broken JSON, a blank reply, another format, a
+    duplicated key, blank lines (not counted)."""
+    lines = [orjson.dumps(r) for r in records]
+    lines[3] = b'{"instruction": nope}'
+    lines[11] = orjson.dumps({**records[11], "output": "   "})
+    lines[17] = orjson.dumps({"messages": [{"role": "user", "content": "no reply here"}]})
+    lines[23] = b'{"instruction": "a", "instruction": "b", "output": "c"}'
+    lines.insert(30, b"")
+    lines.insert(31, b"   ")
+    return lines
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """A folder of JSON Lines shards (one nested, one gzipped, one binary) with bad lines, and a
+    folder of Parquet shards of several row groups with the same records."""
+    import gzip
+
+    root = tmp_path_factory.mktemp("shards")
+    planted(root / "all.jsonl", 6_000, CORPUS)
+    records = [orjson.loads(line) for line in (root / "all.jsonl").read_bytes().splitlines()]
+    (root / "all.jsonl").unlink()
+    lines = bad_lines(records)
+    jsonl = root / "jsonl"
+    (jsonl / "more").mkdir(parents=True)
+    (jsonl / "part-0.jsonl").write_bytes(b"\n".join(lines[:2_500]) + b"\n")
+    (jsonl / "more" / "part-1.jsonl").write_bytes(b"\n".join(lines[2_500:4_000]))
+    (jsonl / "part-2.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines[4_000:]) + b"\n"))
+    (jsonl / "part-3.jsonl").write_bytes(b"\x00\x01 not text")  # one unreadable record
+    parquet = root / "parquet"
+    parquet.mkdir()
+    records[11] = {**records[11], "output": "   "}
+    records[2_017] = {"messages": [{"role": "user", "content": "no reply here"}]}
+    for k, start in enumerate(range(0, len(records), 2_000)):
+        pq.write_table(pa.Table.from_pylist(records[start:start + 2_000]), parquet / f"part-{k:02d}.parquet",
+                       row_group_size=700)
+    return jsonl, parquet, lines
+
+
+def test_sharded_jsonl_folder_reads_and_flags_as_locally(local_ray, shards):
+    """Four shards read by four tasks: the same records, quarantine (codes, reasons, files,
+    indices) and the same flagged indices per check as the local engine."""
+    folder = shards[0]
+    local = load(folder)
+    distributed, how = read_on_ray(folder)
+    assert "Ray Data read tasks" in how and "4 file(s)" in how
+    assert_same_load(local, distributed)
+    codes = {r.code for r in distributed.quarantine}
+    assert {"invalid_json", "no_reply", "duplicate_key", "unreadable"} <= codes, codes
+    assert distributed.total == 6_001  # 6,000 lines (blank ones not counted) + one unreadable file
+    assert {r.file for r in distributed.quarantine} >= {"part-0.jsonl", "part-3.jsonl"}
+
+    expected = run_checks(local, checks=CHECKS)
+    got = run_checks(folder, checks=CHECKS, engine="ray")
+    assert_same(expected, got, "jsonl shards")
+    assert got.dataset["engine"]["input"] == how
+    assert got.dataset["quarantined"] == local.quarantined and got.results["pii"].count > 0
+
+
+def test_parquet_folder_reads_and_flags_as_locally(local_ray, shards):
+    """Parquet shards of several row groups: records, indices and flags as locally."""
+    folder = shards[1]
+    local = load(folder)
+    distributed, how = read_on_ray(folder)
+    assert "3 file(s)" in how
+    assert_same_load(local, distributed)
+    assert [(r.index, r.code) for r in distributed.quarantine] == [(11, "no_reply"), (2_017, "format_mismatch")]
+    assert_same(run_checks(local, checks=CHECKS), run_checks(folder, checks=CHECKS, engine="ray"), "parquet")
+
+
+def test_one_file_with_bad_lines(local_ray, shards, tmp_path):
+    """A single file is one task; its bad lines get the local load's rows and indices."""
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join(shards[2][:500]) + b"\n")
+    local = load(path)
+    distributed, _ = read_on_ray(path)
+    assert_same_load(local, distributed)
+    assert [r.index for r in distributed.quarantine] == [3, 11, 17, 23]
+    assert_same(run_checks(local, checks=CHECKS), run_checks(path, checks=CHECKS, engine="ray"), "one file")
+
+
+def test_hub_dataset_files_read_by_ray_workers(hub_env, hub_repo_id, corpus, tmp_path):
+    """A Hub dataset of three Parquet shards, and one of two JSON Lines files, on the local Hub:
+    the workers download and read its files; records, quarantine and flags as the local load's."""
+    seeds = json.loads((corpus / "llama_factory" / "alpaca_en_demo.json").read_text(encoding="utf-8"))[:300]
+    seeds[7]["output"] = "  "  # a blank reply: quarantined, with its index
+    (tmp_path / "rows.json").write_text(json.dumps(seeds), encoding="utf-8")
+    code = textwrap.dedent(f"""
+        import json, ray
+        from datasets import Dataset
+        from huggingface_hub import HfApi
+        from hubtools.checks import run_checks
+        from hubtools.checks.engines import get_engine
+        from hubtools.load import load
+        rows = json.loads(open({str(tmp_path / "rows.json")!r}, encoding="utf-8").read())
+        Dataset.from_list(rows).push_to_hub({hub_repo_id!r}, num_shards=3)
+        api = HfApi()
+        jsonl = {hub_repo_id!r} + "-jsonl"
+        api.create_repo(jsonl, repo_type="dataset")
+        for k in range(2):
+            body = "\\n".join(json.dumps(r) for r in rows[k * 150:(k + 1) * 150]).encode()
+            api.upload_file(path_or_fileobj=body, path_in_repo=f"data/train-{{k}}.jsonl", repo_id=jsonl,
+                            repo_type="dataset")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        out = {{}}
+        checks = "length_outliers,refusals,pii"
+        for repo in ({hub_repo_id!r}, jsonl):
+            local = load(repo)
+            engine = get_engine("ray")
+            mine = engine.load(repo)
+            flags = lambda q: {{n: r.flagged for n, r in q.results.items()}}
+            out[repo] = {{
+                "how": engine.describe()["input"],
+                "same_table": mine.dataset.data.table.equals(local.dataset.data.table),
+                "quarantine": [[r.to_dict() for r in x.quarantine] for x in (local, mine)],
+                "summary": [local.summary(), mine.summary()],
+                "flags": [flags(run_checks(local, checks=checks)), flags(run_checks(repo, checks=checks, engine="ray"))],
+            }}
+        print(json.dumps(out))
+    """)
+    out = run_client_json(code, {**hub_env, "RAY_AUTH_MODE": "disabled"}, timeout=300)
+    for repo, files in ((hub_repo_id, 3), (hub_repo_id + "-jsonl", 2)):
+        got = out[repo]
+        assert "Ray Data read tasks" in got["how"] and f"{files} file(s)" in got["how"], got["how"]
+        assert got["same_table"], repo
+        assert got["quarantine"][0] == got["quarantine"][1] and [r["index"] for r in got["quarantine"][1]] == [7]
+        assert got["summary"][0] == got["summary"][1] and got["summary"][1]["total"] == 300
+        assert got["flags"][0] == got["flags"][1], repo
+
+
+def test_killed_read_worker_is_retried_without_losing_a_record(local_ray, shards):
+    """A read task's worker killed (SIGKILL) while it reads a shard: Ray runs the task again and
+    the load is the local one, no record lost or read twice."""
+    folder = shards[0]
+    expected = load(folder)
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def kill_one_reader() -> None:
+        while not stop.is_set() and not killed:
+            for pid in descendants(os.getpid()):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        title = fh.read()
+                except OSError:
+                    continue
+                if title.startswith(b"ray::") and b"ReadHubtoolsInput" in title:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(title.split(b"\0")[0].decode(errors="replace"))
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one_reader)
+    killer.start()
+    try:
+        distributed, _ = read_on_ray(folder)
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "no busy read task was seen to kill"
+    assert_same_load(expected, distributed)
+
+
+def spill_lines() -> list[str]:
+    """The raylet's "Spilled N MiB" lines so far (Ray writes one after each spill)."""
+    session = ray._private.worker._global_node.get_session_dir_path()
+    with open(os.path.join(session, "logs", "raylet.out"), encoding="utf-8", errors="replace") as fh:
+        return [line for line in fh if "Spilled" in line and "MiB" in line]
+
+
+def test_more_data_than_the_object_store_holds_spills_and_gives_the_same_flags(local_ray, tmp_path):
+    """~90 MB of records through the module's 80 MB object store: Ray spills to disk, nothing
+    dies, and the flags are the local engine's."""
+    import random
+
+    rng = random.Random(3)
+    words = [f"w{k}" for k in range(5_000)]
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for shard in range(4):
+        rows = []
+        for i in range(1_000):
+            size = 3 if i % 97 == 0 else 4_500
+            rows.append(orjson.dumps({"instruction": f"shard {shard} record {i}",
+                                      "output": " ".join(rng.choices(words, k=size))}))
+        (folder / f"part-{shard}.jsonl").write_bytes(b"\n".join(rows) + b"\n")
+    assert sum(p.stat().st_size for p in folder.iterdir()) > STORE
+    before = len(spill_lines())
+    distributed = run_checks(folder, checks="length_outliers", engine="ray")
+    assert len(spill_lines()) > before, "Ray did not spill"
+    assert "read by Ray Data read tasks" in distributed.dataset["engine"]["input"]
+    local = run_checks(load(folder), checks="length_outliers")
+    assert local.dataset["total"] == distributed.dataset["total"] == 4_000
+    assert_same(local, distributed, "spilled")
