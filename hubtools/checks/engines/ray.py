@@ -9,16 +9,18 @@ The check functions are the local ones; :class:`RayCheckData` is the same text v
 * cheap functions run as Ray tasks; functions a check marks ``parallel=False`` that can be
   shipped (the model backends of toxicity) run in an actor pool of ``workers`` actors, so a
   model is loaded once per actor; closures that keep state between batches run on the driver;
-* what happens after the batches (grouping hashes, quantile limits, LSH buckets, clusters,
-  distributions) runs on the driver over the per-record results, as locally; ``describe()``
-  says so per check, with each step's place, batches and time.
+* the duplicate checks' steps over the whole dataset (grouping hashes, LSH buckets, pair
+  verification, clusters) run on Ray too, as shuffles (:mod:`.ray_shuffle`, which the checks
+  find as ``data.shuffle``); the other dataset-wide steps (quantile limits, distributions) run
+  on the driver over the per-record results, as locally; ``describe()`` says so per check, with
+  each step's place, batches and time.
 
 A path or Hub id is read by Ray Data read tasks, one per file, each converting and validating
 its records in the worker (:mod:`.ray_input`); an input loaded before (a ``LoadResult``) is used
 as it is. ``quality.json`` says which under ``dataset.engine.input``.
 
-Not done yet (said in ``quality.json``, never replaced by something different): distributed
-group-by / LSH / connected components for the dataset-wide checks.
+Not done yet (said in ``quality.json``, never replaced by something different): the diversity
+and category figures as partial aggregates on the cluster.
 """
 
 from __future__ import annotations
@@ -47,9 +49,12 @@ POS = "__hubtools_pos__"
 _START, _ROWS, _RESULT = "start", "rows", "result"
 
 #: Where dataset-wide steps run today, written beside every check's figures.
-DRIVER_NOTE = ("batch functions on Ray; the steps over the whole dataset (grouping, thresholds, "
-               "LSH buckets, clusters, distributions) on the driver over the per-record results: "
-               "a distributed version is not done yet")
+DRIVER_NOTE = ("batch functions on Ray; exact_duplicates and near_duplicates group on Ray (shuffles "
+               "by hash, LSH band keys to candidate pairs, pairs verified in parallel, connected "
+               "components in rounds on the cluster), the driver gets the repeats, the "
+               "similar pairs and one cluster label per record; the other checks' steps over the "
+               "whole dataset (thresholds, distributions, category and diversity figures) run on "
+               "the driver over the per-record results")
 INPUT_NOTE = "loaded before the run (hubtools.load on the driver)"
 
 
@@ -133,6 +138,13 @@ class RayCheckData(CheckData):
         values = {f.name: getattr(data, f.name) for f in fields(CheckData)}
         values.update(pool=None, num_proc=1)
         return cls(**values, engine=engine)
+
+    @property
+    def shuffle(self) -> Any:
+        """The duplicate checks' dataset-wide steps on Ray (:mod:`.ray_shuffle`)."""
+        from .ray_shuffle import RayShuffle
+
+        return RayShuffle(self)
 
     def map(self, fn: Callable[..., Any], names: Sequence[str], *, desc: str = "",
             batch_size: int = BATCH_SIZE, parallel: bool = True, **kwargs: Any) -> list[Any]:
