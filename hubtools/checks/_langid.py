@@ -317,7 +317,7 @@ class _Model:
         self.languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in factory.langlist],
                                   dtype=np.int16)
         bmp = [chr(c) if not 0xD800 <= c < 0xE000 else " " for c in range(0x10000)]
-        self.norm = np.array([ord(NGram.normalize(ch)) for ch in bmp], dtype=np.int64)
+        self.norm = np.array([ord(NGram.normalize(ch)) for ch in bmp], dtype=np.int32)
         self.upper = np.array([chr(c).isupper() for c in self.norm], dtype=bool)
         # direct lookup for n-grams of space + ASCII letters
         compact = np.full(0x10000, -1, dtype=np.int64)
@@ -325,8 +325,9 @@ class _Model:
         compact[0x41:0x5B] = np.arange(1, 27)
         compact[0x61:0x7B] = np.arange(27, 53)
         self.compact = compact
+        self.compact32 = compact.astype(np.int32)
         a = self.ASCII
-        self.direct = np.full(a + a * a + a * a * a, -1, dtype=np.int64)
+        self.direct = np.full(a + a * a + a * a * a, -1, dtype=np.int32)
         for row, gram in enumerate(grams[i] for i in order):
             ids = [int(compact[ord(c)]) if ord(c) < 0x10000 else -1 for c in gram]
             if min(ids) >= 0:
@@ -377,7 +378,10 @@ def _streams(arr: pa.Array, model: _Model) -> tuple[np.ndarray, np.ndarray, np.n
             cp, rows = cp[keep], rows[keep]
     else:
         cp, rows = data.astype(np.int32), byte_rows
-    chars = np.where(cp < 0x10000, model.norm[np.minimum(cp, 0xFFFF)], cp)
+    chars = model.norm[np.minimum(cp, 0xFFFF)]
+    wide = cp >= 0x10000
+    if wide.any():
+        chars[wide] = cp[wide]
     # one leading space per row, then collapse runs of spaces
     lens = np.bincount(rows, minlength=n)
     starts = np.zeros(n, dtype=np.int64)
@@ -392,11 +396,13 @@ def _streams(arr: pa.Array, model: _Model) -> tuple[np.ndarray, np.ndarray, np.n
     return stream[keep], row_of[keep], is_start[keep]
 
 
-def nb_scores(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nb_scores(arr: pa.Array, direct: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Naive-Bayes log-likelihoods of every text under each langdetect profile.
 
     Returns (scores ``(n, profiles)``, matched n-grams per text ``(n,)``, language index of each
-    profile column). Reads the first :data:`NB_PREFIX` characters of each text.
+    profile column). Reads the first :data:`NB_PREFIX` characters of each text. ``direct=False``
+    finds every n-gram by its packed code points, none by the ASCII table (the reference the
+    tests hold the fast lookup to).
     """
     from scipy import sparse
 
@@ -414,38 +420,41 @@ def nb_scores(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     word_len = np.empty(m, dtype=np.int32)  # characters since the last space before i
     word_len[0] = 0
     word_len[1:] = index[1:] - last_space[:-1]
-    compact = np.where(stream < 0x10000, model.compact[np.minimum(stream, 0xFFFF)], -1)
+    compact = model.compact32[np.minimum(stream, 0xFFFF)]
+    compact[stream >= 0x10000] = -1
     a = model.ASCII
     scores = np.zeros((n, model.logp.shape[1]), dtype=np.float32)
     matched = np.zeros(n, dtype=np.int64)
-    # the n-gram ending at each position, grown by one character per size: as compact ids in
-    # base a (pure ASCII n-grams, looked up directly) and as packed code points (the rest)
-    value, key = compact.copy(), stream.astype(np.int64)
-    ascii_ok = compact >= 0
+    # the n-gram ending at each position, grown by one character per size, as compact ids in
+    # base a (pure ASCII n-grams, looked up directly); the others (a character outside space and
+    # ASCII letters) are packed code points, made only where needed and found by binary search
+    value = compact.copy()
+    ascii_ok = (compact >= 0) & direct
+    not_skip = ~skip
     for size in (1, 2, 3):
         if size > 1:
             value[1:] = value[:-1] * a + compact[1:]
-            ascii_ok[1:] = ascii_ok[:-1] & (compact[1:] >= 0)
-            key[1:] = (key[:-1] << 21) | stream[1:]
+            ascii_ok[1:] &= ascii_ok[:-1].copy()
         # where langdetect reads an n-gram of this size
-        valid = ~skip & (word_len >= size - 1)
+        valid = not_skip & (word_len >= size - 1) if size > 1 else not_skip & ~space
         valid[:size - 1] = False
-        if size == 1:
-            valid &= ~space
         pos = np.flatnonzero(valid)
         ok = ascii_ok[pos]
-        ids = np.full(len(pos), -1, dtype=np.int64)
+        ids = np.full(len(pos), -1, dtype=np.int32)
         ids[ok] = model.direct[sum(a ** k for k in range(1, size)) + value[pos[ok]]]  # see _compact_index
         other = np.flatnonzero(~ok)
         if len(other):
-            k = key[pos[other]]
+            at = pos[other]
+            k = stream[at].astype(np.int64)
+            for back in range(1, size):
+                k |= stream[at - back].astype(np.int64) << (21 * back)
             j = np.minimum(np.searchsorted(model.keys, k), len(model.keys) - 1)
             ids[other] = np.where(model.keys[j] == k, j, -1)
         found = ids >= 0
         ids, rows = ids[found], row_of[pos[found]]
         counts = np.bincount(rows, minlength=n)
         matched += counts
-        indptr = np.zeros(n + 1, dtype=np.int64)
+        indptr = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(counts, out=indptr[1:])
         matrix = sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), ids, indptr),
                                    shape=(n, len(model.keys)))
@@ -571,8 +580,8 @@ def langdetect_sure_many(texts: Sequence[str]) -> np.ndarray:
     _factory.init_factory()
     factory = _factory._factory
     table = factory.word_lang_prob_map
-    vocab: dict[str, int] = {}
-    grams_of, who = [], []
+    every: list[str] = []
+    sizes, who = [], []
     detector = None
     for t, text in enumerate(texts):
         detector = factory.create()
@@ -580,10 +589,15 @@ def langdetect_sure_many(texts: Sequence[str]) -> np.ndarray:
         detector.cleaning_text()
         grams = detector._extract_ngrams()
         if grams:
-            grams_of.append(np.array([vocab.setdefault(g, len(vocab)) for g in grams], dtype=np.int32))
+            every += grams
+            sizes.append(len(grams))
             who.append(t)
     if not who:
         return out
+    # the texts' n-grams as ids into their distinct n-grams (one Arrow dictionary encoding)
+    encoded = pc.dictionary_encode(pa.array(every, pa.string()))
+    vocab = encoded.dictionary.to_pylist()
+    grams_of = np.split(encoded.indices.to_numpy().astype(np.int32), np.cumsum(sizes)[:-1])
     trials, alpha0, width = detector.n_trial, detector.alpha, detector.ALPHA_WIDTH
     base_freq, conv, limit = detector.BASE_FREQ, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
     stream = _STREAMS.get(detector.seed) or _STREAMS.setdefault(detector.seed, _Stream(detector.seed))
