@@ -252,3 +252,54 @@ def test_more_data_than_the_object_store_holds_spills_and_gives_the_same_flags(l
     local = run_checks(load(folder), checks="length_outliers")
     assert local.dataset["total"] == distributed.dataset["total"] == 4_000
     assert_same(local, distributed, "spilled")
+
+
+def test_recipe_engine_settings_are_checked_with_the_other_problems(tmp_path):
+    """engine / ray_* settings of the check and filter stages: wrong ones are listed with the
+    recipe's other problems, before anything runs."""
+    from hubtools.pipeline import parse_recipe, recipe_problems
+
+    data = CORPUS / "llama_factory" / "identity.json"
+    recipe = parse_recipe(f"""
+name: x
+sources: {{dataset: {data}}}
+stages:
+  check: {{engine: spark, checks: [pii]}}
+  filter: {{drop: [pii], ray_address: auto, ray_memory: lots}}
+""", base=tmp_path)
+    problems = recipe_problems(recipe, env={})
+    for fragment in ("stages.check.engine: use one of local, ray", "stages.filter: ray_address, ray_memory need engine: ray",
+                     "stages.filter.ray_memory: not a memory size"):
+        assert any(fragment in p for p in problems), (fragment, problems)
+    fine = parse_recipe(f"name: x\nsources: {{dataset: {data}}}\nstages:\n  check: {{engine: ray, ray_workers: 2, "
+                        f"ray_memory: 512MB}}\n  filter: {{drop: [pii], engine: ray, ray_address: auto}}\n", base=tmp_path)
+    assert recipe_problems(fine, env={}) == []
+
+
+def test_build_with_ray_check_and_filter_stages(local_ray, tmp_path):
+    """`hubtools build` whose check and filter stages say engine: ray (on this module's Ray, by
+    its address): the same flags and the same kept records as the same recipe on the local engine."""
+    from typer.testing import CliRunner
+
+    from hubtools.cli import app
+
+    data = CORPUS / "llama_factory" / "alpaca_en_demo.json"
+    address = ray.get_runtime_context().gcs_address
+    runs = {}
+    for engine in ("local", "ray"):
+        extra = f", engine: ray, ray_address: '{address}'" if engine == "ray" else ""
+        recipe = tmp_path / f"{engine}.yaml"
+        recipe.write_text(f"name: {engine}\nsources: {{dataset: {data}}}\nstages:\n"
+                          f"  check: {{checks: [exact_duplicates, refusals, length_outliers]{extra}}}\n"
+                          f"  filter: {{drop: [exact_duplicates, refusals]{extra}}}\n")
+        run = CliRunner().invoke(app, ["build", str(recipe), "--out", str(tmp_path / engine)], catch_exceptions=False)
+        assert run.exit_code == 0, run.output
+        quality = json.loads((tmp_path / engine / "check" / "quality" / "quality.json").read_text())
+        runs[engine] = quality
+    assert runs["ray"]["dataset"]["engine"]["name"] == "ray" and runs["local"]["dataset"]["engine"]["name"] == "local"
+    assert runs["ray"]["dataset"]["engine"]["address"] == address
+    for name, result in runs["local"]["checks"].items():
+        assert runs["ray"]["checks"][name]["flagged"] == result["flagged"], name
+    reports = [(tmp_path / e / "report.md").read_text() for e in ("local", "ray")]
+    kept = [line for line in reports[0].splitlines() if line.startswith("| filter")]
+    assert kept and kept == [line for line in reports[1].splitlines() if line.startswith("| filter")]

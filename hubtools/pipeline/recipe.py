@@ -12,6 +12,7 @@ saved login.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "rank": {"strategy": str, "min_margin": float, "threshold": float},
     "review": {"mode": str, "store": str, "keep_unreviewed": bool},
     "check": {"checks": (list, str), "lang": (list, str), "categories": (list, str), "eval_sets": (list, str),
-              "num_proc": int},
-    "filter": {"drop": (list, str), "min_quality": float},
+              "num_proc": int, "engine": str, "ray_address": str, "ray_workers": int, "ray_memory": (str, int)},
+    "filter": {"drop": (list, str), "min_quality": float, "engine": str, "ray_address": str, "ray_workers": int,
+               "ray_memory": (str, int)},
     "card": {"license": str, "language": (list, str), "pretty_name": str, "description": str, "tags": list},
     "push": {"repo": str, "private": bool, "create_pr": bool, "split": str},
 }
@@ -233,6 +235,7 @@ def _stage_value_problems(recipe: Recipe, env: dict[str, str], have_token: bool 
         unknown = [n for n in names if n not in REGISTRY and n not in ("all", "default")]
         if unknown:
             problems.append(f"stages.{stage}.{key}: unknown check(s) {', '.join(unknown)} (see `hubtools check --list`)")
+    problems += _engine_problems(stages)
     filt = stages.get("filter")
     if filt is not None and not _names(filt.get("drop")) and filt.get("min_quality") is None:
         problems.append("stages.filter needs drop (checks whose flagged records go) or min_quality")
@@ -251,6 +254,31 @@ def _stage_value_problems(recipe: Recipe, env: dict[str, str], have_token: bool 
             have_token = bool(env.get("HF_TOKEN") or get_token())
         if not have_token:
             problems.append("stages.push needs a Hub token: set HF_TOKEN or run `hf auth login` (a write token)")
+    return problems
+
+
+def _engine_problems(stages: dict[str, dict[str, Any]]) -> list[str]:
+    """The check and filter stages' engine settings: a known engine, Ray options only with Ray,
+    a memory size that reads as one, and Ray installed when a stage asks for it."""
+    from ..checks.engines import ENGINES, parse_memory
+
+    problems = []
+    for stage in ("check", "filter"):
+        settings = stages.get(stage)
+        if settings is None:
+            continue
+        engine = settings.get("engine", "local")
+        ray_keys = [k for k in ("ray_address", "ray_workers", "ray_memory") if settings.get(k) is not None]
+        if engine not in ENGINES:
+            problems.append(f"stages.{stage}.engine: use one of {', '.join(ENGINES)}")
+        elif engine != "ray" and ray_keys:
+            problems.append(f"stages.{stage}: {', '.join(ray_keys)} need engine: ray")
+        elif engine == "ray" and importlib.util.find_spec("ray") is None:
+            problems.append(f"stages.{stage}.engine: ray is not installed (pip install 'hubtools[ray]')")
+        try:
+            parse_memory(settings.get("ray_memory"))
+        except HubtoolsError:
+            problems.append(f"stages.{stage}.ray_memory: not a memory size like 2GB or 512MB")
     return problems
 
 

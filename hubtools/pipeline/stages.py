@@ -244,6 +244,14 @@ def _check_options(s: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return check_options(lang=s.get("lang"), categories=s.get("categories"), eval_sets=s.get("eval_sets"))
 
 
+def _engine(s: dict[str, Any]) -> Any:
+    """The engine a check or filter stage asks for (``engine: ray``, ``ray_address:``, ...)."""
+    from ..checks.engines import get_engine
+
+    return get_engine(s.get("engine"), address=s.get("ray_address"), workers=s.get("ray_workers"),
+                      memory=s.get("ray_memory"))
+
+
 def _check(build, upstream, folder: Path):
     from ..checks import resolve_checks, run_checks
     from ..publish.report import write_report
@@ -253,7 +261,7 @@ def _check(build, upstream, folder: Path):
     if s.get("eval_sets") and "contamination" not in names:
         names = resolve_checks([*names, "contamination"])
     quality = run_checks(upstream.dataset, checks=names, options=_check_options(s),
-                         num_proc=int(s.get("num_proc", 1)), progress=build.progress)
+                         num_proc=int(s.get("num_proc", 1)), progress=build.progress, engine=_engine(s))
     quality.dataset.update({"source": f"build {build.recipe.name}", "total": len(upstream.dataset),
                             "valid": len(upstream.dataset), "quarantined": 0})
     write_report(quality, folder / "quality")
@@ -277,7 +285,8 @@ def _filter(build, upstream, folder: Path):
     needed = set(drop) | (set(default_checks()) if min_quality is not None else set())
     if quality is None or not needed <= set(quality.results):
         quality = run_checks(upstream.dataset, checks=resolve_checks(sorted(needed)) or ["schema"],
-                             options=_check_options(build.recipe.stages.get("check", {})), progress=build.progress)
+                             options=_check_options(build.recipe.stages.get("check", {})), progress=build.progress,
+                             engine=_engine(s))
     reasons = removal_reasons(quality, drop, min_quality=min_quality)
     table = upstream.dataset.data.table
     keep = pc.invert(pc.is_in(table.column(INDEX), value_set=pa.array(sorted(reasons), pa.int64())))
