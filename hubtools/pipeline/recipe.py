@@ -276,7 +276,8 @@ def _engine_problems(stages: dict[str, dict[str, Any]]) -> list[str]:
         elif engine == "ray" and importlib.util.find_spec("ray") is None:
             problems.append(f"stages.{stage}.engine: ray is not installed (pip install 'hubtools[ray]')")
         try:
-            parse_memory(settings.get("ray_memory"))
+            memory = settings.get("ray_memory")
+            parse_memory(memory if memory is None or isinstance(memory, (str, int)) else str(memory))
         except HubtoolsError:
             problems.append(f"stages.{stage}.ray_memory: not a memory size like 2GB or 512MB")
     return problems
