@@ -97,6 +97,28 @@ def shards(tmp_path_factory):
     return jsonl, parquet, lines
 
 
+def test_every_corpus_file_reads_alike_on_ray(local_ray):
+    """Each corpus file read by a Ray read task: the local load's records, quarantine and
+    figures, or the same error."""
+    from hubtools.errors import HubtoolsError
+
+    from .test_engine_ray import corpus_files
+
+    files = corpus_files(CORPUS)
+    assert len(files) > 30
+    for path in files:
+        try:
+            local = load(path)
+        except HubtoolsError as exc:
+            with pytest.raises(HubtoolsError) as theirs:
+                read_on_ray(path)
+            assert str(theirs.value) == str(exc), path
+            continue
+        distributed, how = read_on_ray(path)
+        assert "Ray Data read tasks" in how or "message trees" in how, (path, how)
+        assert_same_load(local, distributed)
+
+
 def test_sharded_jsonl_folder_reads_and_flags_as_locally(local_ray, shards):
     """Four shards read by four tasks: the same records, quarantine (codes, reasons, files,
     indices) and the same flagged indices per check as the local engine."""
