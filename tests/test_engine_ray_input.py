@@ -136,6 +136,8 @@ def test_sharded_jsonl_folder_reads_and_flags_as_locally(local_ray, shards):
     got = run_checks(folder, checks=CHECKS, engine="ray")
     assert_same(expected, got, "jsonl shards")
     assert got.dataset["engine"]["input"] == how
+    read = got.dataset["engine"]["read"]
+    assert (read["records_in"], read["quarantined"]) == (6_001, local.quarantined) and read["seconds"] > 0
     assert got.dataset["quarantined"] == local.quarantined and got.results["pii"].count > 0
 
 

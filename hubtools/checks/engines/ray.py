@@ -179,6 +179,7 @@ class RayEngine:
     _steps: list[dict[str, Any]] = field(default_factory=list, init=False)
     _cluster: dict[str, Any] = field(default_factory=dict, init=False)
     _input: str = field(default=INPUT_NOTE, init=False)
+    _read: dict[str, Any] = field(default_factory=dict, init=False)
 
     # session -----------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -254,11 +255,14 @@ class RayEngine:
         from .ray_input import read_on_ray
 
         self.connect()
+        started = time.perf_counter()
         try:
             result, self._input = read_on_ray(source, format=format)
         except BaseException:
             self.close()
             raise
+        self._read = {"records_in": result.total, "valid": result.valid, "quarantined": result.quarantined,
+                      "seconds": round(time.perf_counter() - started, 3)}
         return result
 
     # per-check records ---------------------------------------------------------------------
@@ -276,7 +280,8 @@ class RayEngine:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address or "local", "workers": self.workers,
                 "object_store_memory": self.object_store_memory, "cluster": self._cluster,
-                "input": self._input, "dataset_wide": DRIVER_NOTE, "checks": self.checks}
+                "input": self._input, **({"read": self._read} if self._read else {}), "dataset_wide": DRIVER_NOTE,
+                "checks": self.checks}
 
     # batches -------------------------------------------------------------------------------
     def dataset(self, data: CheckData, batch_size: int) -> Any:
