@@ -32,7 +32,9 @@ Lines of the table:
 2. ``gopher``: the Gopher repetition rules (and quality rules) on the replies of the same records,
    with 3% of them made to loop (a sentence repeated, repeated lines, a runaway ending, a repeated
    paragraph; seeded, ``repetition-<N>.jsonl``). hubtools ``repetition`` (defaults: Gopher's
-   thresholds; also with ``min_words=0``, the word rules on every text as datatrove applies them);
+   thresholds, and under 50 words an n-gram must occur 3 times; also with ``min_words=0,
+   min_repeats=2``, every rule on every text as datatrove applies them; hubtools reads the reply
+   column alone, as the peers do, with its workers starting while it reads);
    datatrove ``GopherRepetitionFilter`` + ``GopherQualityFilter`` (defaults: Gopher's thresholds);
    data-juicer's repetition ops with the same thresholds (see ``run_data_juicer.py``). Agreement:
    Jaccard of the flagged index sets against hubtools', counts, and the share of the planted
@@ -52,7 +54,6 @@ wall time when other jobs load the cores. The table goes to ``bench/results/peer
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -218,7 +219,53 @@ def replies(path: Path) -> list[str]:
 # ---- hubtools (child side, project virtualenv) ----------------------------------------------
 
 
-def hubtools_child(task: str, path: str, num_proc: int, min_words: int | None) -> dict:
+#: the Gopher line's hubtools runs in one process below this input size: a spawned worker costs
+#: about 2-3 CPU seconds to import the stack, more than it saves on ~200k replies or fewer
+#: (measured at 100k: 5.1 CPU s in one process, 11.3 with two workers)
+GOPHER_WORKERS_FROM_BYTES = 200_000_000
+
+
+def gopher_child(path: str, num_proc: int, options: dict) -> tuple[set, dict]:
+    """hubtools' ``repetition`` check as a curator who wants only it would run it: it reads the
+    reply column alone (pyarrow, an explicit one-column schema: the peers too read the replies
+    only), in one process up to ``GOPHER_WORKERS_FROM_BYTES`` of input, else with ``num_proc``
+    workers started (and importing the check) while the file is read. The check itself, its
+    options and batching are the library's."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    from hubtools.checks import REGISTRY, CheckData, repetition
+    from hubtools.checks.base import make_pool
+    from hubtools.records import Kind
+
+    timings = {}
+    t = time.perf_counter()
+    pool = make_pool(num_proc if os.path.getsize(path) >= GOPHER_WORKERS_FROM_BYTES else 1)
+    # an empty batch: each worker imports the check (about 2 s of CPU) while the file is read
+    warm = [pool.submit(repetition._batch, {}, 50, True) for _ in range(num_proc)] if pool else []
+    table = pj.read_json(path, parse_options=pj.ParseOptions(explicit_schema=pa.schema([("output", pa.string())]),
+                                                             unexpected_field_behavior="ignore"))
+    replies = pc.fill_null(table.column("output").combine_chunks(), "")
+    del table
+    data = CheckData(kind=Kind.SFT, index=np.arange(len(replies), dtype=np.int64), fields={"response": replies},
+                     pool=pool, num_proc=num_proc if pool is not None else 1)
+    timings["read replies"] = time.perf_counter() - t
+    try:
+        for future in warm:
+            future.result()
+        t = time.perf_counter()
+        spec = REGISTRY["repetition"]
+        result = spec.run(data, spec.make_options(options))
+        timings["repetition"] = time.perf_counter() - t
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    timings["workers"] = num_proc if pool is not None else 1
+    return set(result.flagged), timings
+
+
+def hubtools_child(task: str, path: str, num_proc: int, options: dict | None) -> dict:
     t0 = time.perf_counter()
     from hubtools.checks import run_checks
 
@@ -235,9 +282,7 @@ def hubtools_child(task: str, path: str, num_proc: int, min_words: int | None) -
                                  options={"exact_duplicates": {"flag_same_prompt": False}})
             flagged = set(quality.results["exact_duplicates"].flagged) | set(quality.results["near_duplicates"].flagged)
         elif task == "gopher":
-            options = {"repetition": {"min_words": min_words}} if min_words is not None else None
-            quality = run_checks(path, checks=["repetition"], num_proc=num_proc, options=options)
-            flagged = set(quality.results["repetition"].flagged)
+            flagged, timings = gopher_child(path, num_proc, options or {})
         else:
             quality = run_checks(path, num_proc=num_proc)
             with tempfile.TemporaryDirectory() as out:
@@ -246,7 +291,7 @@ def hubtools_child(task: str, path: str, num_proc: int, min_words: int | None) -
         seconds = time.perf_counter() - t
     return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds, "imports": imports, "peak_mb": tree.peak_mb,
             "flagged": sorted(flagged),
-            "timings": {k: round(v, 2) for k, v in quality.timings.items()}}
+            "timings": {k: round(v, 2) for k, v in (timings if task == "gopher" else quality.timings).items()}}
 
 
 # ---- running the contenders ------------------------------------------------------------------
@@ -289,11 +334,16 @@ def run(cmd: list[str], what: str) -> dict:
     return result
 
 
-def hubtools(task: str, path: Path, num_proc: int, min_words: int | None = None) -> dict:
+#: the second hubtools row of the Gopher line: every rule on every text, an n-gram seen twice
+#: counting at any length (Gopher's own reading, as datatrove applies it)
+GOPHER_EVERYWHERE = {"min_words": 0, "min_repeats": 2}
+
+
+def hubtools(task: str, path: Path, num_proc: int, options: dict | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", task, "--path", str(path), "--num-proc", str(num_proc)]
-    if min_words is not None:
-        cmd += ["--min-words", str(min_words)]
-    return run(cmd, f"hubtools {task}" + (f" min_words={min_words}" if min_words is not None else ""))
+    if options:
+        cmd += ["--options", json.dumps(options)]
+    return run(cmd, f"hubtools {task}" + (f" {options}" if options else ""))
 
 
 def peer(name: str, python: Path, task: str, source: Path, workers: int) -> dict:
@@ -355,7 +405,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="records (default 100,000)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for every contender (default 2)")
     parser.add_argument("--lines", default=",".join(LINES), help="which lines: dedup,gopher,scan")
-    parser.add_argument("--peers", default=",".join(PEERS), help="which peers: datatrove,data-juicer")
+    parser.add_argument("--peers", default=",".join(PEERS), help="which peers: datatrove,data-juicer (none: hubtools only)")
     parser.add_argument("--install-only", action="store_true", help="make the peers' virtualenvs and stop")
     parser.add_argument("--note", default="", help="a sentence added under the table (e.g. the machine's load)")
     parser.add_argument("--timeout", type=float, default=None,
@@ -363,15 +413,16 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--num-proc", type=int, default=2, help=argparse.SUPPRESS)
-    parser.add_argument("--min-words", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--options", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(hubtools_child(args.child, args.path, args.num_proc, args.min_words)))
+        print(json.dumps(hubtools_child(args.child, args.path, args.num_proc,
+                                        json.loads(args.options) if args.options else None)))
         return
     global TIMEOUT
     TIMEOUT = args.timeout
     lines = [x for x in args.lines.split(",") if x]
-    names = [x for x in args.peers.split(",") if x]
+    names = [x for x in args.peers.split(",") if x and x != "none"]
     unknown = sorted(set(lines) - set(LINES)) + sorted(set(names) - set(PEERS))
     if unknown:
         sys.exit(f"unknown line or peer: {', '.join(unknown)}")
@@ -387,8 +438,13 @@ def main() -> None:
     path = bench_checks.build_input(args.rows)
     print(f"input: {path.relative_to(PROJECT_ROOT)} ({path.stat().st_size / 1e6:.0f} MB), {os.cpu_count()} cores, "
           f"{args.workers} workers each", flush=True)
-    truth = bench_nd.truth_for(path)
-    index = truth["index"]
+    if "dedup" in lines:
+        truth = bench_nd.truth_for(path)  # the exact all-pairs truth: minutes at 100k the first time
+        index = truth["index"]
+    else:  # every record of the generator's file is valid: positions are the indices
+        truth = None
+        with path.open("rb") as fh:
+            index = np.arange(sum(1 for _ in fh), dtype=np.int64)
     n = len(index)
     peer_dir = DATA_DIR / f"peers-{path.stem}"
     results: dict[str, dict[str, dict]] = {}
@@ -407,7 +463,7 @@ def main() -> None:
         rep_path, planted = build_repetition_input(path)
         _write_shards(peer_dir / "replies", replies(rep_path), args.workers)
         r = results["gopher"] = {"hubtools": hubtools("gopher", rep_path, args.workers),
-                                 "hubtools min_words=0": hubtools("gopher", rep_path, args.workers, min_words=0)}
+                                 "hubtools everywhere": hubtools("gopher", rep_path, args.workers, GOPHER_EVERYWHERE)}
         for name in names:
             r[name] = peer(name, pythons[name], "gopher", peer_dir / "replies" / "shards", args.workers)
     if "scan" in lines:
@@ -431,8 +487,9 @@ def table(results: dict, truth: dict, planted: np.ndarray | None, index: np.ndar
     from importlib.metadata import version
 
     head = (f"{n:,} Alpaca-shaped records ({path.stat().st_size / 1e6:.0f} MB JSONL, `bench_checks.py`'s generator), "
-            f"{os.cpu_count()} cores, {args.workers} workers for every contender; hubtools "
-            f"{version('hubtools')}, " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".")
+            f"{os.cpu_count()} cores, {args.workers} workers allowed to every contender (hubtools' Gopher run takes "
+            f"one process below {GOPHER_WORKERS_FROM_BYTES / 1e6:.0f} MB of input); hubtools "
+            f"{version('hubtools')}" + "".join(f", {k} {v}" for k, v in versions.items()) + ".")
     out = [head, ""]
     out += ["| line | contender | seconds (process) | CPU s | peak MB (PSS), all processes | result |",
             "| --- | --- | ---: | ---: | ---: | --- |"]
@@ -468,8 +525,7 @@ def table(results: dict, truth: dict, planted: np.ndarray | None, index: np.ndar
                          f"{'met' if sp[0] >= NEAR_DUP_SPEEDUP_GOAL and good else 'NOT met'}.")
     if "gopher" in results:
         r = results["gopher"]
-        hub = set(r["hubtools"].get("flagged", []))
-        hub = set(positions(sorted(hub), index)) if hub else hub
+        hub = set(r["hubtools"].get("flagged", []))  # line positions: hubtools reads every line of the file
         loops = set(planted.tolist()) if planted is not None else set()
         for name, res in r.items():
             res["label"] = name
@@ -477,8 +533,9 @@ def table(results: dict, truth: dict, planted: np.ndarray | None, index: np.ndar
                 out.append(f"| 2. Gopher repetition | {name} | {_fmt_s(res)} | | | |")
                 continue
             if name.startswith("hubtools"):
-                flagged = set(positions(res["flagged"], index))
-                label = f"hubtools `repetition`{' (min_words=0)' if 'min_words' in name else ' (default min_words=50)'}"
+                flagged = set(res["flagged"])
+                label = ("hubtools `repetition` (min_words=0, min_repeats=2: every rule on every text)"
+                         if name == "hubtools everywhere" else "hubtools `repetition` (defaults)")
                 desc = ""
             elif name == "datatrove":
                 flagged = set(res["repetition"])
@@ -492,10 +549,10 @@ def table(results: dict, truth: dict, planted: np.ndarray | None, index: np.ndar
                 desc = ""
             res["flagged_set"] = flagged
             agree = f"Jaccard with hubtools {jaccard(flagged, hub):.3f}" if not name.startswith("hubtools") else ""
-            if name == "hubtools min_words=0":
+            if name == "hubtools everywhere":
                 agree = f"Jaccard with hubtools default {jaccard(flagged, hub):.3f}"
             loop_share = len(flagged & loops) / len(loops) if loops else 0.0
-            result = (f"{len(flagged):,} flagged ({len(flagged & loops):,} of the {len(loops):,} planted loops, "
+            result = (f"{len(flagged):,} flagged ({len(flagged & loops):,} of the {len(loops):,} planted loops: recall "
                       f"{loop_share:.1%}; {len(flagged - loops):,} others)" + (f"; {agree}" if agree else "") + desc)
             if name == "datatrove":
                 label += " + `GopherQualityFilter`, one pipeline"
@@ -523,7 +580,7 @@ def table(results: dict, truth: dict, planted: np.ndarray | None, index: np.ndar
                     result += "; per check (s): " + ", ".join(f"{k} {v}" for k, v in res["timings"].items())
             out.append(f"| 3. whole default scan | {labels.get(name, name)} | {_fmt_s(res)} | {_fmt_cpu(res)} "
                        f"| {_fmt_mb(res)} | {result} |")
-    out += ["", *notes, "", *bench_nd.truth_summary(truth)]
+    out += ["", *notes] + (["", *bench_nd.truth_summary(truth)] if truth is not None else [])
     if args.note:
         out += ["", args.note]
     out += ["", f"Seconds: the contender's own work in its process (imports excluded), then the whole process in "

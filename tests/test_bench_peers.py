@@ -57,3 +57,27 @@ def test_looped_replies_are_longer_and_of_a_known_kind():
         kinds.add(kind)
         assert len(text) > len(reply) or kind == "sentence" and text.count(".") >= 2
     assert kinds == {"sentence", "lines", "tail", "paragraph"}
+
+
+def test_the_gopher_runner_reads_the_replies_alone_and_catches_the_planted_loops(tmp_path):
+    """hubtools' side of the Gopher line on a small file: the reply column alone, one process
+    (under the workers' size floor), and the loops planted the bench's way are flagged."""
+    import orjson
+
+    rng = random.Random(2)
+    honest = ["Paris is the capital of France. It lies on the Seine. Many people visit it each year.",
+              "Water boils at 100 degrees Celsius at sea level, and at a lower temperature higher up.",
+              "A haiku has three lines of five, seven and five syllables."]
+    path, planted = tmp_path / "replies.jsonl", []
+    with path.open("wb") as fh:
+        for i in range(60):
+            reply = honest[i % 3]
+            if i % 5 == 0:
+                kind, reply = bench_peers.loop_reply(reply, rng)
+                if kind != "sentence" or reply.count(".") >= 3:  # said twice in one line is no loop for hubtools
+                    planted.append(i)
+            fh.write(orjson.dumps({"instruction": "q", "input": "", "output": reply, "extra": [1, 2]}) + b"\n")
+    flagged, timings = bench_peers.gopher_child(str(path), 2, {})
+    assert timings["workers"] == 1 and "read replies" in timings
+    assert len(planted) >= 8, planted
+    assert set(planted) <= flagged <= set(range(0, 60, 5)), (planted, flagged)

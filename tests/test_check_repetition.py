@@ -60,10 +60,10 @@ SHORT_LOOPS = [" ".join(["Yes."] * 60),
                "Done. \n\nDone. ",  # the same paragraph twice, trailing spaces apart
                "好的。" * 40]
 SHORT_HONEST = ["Yes.", "No, it is not.", "Paris is the capital of France.", "1. Apples\n2. Pears\n3. Plums",
-                "The random number generated between 1 and 100 is 42. The random number generated between 200 "
-                "and 300 is 278.",  # a phrase used twice: not a loop
-                "x inside of the function is in its local scope and has a value of 0. x outside of the function "
-                "is in its global scope and has a value of 1.",
+                ("The random number generated between 1 and 100 is 42. The random number generated between 200 "
+                 "and 300 is 278."),  # a phrase used twice: not a loop
+                ("x inside of the function is in its local scope and has a value of 0. x outside of the function "
+                 "is in its global scope and has a value of 1."),
                 "def add(x, y):\n    return x + y\n\ndef sub(x, y):\n    return x - y",
                 "New York is in New York State.", "Ha ha, that's a good one!", "北京是中国的首都。"]
 

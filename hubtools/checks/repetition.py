@@ -38,15 +38,17 @@ completions of unpaired data; ``rejected`` ones are counted, not flagged, unless
 
 Vectorised per batch (in worker processes with ``num_proc``): lines and paragraphs are split by
 Arrow kernels, words by Arrow's whitespace split with only the distinct pieces cut in Python,
-each element is hashed once, and every figure is a numpy pass over the batch
-(``pandas.factorize`` finds the first occurrence of each n-gram in its text). About 4,000
-Alpaca-length replies a second per process measured on the shared 2-core machine under load
-(100k in 25 s). The 6- to
+and every figure is a numpy pass over the batch. N-grams are hashed only inside runs of words
+that occur twice or more in their text (one stable sort tells which), and grown one word at a
+time from 2 to 10 words, so each length costs one pass over what is left; ``pandas.factorize``
+finds the first occurrence of each n-gram in its text, and the words inside repeated n-grams are
+summed per stretch. About 25,000 Alpaca-length replies a second per process (50k in 2.0 CPU
+seconds on the shared 2-core machine). The 6- to
 10-gram rules and the character ratio run only on texts that can break them: a text with a
 repeated 6-gram has a repeated 5-gram, and ``char_rep`` is computed where a word-level sign of
 repetition (repeated 5-grams over 5% of the characters, a frequent 4-gram, repeated lines), a
 word of 20+ characters or a text mostly of symbols makes a high ratio possible (elsewhere it is
-reported as 0). N-grams are hashed only where every word occurs twice or more in its text.
+reported as 0).
 
 Example:
     >>> from hubtools.checks import REGISTRY
@@ -63,13 +65,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import regex
 import pyarrow as pa
 import pyarrow.compute as pc
+import regex
 
 from ..errors import UnknownCheckError
 from ._langid import _decode, _utf8
-from .base import CheckData, CheckResult, register, reply_split, teaching_rows
+from .base import (
+    BATCH_SIZE,
+    CheckData,
+    CheckResult,
+    register,
+    reply_split,
+    teaching_rows,
+)
 
 __all__ = ["DEFAULT_THRESHOLDS", "RULES", "RepetitionOptions", "check_repetition", "figures"]
 
@@ -203,16 +212,17 @@ def _element_dups(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray
             np.bincount(rows[dup], weights=length[dup], minlength=n))
 
 
-def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(word id, row, characters) of every word: runs of word characters (``\\w``; a Chinese or
-    Japanese clause, written without spaces, is one word).
+def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(word id, row, characters, repeated) of every word: runs of word characters (``\\w``; a
+    Chinese or Japanese clause, written without spaces, is one word); ``repeated``: the word
+    occurs more than once in its row.
 
     Arrow splits on whitespace and dictionary-encodes the pieces; only the distinct pieces of the
     batch are cut into words in Python, once each (a regex split over the whole text is slower)."""
     pieces = pc.utf8_split_whitespace(texts)
     flat = pc.list_flatten(pieces)
     if len(flat) == 0:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     parents = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
     encoded = pc.dictionary_encode(flat)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -226,33 +236,56 @@ def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     counts = per_piece[codes]
     take = np.repeat(piece_start[codes] - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
     word = flat_ids[take]
-    ids = (word.astype(np.uint64) + np.uint64(1)) * _M1
-    return ids ^ (ids >> np.uint64(29)), np.repeat(parents, counts), word_len[word]
+    rows = np.repeat(parents, counts)
+    # repeated in its row: equal neighbours once sorted by (row, word); rows are already in
+    # order, so a stable sort mostly merges runs (a hash table over every word costs 3-5x more)
+    key = rows * len(vocab) + word
+    order = np.argsort(key, kind="stable")
+    same = key[order][1:] == key[order][:-1]
+    repeated = np.empty(len(key), bool)
+    repeated[order] = np.r_[same, False] | np.r_[False, same]
+    mixed = (np.arange(1, len(vocab) + 1, dtype=np.uint64)) * _M1  # one hash per distinct word
+    mixed ^= mixed >> np.uint64(29)
+    return mixed[word], rows, word_len[word], repeated
 
 
-def _ngrams(ids: np.ndarray, rows: np.ndarray, length: np.ndarray, n: int, repeated: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start positions, row-tagged hash, word characters) of the word n-grams inside a row whose
-    words all occur more than once in it (only those can repeat: the rest are never hashed)."""
-    m = len(ids) - n + 1
-    if m <= 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    ok = rows[:m] == rows[n - 1:]
-    for k in range(n):
-        ok &= repeated[k:k + m]
-    start = np.flatnonzero(ok)
-    h = rows[start].astype(np.uint64) * _M3
-    chars = np.zeros(len(start), np.int64)
-    for k in range(n):
-        h = (h ^ ids[start + k]) * _M2
-        chars += length[start + k]
-    return start, h, chars
+class _Grams:
+    """The word n-grams inside runs of words that occur more than once in their row (only those
+    can repeat: the rest are never hashed), grown one word at a time: an (n+1)-gram starts where
+    an n-gram does and its next word is repeated too, in the same row. Each n-gram has its start
+    position, a row-tagged hash and its words' characters."""
+
+    def __init__(self, ids: np.ndarray, rows: np.ndarray, length: np.ndarray, repeated: np.ndarray) -> None:
+        self.ids, self.rows, self.length, self.repeated = ids, rows, length, repeated
+        self.start = np.flatnonzero(repeated)
+        self.h = ((rows[self.start].astype(np.uint64) * _M3) ^ ids[self.start]) * _M2
+        self.chars = length[self.start]
+        self.n = 1
+
+    def grow(self) -> None:
+        """From n-grams to (n+1)-grams."""
+        nxt = self.start + self.n
+        inside = np.minimum(nxt, len(self.ids) - 1)
+        keep = np.flatnonzero((nxt < len(self.ids)) & self.repeated[inside]
+                              & (self.rows[inside] == self.rows[self.start]))
+        self.start, nxt = self.start[keep], nxt[keep]
+        self.h = (self.h[keep] ^ self.ids[nxt]) * _M2
+        self.chars = self.chars[keep] + self.length[nxt]
+        self.n += 1
+
+    def only(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(start, hash, characters) of the n-grams in the rows where ``rows`` is True."""
+        keep = rows[self.rows[self.start]]
+        return self.start[keep], self.h[keep], self.chars[keep]
+
+    def restrict(self, rows: np.ndarray) -> None:
+        """Keep the n-grams in the rows where ``rows`` is True only (the longer ones too)."""
+        self.start, self.h, self.chars = self.only(rows)
 
 
-def _top_gram(ids, rows, length, repeated, n: int, size: int) -> np.ndarray:
+def _top_gram(start, h, chars, rows, n: int, size: int) -> np.ndarray:
     """Per row: characters of the most frequent n-gram (length with spaces x count), when it occurs
     more than once."""
-    start, h, chars = _ngrams(ids, rows, length, n, repeated)
     out = np.zeros(size)
     if len(start) == 0:
         return out
@@ -268,21 +301,25 @@ def _top_gram(ids, rows, length, repeated, n: int, size: int) -> np.ndarray:
     return out
 
 
-def _dup_gram(ids, rows, length, repeated, n: int, size: int, short: np.ndarray | None = None,
+def _dup_gram(start, h, rows, cumlen, n: int, size: int, short: np.ndarray | None = None,
               min_repeats: int = 2) -> np.ndarray:
     """Per row: characters of the words inside repeated n-grams (occurrences after the first); in
-    the ``short`` rows only n-grams that occur ``min_repeats`` times or more count."""
-    start, h, _ = _ngrams(ids, rows, length, n, repeated)
+    the ``short`` rows only n-grams that occur ``min_repeats`` times or more count. ``cumlen``:
+    the running total of the words' characters (from 0), so each stretch of covered words is
+    summed at once."""
     if len(start) == 0:
         return np.zeros(size)
     codes = _factorize(h)
     later = np.r_[False, codes[1:] <= np.maximum.accumulate(codes)[:-1]]
     if short is not None and min_repeats > 2:
         later &= ~short[rows[start]] | (np.bincount(codes)[codes] >= min_repeats)
-    dup = start[later]
-    cover = np.bincount(dup, minlength=len(ids) + 1) - np.bincount(dup + n, minlength=len(ids) + 1)
-    covered = np.cumsum(cover[:-1]) > 0
-    return np.bincount(rows[covered], weights=length[covered], minlength=size)
+    dup = start[later]  # in order: n-grams [dup, dup + n) overlap when the next starts before the end
+    if len(dup) == 0:
+        return np.zeros(size)
+    first = np.r_[True, dup[1:] >= dup[:-1] + n]  # a stretch of covered words starts (never across rows)
+    heads = np.flatnonzero(first)
+    ends = dup[np.r_[heads[1:] - 1, len(dup) - 1]] + n
+    return np.bincount(rows[dup[heads]], weights=cumlen[ends] - cumlen[dup[heads]], minlength=size)
 
 
 def _char_rep(texts: pa.Array) -> np.ndarray:
@@ -340,34 +377,31 @@ def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True, min_re
     out["dup_para_char_frac"] = dup_para_chars / denom
     out["dup_line_frac"] = dup_lines / np.maximum(lines, 1)
     out["dup_line_char_frac"] = dup_line_chars / denom
-    ids, rows, length = _words(texts)
+    ids, rows, length, repeated = _words(texts)
     words = np.bincount(rows, minlength=n)
-    codes = _factorize(ids ^ (rows.astype(np.uint64) * _M3)) if len(ids) else np.zeros(0, np.int64)
-    repeated = np.bincount(codes)[codes] > 1 if len(ids) else np.zeros(0, bool)
     # the top n-gram rules read texts of min_words or more ("New York is in New York State")
     long_enough = words >= max(min_words, 1)
-    sel = long_enough[rows] if len(rows) else np.zeros(0, bool)
+    short = ~long_enough
+    grams = _Grams(ids, rows, length, repeated)
     for k in (2, 3, 4):
-        out[f"top_{k}_gram"] = _top_gram(ids[sel], rows[sel], length[sel], repeated[sel], k, n) / denom
+        grams.grow()
+        start, h, gram_chars = grams.only(long_enough)
+        out[f"top_{k}_gram"] = _top_gram(start, h, gram_chars, rows, k, n) / denom
     # the duplicated n-gram rules read every text; under min_words words an n-gram counts when it
     # occurs min_repeats times or more (a loop), not when a short answer reuses a phrase once
-    short = ~long_enough
-    out["dup_5_gram"] = _dup_gram(ids, rows, length, repeated, 5, n, short, min_repeats) / denom
-    # a repeated 6..10-gram contains a repeated 5-gram: only those texts go on
-    maybe = out["dup_5_gram"] > 0
-    sub = maybe[rows] if len(rows) else np.zeros(0, bool)
-    for k in range(6, 11):
-        out[f"dup_{k}_gram"] = _dup_gram(ids[sub], rows[sub], length[sub], repeated[sub], k, n, short,
-                                         min_repeats) / denom
-    all_rows, all_length = rows, length
+    cumlen = np.r_[0, np.cumsum(length)]
+    for k in range(5, 11):
+        grams.grow()
+        out[f"dup_{k}_gram"] = _dup_gram(grams.start, grams.h, rows, cumlen, k, n, short, min_repeats) / denom
+        if k == 5:  # a repeated 6..10-gram contains a repeated 5-gram: only those texts go on
+            grams.restrict(out["dup_5_gram"] > 0)
     out["char_rep"] = np.zeros(n)
     if char_rule and n:
-        word_chars = np.bincount(all_rows, weights=all_length, minlength=n) if len(all_rows) else np.zeros(n)
+        word_chars = cumlen[np.cumsum(words)] - cumlen[np.cumsum(words) - words]
         longest = np.zeros(n)
-        if len(all_rows):
-            order = np.lexsort((all_length, all_rows))
-            last = np.r_[all_rows[order][1:] != all_rows[order][:-1], True]
-            longest[all_rows[order][last]] = all_length[order][last]
+        if len(rows):  # rows are in order: each row's words are one stretch
+            present = np.flatnonzero(words)
+            longest[present] = np.maximum.reduceat(length, (np.cumsum(words) - words)[present])
         candidates = np.flatnonzero((out["dup_5_gram"] > 0.05) | (out["top_4_gram"] > 0.08)
                                     | (out["dup_line_char_frac"] > 0.1) | (longest >= 20)
                                     | ((word_chars < 0.5 * chars) & (chars >= 2 * CHAR_GRAM)))
@@ -392,7 +426,12 @@ def check_repetition(data: CheckData, opts: RepetitionOptions) -> CheckResult:
     """Flag taught replies that break a Gopher repetition rule; per-field figures for the report."""
     thresholds = opts.resolved()
     names = data.select_fields(opts.fields, ("response",), "repetition")
-    parts = data.map(_batch, names, desc="repetition", min_words=int(opts.min_words),
+    batch_size = BATCH_SIZE
+    if data.pool is not None and data.num_proc > 1:  # as many batches for each local worker (5 of
+        # 20k on 2 workers would leave one idle for the last); other engines keep their blocks
+        batches = data.num_proc * -(-len(data) // (data.num_proc * BATCH_SIZE))
+        batch_size = max(1, -(-len(data) // batches))
+    parts = data.map(_batch, names, desc="repetition", batch_size=batch_size, min_words=int(opts.min_words),
                      char_rule="char_rep" in thresholds, min_repeats=int(opts.min_repeats))
     n = len(data)
     figs = {name: {rule: np.concatenate([p[name][rule] for p in parts]) if parts else np.zeros(0)
