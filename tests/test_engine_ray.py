@@ -13,6 +13,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 import pyarrow.parquet as pq
@@ -207,6 +209,36 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+@contextmanager
+def killing_one_worker(marker: bytes) -> Iterator[list[str]]:
+    """While the block runs, SIGKILL the first Ray worker under this process whose title holds
+    ``marker`` (e.g. ``b"MapBatches"``); yields the list of the titles killed."""
+    killed: list[str] = []
+    stop = threading.Event()
+
+    def kill_one() -> None:
+        while not stop.is_set() and not killed:
+            for pid in descendants(os.getpid()):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        title = fh.read()
+                except OSError:
+                    continue
+                if title.startswith(b"ray::") and marker in title:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(title.split(b"\0")[0].decode(errors="replace"))
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        killer.join()
+
+
 def test_killed_worker_is_retried_without_losing_a_record(local_ray, corpus, tmp_path):
     """A Ray worker killed (SIGKILL) while it runs a batch: Ray runs the batch again and the
     results are the local ones, no row lost or counted twice."""
@@ -215,29 +247,8 @@ def test_killed_worker_is_retried_without_losing_a_record(local_ray, corpus, tmp
     loaded = load(path)
     checks = "repetition,refusals"
     expected = run_checks(loaded, checks=checks)
-    killed: list[str] = []
-    stop = threading.Event()
-
-    def kill_one_busy_worker() -> None:
-        while not stop.is_set() and not killed:
-            for pid in descendants(os.getpid()):
-                try:
-                    title = open(f"/proc/{pid}/cmdline", "rb").read()
-                except OSError:
-                    continue
-                if title.startswith(b"ray::") and b"MapBatches" in title:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(title.split(b"\0")[0].decode(errors="replace"))
-                    return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_one_busy_worker)
-    killer.start()
-    try:
+    with killing_one_worker(b"MapBatches") as killed:
         distributed = run_checks(loaded, checks=checks, engine="ray")
-    finally:
-        stop.set()
-        killer.join()
     assert killed, "no busy Ray worker was seen to kill"
     assert_same(expected, distributed, "after a killed worker")
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import textwrap
-import threading
-import time
 
 import orjson
 import pyarrow as pa
@@ -24,7 +21,7 @@ from hubtools.load import load
 from tests.fixtures.hub import run_client_json
 
 from .conftest import CORPUS
-from .test_engine_ray import assert_same, descendants, planted
+from .test_engine_ray import assert_same, killing_one_worker, planted
 
 CHECKS = "length_outliers,refusals,pii,repetition"
 
@@ -217,30 +214,8 @@ def test_killed_read_worker_is_retried_without_losing_a_record(local_ray, shards
     the load is the local one, no record lost or read twice."""
     folder = shards[0]
     expected = load(folder)
-    killed: list[str] = []
-    stop = threading.Event()
-
-    def kill_one_reader() -> None:
-        while not stop.is_set() and not killed:
-            for pid in descendants(os.getpid()):
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                        title = fh.read()
-                except OSError:
-                    continue
-                if title.startswith(b"ray::") and b"ReadHubtoolsInput" in title:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(title.split(b"\0")[0].decode(errors="replace"))
-                    return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_one_reader)
-    killer.start()
-    try:
+    with killing_one_worker(b"ReadHubtoolsInput") as killed:
         distributed, _ = read_on_ray(folder)
-    finally:
-        stop.set()
-        killer.join()
     assert killed, "no busy read task was seen to kill"
     assert_same_load(expected, distributed)
 
