@@ -266,6 +266,29 @@ def _small_star(table: pa.Table) -> pa.Table:
 # --------------------------------------------------------------------------- driver side
 
 
+def _partial(table: pa.Table, columns: list[str]) -> pa.Table:
+    """One row per block: each column's sum and maximum (merged on the driver)."""
+    out = {}
+    for name in columns:
+        values = table.column(name).to_numpy()
+        out[f"sum({name})"] = [int(values.sum()) if len(values) else 0]
+        out[f"max({name})"] = [int(values.max()) if len(values) else 0]
+    return pa.table(out)
+
+
+def _totals(ds: Any, columns: list[str]) -> dict[str, int]:
+    """Sums and maxima of integer columns, as per-block partial aggregates merged on the driver
+    (a Dataset.sum is a shuffle of its own)."""
+    table = _collect(ds.map_batches(_partial, fn_kwargs={"columns": columns}, batch_format="pyarrow",
+                                    batch_size=None))
+    out = {}
+    for name in columns:
+        for how in ("sum", "max"):
+            values = table.column(f"{how}({name})").to_numpy() if table is not None else np.zeros(1, np.int64)
+            out[f"{how}({name})"] = int(values.sum() if how == "sum" else values.max())
+    return out
+
+
 def _collect(ds: Any) -> pa.Table | None:
     import ray
 
@@ -287,12 +310,6 @@ class RayShuffle:
         #: shuffle partitions: a few per CPU, and at most about 500k rows each (Ray's default,
         #: 200, is for far bigger data)
         self.partitions = max(2 * cpus, -(-len(data) // 500_000))
-        import ray.data
-        from ray.data.context import ShuffleStrategy
-
-        # sort-based shuffles run as tasks; the hash shuffle starts an aggregator actor per
-        # partition, seconds each before any row moves
-        ray.data.DataContext.get_current().shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
 
     def _source(self, data: RayCheckData, names: list[str]) -> Any:
         from ..base import BATCH_SIZE
@@ -307,9 +324,15 @@ class RayShuffle:
     def by_partition(self, ds: Any, by: str, func: Any, **kwargs: Any) -> Any:
         """``func`` over whole shuffle partitions of ``ds`` by its ``by`` column (every row of a
         key in one call): a Ray Data group-by on the partition of the key."""
-        return (ds.map_batches(_tag, fn_kwargs={"key": by, "parts": self.partitions}, batch_format="pyarrow",
-                               batch_size=None)
-                .groupby(_PART, num_partitions=self.partitions)
+        from ray.data.context import ShuffleStrategy
+
+        tagged = ds.map_batches(_tag, fn_kwargs={"key": by, "parts": self.partitions}, batch_format="pyarrow",
+                                batch_size=None)
+        # a sort-based shuffle runs as tasks; the hash shuffle starts an aggregator actor per
+        # partition, seconds each before any row moves (a dataset keeps the context it was
+        # made with, shared along its chain: set there, not in the process's current one)
+        tagged.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        return (tagged.groupby(_PART, num_partitions=self.partitions)
                 .map_groups(_untagged, fn_kwargs={"fn": func, "kwargs": kwargs}, batch_format="pyarrow"))
 
     def _map(self, ds: Any, func: Any, **kwargs: Any) -> Any:
@@ -350,7 +373,7 @@ class RayShuffle:
         sketch = self._map(self._source(data, names), _columns, fn=_sketch, kwargs={
             "fields": names, "shingle_size": opts.shingle_size, "num_perm": opts.num_perm, "seed": opts.seed,
             "bands": bands, "rows_per_band": rows_per_band}).materialize()
-        figures = sketch.sum(["compared", "short"])
+        figures = _totals(sketch.select_columns(["compared", "short"]), ["compared", "short"])
         started = self._timed(started, "near duplicates: signatures", "ray tasks")
         counts = {"candidate_pairs": 0, "exact_pairs": 0, "similar_pairs": 0}
         edges_parts, identical, largest = [], 0, 0
@@ -368,7 +391,7 @@ class RayShuffle:
             found = self.by_partition(self._map(firsts, _band_rows, bands=bands), "bk", _bucket_pairs,
                                       window=WINDOW).materialize()
             if _rows(found):
-                largest = int(found.max("largest"))
+                largest = _totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
                 pairs = self.by_partition(found.select_columns(["code"]), "code", _distinct_pairs).materialize()
                 started = self._timed(started, "near duplicates: LSH buckets to candidate pairs")
                 # verification: each pair meets its first row's data, then its second row's
@@ -379,7 +402,7 @@ class RayShuffle:
                                             "node", _ship)
                 decided = self.by_partition(records.union(shipped), "node", _meet, threshold=opts.threshold,
                                             shingle_size=opts.shingle_size, num_perm=opts.num_perm).materialize()
-                sums = decided.sum(["unsure", "ok"])
+                sums = _totals(decided.select_columns(["unsure", "ok"]), ["unsure", "ok"])
                 counts = {"candidate_pairs": _rows(decided), "exact_pairs": int(sums["sum(unsure)"]),
                           "similar_pairs": int(sums["sum(ok)"])}
                 edges_parts.append(self._map(decided, _where, column="ok", value=True)
@@ -414,7 +437,7 @@ class RayShuffle:
             changed = 0
             for star in (_large_star, _small_star):
                 edges = self.by_partition(self._map(edges, _both_ways), "node", star).materialize()
-                changed += int(edges.sum("changed") or 0) if _rows(edges) else 0
+                changed += _totals(edges.select_columns(["changed"]), ["changed"])["sum(changed)"]
                 edges = edges.select_columns(["u", "v"])
             if not changed:
                 break
