@@ -87,3 +87,42 @@ def test_filter_without_drop_or_min_quality_says_what_to_give(data, tmp_path):
 
     out = CliRunner().invoke(app, ["filter", str(data), "--out", str(tmp_path / "clean")])
     assert out.exit_code == 2 and "--min-quality" in out.output
+
+
+def test_the_review_queue_takes_the_lowest_quality_first(data, tmp_path):
+    """`hubtools review queue --quality quality.json --order quality`: the worst records first, with
+    their scores; the default order stays the flags' priority; the library refuses an order it lacks
+    the scores for."""
+    from typer.testing import CliRunner
+
+    from hubtools.cli import app
+    from hubtools.errors import ReviewError
+    from hubtools.load import load
+    from hubtools.review import build_queue, quality_from_file
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["check", str(data), "--out", str(tmp_path / "q"),
+                              "--checks", "schema,exact_duplicates,refusals,pii"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    quality = tmp_path / "q" / "quality.json"
+    out = runner.invoke(app, ["review", "queue", str(data), "--quality", str(quality), "--order", "quality",
+                              "--limit", "5", "--json"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output)
+    assert shown["items"] == 40 and shown["order"] == "quality"
+    assert [(i["index"], i["quality"]) for i in shown["shown"][:3]] == [
+        (9, pytest.approx(0.09, abs=1e-4)), (7, pytest.approx(0.18, abs=1e-4)), (5, 0.5)]
+    assert shown["shown"][3]["quality"] == 1.0 and "quality score 0.09" in shown["shown"][0]["reasons"]
+    # by priority (the default) the flags order it: 7 and 9 carry more flags but the same +1
+    loaded = load(data)
+    by_priority = build_queue(loaded.dataset, kind=loaded.kind, quality=quality_from_file(quality))
+    assert [item.index for item in by_priority.items[:3]] == [0, 1, 2]  # no flags given: priority 0, by index
+    assert by_priority.at_index(9).view()["quality"] == pytest.approx(0.09, abs=1e-4)
+    with pytest.raises(ReviewError, match="needs the quality scores"):
+        build_queue(loaded.dataset, kind=loaded.kind, order="quality")
+    with pytest.raises(ReviewError, match="unknown queue order"):
+        build_queue(loaded.dataset, kind=loaded.kind, order="worst")
+    out = runner.invoke(app, ["review", "queue", str(data), "--order", "quality"])
+    assert out.exit_code != 0 and "quality.json" in out.output
+    with pytest.raises(ReviewError, match="not a quality.json"):
+        quality_from_file(data)

@@ -1,4 +1,5 @@
-"""``hubtools review export|agreement|apply``: what reviewers did, how far they agree, and its effect."""
+"""``hubtools review queue|export|agreement|apply``: the queue's order, what reviewers did, how far they
+agree, and its effect."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ._app import app
 __all__ = ["review_app"]
 
 review_app = typer.Typer(
-    help="Human review: export the annotations, measure agreement, apply reviews to a dataset.",
+    help="Human review: show the queue, export the annotations, measure agreement, apply reviews to a dataset.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -25,6 +26,47 @@ def _open(db: Path):
     from ..review import AnnotationStore
 
     return AnnotationStore(db, create=False)
+
+
+@review_app.command("queue")
+def queue(
+    dataset: PathArg,
+    quality: Annotated[Path | None, typer.Option(
+        "--quality", "-q", help="quality.json from `hubtools check DATA --out DIR`: its flags raise an item's "
+                                "priority, its per-record quality scores are shown (and ordered by).")] = None,
+    order: Annotated[str, typer.Option(
+        "--order", help="priority (flags, low judge margins first) or quality (lowest quality score first; "
+                        "needs --quality).")] = "priority",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Items shown (0: all).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the review queue of a dataset in the order reviewers get it.
+
+    Example: hubtools review queue pairs.jsonl --quality checked/quality.json --order quality
+    """
+    import orjson
+
+    from ..checks import QualityResult
+    from ..load import load
+    from ..review import build_queue, flags_from_checks, quality_from_file
+
+    with _errors():
+        loaded = load(dataset)
+        flags = scores = None
+        if quality is not None:
+            scores = quality_from_file(quality)
+            result = QualityResult.from_dict(orjson.loads(quality.read_bytes()))
+            flags = flags_from_checks(r for name, r in result.results.items() if name != "schema")
+        built = build_queue(loaded.dataset, kind=loaded.kind, flags=flags, quality=scores, order=order)
+    shown = built.items[:limit] if limit else built.items
+    if as_json:
+        _print_json({"order": order, "items": len(built), "shown": [
+            {**item.to_row(), "quality": item.quality} for item in shown]})
+        return
+    typer.echo(f"{len(built)} items, by {order}" + (f"; the first {len(shown)}:" if len(shown) < len(built) else ":"))
+    for item in shown:
+        score = "" if item.quality is None else f"  quality {item.quality:g}"
+        typer.echo(f"  {item.index:>6}  priority {item.priority:g}{score}  {'; '.join(item.reasons)}")
 
 
 @review_app.command("export")

@@ -3,6 +3,7 @@
 Everything a reviewer does in the app is one call here::
 
     queue = build_queue(dataset, flags=flags_from_checks(results))   # hallucination-prone, low margin first
+    queue = build_queue(dataset, quality=quality_from_file("q/quality.json"), order="quality")  # or: worst first
     store = AnnotationStore("reviews.sqlite", adjudicators={"owner"})
     store.register(queue)
     sync = ReviewSync(store, "me/reviews", every=5)                    # team mode: restore, then push
@@ -30,6 +31,7 @@ from .items import (
     decisions_for,
     flags_from_checks,
     item_identity,
+    quality_from_file,
 )
 from .store import Adjudication, Annotation, AnnotationStore, check_reviewer
 from .sync import (
@@ -65,6 +67,7 @@ __all__ = [
     "export_folder",
     "flags_from_checks",
     "item_identity",
+    "quality_from_file",
     "restore_folder",
     "restore_from_hub",
 ]

@@ -17,6 +17,11 @@ Priority (higher is reviewed first; ties by source index):
   is below ``low_margin`` (default 2.0 on the judge's 1-10 scale): ``+1 + (1 - margin / low_margin)``
   (so a margin of 0 gives +2).
 
+``order="quality"`` reviews the lowest quality score first instead (the 0-1 score ``hubtools check``
+writes to ``quality.json``, :mod:`hubtools.checks.score`; pass ``quality={index: score}`` or
+:func:`quality_from_file`), ties by priority, then source index; a record with no score below 1.0
+scores 1.0. Each item keeps its score (``ReviewItem.quality``, shown by :meth:`ReviewItem.view`).
+
 Flags come from ``flags={index: ["name", ...]}`` or ``hubtools_extra["flags"]`` (a list of
 names, a ``{name: detail}`` object or one name); ``margin`` from ``margins={index: value}``,
 ``hubtools_extra["margin"]`` or ``|score_chosen - score_rejected|``; the category from
@@ -27,9 +32,11 @@ names, a ``{name: detail}`` object or one name); ``margin`` from ``margins={inde
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -49,6 +56,7 @@ __all__ = [
     "decisions_for",
     "flags_from_checks",
     "item_identity",
+    "quality_from_file",
 ]
 
 #: Decisions on a preference pair: A preferred, B preferred, equally good, no opinion, bad item.
@@ -58,6 +66,8 @@ SFT_DECISIONS = ("accept", "reject", "skip", "flag")
 #: A flag with a word of its name starting with one of these marks the item hallucination-prone.
 HALLUCINATION_MARKERS = ("halluc", "ground", "gold", "number", "date", "citation", "fact")
 _REVIEWABLE = (Kind.PREFERENCE, Kind.SFT)
+#: the orders a queue can take: the computed priority, or the lowest quality score first
+ORDERS = ("priority", "quality")
 
 
 def decisions_for(kind: Kind | str) -> tuple[str, ...]:
@@ -109,6 +119,8 @@ class ReviewItem:
     #: preference pairs: the canonical side ("chosen" or "rejected") shown as response A
     a_side: str | None = None
     record: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: the record's 0-1 quality score when the queue was built with one (None: not given)
+    quality: float | None = None
 
     @property
     def decisions(self) -> tuple[str, ...]:
@@ -135,7 +147,7 @@ class ReviewItem:
         rationale = extra.get("rationale") or (judge.get("rationales") if isinstance(judge, dict) else None)
         out: dict[str, Any] = {"item_id": self.item_id, "index": self.index, "kind": self.kind,
                                "category": self.category, "priority": self.priority,
-                               "reasons": list(self.reasons), "rationale": rationale,
+                               "reasons": list(self.reasons), "quality": self.quality, "rationale": rationale,
                                "decisions": list(self.decisions)}
         if self.kind == Kind.SFT.value:
             messages = self.record["messages"]
@@ -250,6 +262,8 @@ def build_queue(
     margins: Mapping[int, float] | None = None,
     categories: Mapping[int, str] | None = None,
     low_margin: float = 2.0,
+    quality: Mapping[int, float] | None = None,
+    order: str = "priority",
 ) -> ReviewQueue:
     """Return the review queue of a canonical preference or SFT dataset, highest priority first.
 
@@ -262,15 +276,23 @@ def build_queue(
         low_margin: pairs whose margin (in the judge's units: 1-10 scores) is below this are
             queued early; ``rank()`` keeps pairs at least 1.0 apart by default, so the default
             2.0 puts the closest of them first.
+        quality: ``{source index: 0-1 quality score}`` (:func:`quality_from_file` reads
+            ``quality.json``); a record not in it scores 1.0.
+        order: ``"priority"`` (default) or ``"quality"``: the lowest quality score first.
 
     Raises:
-        ReviewError: the dataset is not preference or SFT data.
+        ReviewError: the dataset is not preference or SFT data, or ``order`` is unknown.
 
     Example:
         >>> queue = build_queue(dataset, flags={3: ["hallucination"]})  # doctest: +SKIP
         >>> queue.items[0].index  # doctest: +SKIP
         3
     """
+    if order not in ORDERS:
+        raise ReviewError(f"unknown queue order {order!r}", hint=f"choose from: {', '.join(ORDERS)}")
+    if order == "quality" and quality is None:
+        raise ReviewError("ordering by quality needs the quality scores",
+                          hint="run `hubtools check DATA --out DIR` and pass DIR/quality.json")
     kind = Kind(kind) if kind is not None else _guess_kind(dataset)
     if kind not in _REVIEWABLE:
         raise ReviewError(f"{kind.value} records cannot be reviewed",
@@ -288,11 +310,41 @@ def build_queue(
             score, reasons = float(priority[index]), (*reasons, "priority set by caller")
         item_id, digest = item_identity(record, kind)
         category = (categories or {}).get(index) or extra.get("category") or extra.get("task_type")
+        value = None if quality is None else float(quality.get(index, 1.0))
+        if value is not None and value < 1.0:
+            reasons = (*reasons, f"quality score {value:g}")
         items.append(ReviewItem(item_id, index, kind.value, digest, score, reasons,
                                 str(category) if category is not None else None,
-                                _a_side(digest) if kind is Kind.PREFERENCE else None, record))
-    items.sort(key=lambda item: (-item.priority, item.index))
+                                _a_side(digest) if kind is Kind.PREFERENCE else None, record, value))
+    if order == "quality":
+        items.sort(key=lambda item: (item.quality, -item.priority, item.index))
+    else:
+        items.sort(key=lambda item: (-item.priority, item.index))
     return ReviewQueue(kind, items)
+
+
+def quality_from_file(path: str | os.PathLike) -> dict[int, float]:
+    """``{source index: quality score}`` of the records scoring below 1.0 in a ``quality.json``
+    written by ``hubtools check --out DIR`` (recomputed from its checks' flags when the file has
+    no ``quality_score`` section).
+
+    Raises:
+        ReviewError: the file is missing or is not a quality.json.
+    """
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ReviewError(f"cannot read the quality scores in {path}: {exc}",
+                          hint="pass the quality.json that `hubtools check DATA --out DIR` wrote") from None
+    if not isinstance(data, dict) or "checks" not in data:
+        raise ReviewError(f"{path} is not a quality.json (no 'checks')",
+                          hint="pass the quality.json that `hubtools check DATA --out DIR` wrote")
+    below = (data.get("quality_score") or {}).get("below_one")
+    if isinstance(below, dict):
+        return {int(k): float(v) for k, v in below.items()}
+    from ..checks import QualityResult
+
+    return dict(QualityResult.from_dict(data).scores().scores)
 
 
 def _guess_kind(dataset: Dataset) -> Kind:
