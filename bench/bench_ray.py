@@ -128,7 +128,10 @@ def child(contender: str, path: str, checks: str | None = None, memory: str | No
     return {"contender": contender, "seconds": seconds, "startup": startup, "rows": quality.dataset["total"],
             "tree_peak_rss_mb": tree.peak_mb, "driver_peak_rss_mb": tree.driver_mb,
             "checks": {k: round(v, 2) for k, v in quality.timings.items()},
-            "flagged": {k: r.count for k, r in quality.results.items()}, "digests": digests}
+            "flagged": {k: r.count for k, r in quality.results.items()}, "digests": digests,
+            "steps": [f"{s['step']} ({s['where']}) {s['seconds']:.1f}"
+                      for figures in quality.dataset.get("engine", {}).get("checks", {}).values()
+                      for s in figures.get("steps", [])]}
 
 
 def run_child(contender: str, path: Path, checks: str | None = None, memory: str | None = None) -> dict:
@@ -180,6 +183,7 @@ def main() -> None:
                      f"{'yes' if r['digests'] == base['digests'] else 'NO'} |")
     lines += [""] + [f"{r['contender']} per check (s): " + ", ".join(f"{k} {v}" for k, v in r["checks"].items())
                      for r in ok]
+    lines += [f"{r['contender']} steps (s): " + "; ".join(r["steps"]) for r in ok if r.get("steps")]
     text = "\n".join(lines)
     print(text)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
