@@ -140,3 +140,36 @@ def test_run_checks_with_eval_sets_only_when_named(planted):
     options = {"contamination": {"eval_sets": EVAL_SETS, "include_replies": True}}
     quality = run_checks(path, checks=["contamination"], options=options)
     assert quality.results["contamination"].flagged == expected
+
+
+def test_the_index_cache_follows_the_eval_files_content_not_their_name(tmp_path):
+    """An evaluation file rewritten in place (same name, same size) is indexed again: the cache key
+    is its content hash; an unchanged file reuses the index."""
+    from hubtools.checks.contamination import content_hash, eval_index
+
+    first = "Describe the water cycle of a temperate forest in exactly three short paragraphs please."
+    second = "Explain the carbon cycle of a tropical ocean in exactly three short paragraphs, please!!"
+    assert len(first) == len(second) and first != second
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"instruction": first, "input": "", "output": "x"}) + "\n")
+    train = [{"instruction": first, "input": "", "output": "ok"}, {"instruction": second, "input": "", "output": "ok"}]
+    data = CheckData.from_dataset(hubtools.load(_write(tmp_path / "train.json", train)).dataset)
+    opts = ContaminationOptions(eval_sets=[f"bench={bench}"])
+    before = content_hash(bench)
+    assert check_contamination(data, opts).flagged == [0]
+    assert eval_index(opts.eval_sets) is eval_index(opts.eval_sets)  # unchanged: the cached index
+    size = bench.stat().st_size
+    bench.write_text(json.dumps({"instruction": second, "input": "", "output": "x"}) + "\n")
+    assert bench.stat().st_size == size and content_hash(bench) != before
+    assert check_contamination(data, opts).flagged == [1]  # the new content, not the stale index
+    folder = tmp_path / "sets"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(bench.read_text())
+    digest = content_hash(folder)
+    (folder / "a.jsonl").write_text(json.dumps({"instruction": first, "input": "", "output": "x"}) + "\n")
+    assert content_hash(folder) != digest and content_hash("someone/a-hub-dataset") is None
+
+
+def _write(path, records):
+    path.write_text(json.dumps(records))
+    return path

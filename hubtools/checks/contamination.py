@@ -10,7 +10,8 @@ Evaluation sets are files or Hub ids (``eval_sets``, ``hubtools check --eval-set
 :func:`hubtools.load` in any format it knows; their prompts (user turns, or ``text``) are indexed.
 The index is a sorted array of 64-bit n-gram hashes (a polynomial hash over the words' xxh3
 hashes, from prefix sums), one ``searchsorted`` per batch of training n-grams: no
-pairwise comparison, no Python loop per record or n-gram.
+pairwise comparison, no Python loop per record or n-gram. The index is kept for the next run in
+the same process, keyed by the evaluation sets' content hashes (:func:`eval_index`).
 
 What is reported for each flagged record: the benchmark, the item (its source index and the
 start of its text), the number of shared n-grams and the share of the item's n-grams found.
@@ -31,7 +32,8 @@ import pyarrow.compute as pc
 from ..shapes import SHAPES, kind_of
 from .base import CheckData, CheckResult, joined_role_text, register
 
-__all__ = ["ContaminationOptions", "EvalIndex", "build_index", "check_contamination", "ngram_hashes"]
+__all__ = ["ContaminationOptions", "EvalIndex", "build_index", "check_contamination", "content_hash", "eval_index",
+           "ngram_hashes"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +138,22 @@ class EvalIndex:
         return len(self.item_set)
 
 
+def _split_spec(spec: str) -> tuple[str, str]:
+    """``"name=path"`` -> ``("name", "path")``; a bare path or Hub id has no name.
+
+    >>> _split_spec("mt_bench=question.jsonl")
+    ('mt_bench', 'question.jsonl')
+    """
+    name, _, location = spec.partition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
+    return name, location
+
+
 def _eval_prompts(spec: str) -> tuple[str, pa.Array, np.ndarray]:
     """(benchmark name, prompt texts, source indices) of one evaluation set."""
     from ..load import load
     from ..records import INDEX
 
-    name, _, location = spec.partition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
+    name, location = _split_spec(spec)
     result = load(location)
     table = result.dataset.data.table
     columns = table.column_names
@@ -214,9 +226,37 @@ def build_index(eval_sets: list[str], *, n: int = 13, min_words: int = 8) -> Eva
     return EvalIndex(names, cat(sets, np.int64), cat(indices, np.int64), texts, cat(counts, np.int64), tables)
 
 
+def content_hash(location: str | Path) -> str | None:
+    """An xxh3-128 digest of a local evaluation set's bytes (a directory: each file's relative path
+    and bytes, in order); None for what is not a local path (a Hub id)."""
+    import xxhash
+
+    path = Path(location)
+    if not path.exists():
+        return None
+    digest = xxhash.xxh3_128()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode() + b"\0")
+        with file.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def eval_index(eval_sets: list[str], *, n: int = 13, min_words: int = 8) -> EvalIndex:
+    """The index of ``eval_sets``, reused while their content is unchanged: it is cached by each
+    set's name and content hash, so a file rewritten in place (same name, same size, same
+    second) is read again. A Hub id has no local content to hash: its index is built anew each
+    time (the dataset may have changed upstream)."""
+    keys = tuple((spec, content_hash(_split_spec(spec)[1])) for spec in eval_sets)
+    if any(digest is None for _, digest in keys):
+        return build_index(list(eval_sets), n=n, min_words=min_words)
+    return _cached_index(keys, n, min_words)
+
+
 @lru_cache(maxsize=4)
-def _cached_index(eval_sets: tuple[str, ...], n: int, min_words: int) -> EvalIndex:
-    return build_index(list(eval_sets), n=n, min_words=min_words)
+def _cached_index(keys: tuple[tuple[str, str | None], ...], n: int, min_words: int) -> EvalIndex:
+    return build_index([spec for spec, _ in keys], n=n, min_words=min_words)
 
 
 def _matches(texts: pa.Array, index: EvalIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -250,7 +290,7 @@ def check_contamination(data: CheckData, opts: ContaminationOptions) -> CheckRes
         return CheckResult("contamination", applicable=False,
                            stats={"skipped": "no evaluation sets given: name them with --eval-sets "
                                              "(files or Hub ids, e.g. --eval-sets mt_bench=question.jsonl)"})
-    index = _cached_index(tuple(opts.eval_sets), opts.n, opts.min_words)
+    index = eval_index(list(opts.eval_sets), n=opts.n, min_words=opts.min_words)
     names = list(data.prompt_fields)
     if opts.include_replies:
         names += [f for f in data.response_fields if f not in names]
