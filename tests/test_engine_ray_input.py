@@ -122,7 +122,7 @@ def test_sharded_jsonl_folder_reads_and_flags_as_locally(local_ray, shards):
     folder = shards[0]
     local = load(folder)
     distributed, how = read_on_ray(folder)
-    assert "Ray Data read tasks" in how and "4 file(s)" in how
+    assert "Ray Data read tasks" in how and "4 task(s) over 4 file(s)" in how
     assert_same_load(local, distributed)
     codes = {r.code for r in distributed.quarantine}
     assert {"invalid_json", "no_reply", "duplicate_key", "unreadable"} <= codes, codes
@@ -143,7 +143,7 @@ def test_parquet_folder_reads_and_flags_as_locally(local_ray, shards):
     folder = shards[1]
     local = load(folder)
     distributed, how = read_on_ray(folder)
-    assert "3 file(s)" in how
+    assert "3 task(s) over 3 file(s)" in how
     assert_same_load(local, distributed)
     assert [(r.index, r.code) for r in distributed.quarantine] == [(11, "no_reply"), (2_017, "format_mismatch")]
     assert_same(run_checks(local, checks=CHECKS), run_checks(folder, checks=CHECKS, engine="ray"), "parquet")
@@ -158,6 +158,22 @@ def test_one_file_with_bad_lines(local_ray, shards, tmp_path):
     assert_same_load(local, distributed)
     assert [r.index for r in distributed.quarantine] == [3, 11, 17, 23]
     assert_same(run_checks(local, checks=CHECKS), run_checks(path, checks=CHECKS, engine="ray"), "one file")
+
+
+def test_big_jsonl_file_is_read_in_byte_ranges(local_ray, shards, tmp_path):
+    """One JSON Lines file (BOM, CRLF and blank lines, bad lines) read in ranges of 40 kB, a task
+    each: every line read once, by the range it starts in; indices and quarantine as locally."""
+    from hubtools.checks.engines.ray_input import read_on_ray as read_ranges
+
+    lines = [line + b"\r" if k % 7 == 0 else line for k, line in enumerate(shards[2])]
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n\n")
+    local = load(path)
+    distributed, how = read_ranges(path, split_bytes=40_000)
+    parts = -(-path.stat().st_size // 40_000)
+    assert parts > 20 and f"{parts} task(s) over 1 file(s)" in how
+    assert_same_load(local, distributed)
+    assert distributed.total == 6_000 and [r.index for r in distributed.quarantine][:4] == [3, 11, 17, 23]
 
 
 def test_hub_dataset_files_read_by_ray_workers(hub_env, hub_repo_id, corpus, tmp_path):

@@ -2,7 +2,9 @@
 
 A JSON Lines / Parquet / JSON / CSV / text file, a folder of such shards, or a Hub dataset's
 Parquet and JSON Lines files (resolved with ``datasets``' own data-file rules, downloaded by the
-workers with ``huggingface_hub``) becomes one read task per file (:class:`InputDatasource`).
+workers with ``huggingface_hub``) becomes one read task per file (:class:`InputDatasource`); a
+single uncompressed JSON Lines file over :data:`SPLIT_BYTES` one task per byte range (the lines
+that start in it).
 Each task reads its file with hubtools' own readers (:func:`hubtools.io.iter_raw`), converts and
 validates its records in blocks of :data:`CHUNK` with the function :func:`hubtools.load` uses
 (:func:`~hubtools.load.check_item`), so a record gets the same quarantine code and reason as
@@ -42,7 +44,9 @@ from ...errors import (
     Issue,
 )
 from ...io import RawItem, Source, iter_raw, open_source, union_keys
+from ...io._streams import BOM
 from ...io.readers import _dataset_files as dataset_files
+from ...io.readers import _parse_lines as parse_lines
 from ...load import (
     DETECT_SAMPLE,
     LoadResult,
@@ -59,12 +63,15 @@ __all__ = ["CHUNK", "InputDatasource", "Part", "plan_parts", "read_on_ray"]
 
 #: Records a read task converts and validates at a time (one block out per chunk).
 CHUNK = 10_000
+#: A single uncompressed JSON Lines file over this many bytes is read in byte ranges, one task each.
+SPLIT_BYTES = 128 << 20
 #: Containers whose Hub files the workers read themselves (others: ``datasets`` on the driver).
 HUB_CONTAINERS = ("parquet", "jsonl")
 
 _PART, _FIRST, _COUNT, _VALID, _QUARANTINE, _NOTES = "part", "first", "count", "valid", "quarantine", "notes"
 
-NOTE_RAY = "read by Ray Data read tasks, one per file ({files} file(s)), converted and validated in the workers"
+NOTE_RAY = ("read by Ray Data read tasks, {tasks} task(s) over {files} file(s), converted and validated in "
+            "the workers")
 NOTE_DRIVER = "read and validated on the driver (hubtools.load): {why}"
 
 
@@ -81,6 +88,8 @@ class Part:
     #: (repo_id, revision) of a Hub file
     hub: tuple[str, str] | None = None
     size: int | None = None
+    #: the byte range [start, end) of a JSON Lines file whose lines this part reads
+    span: tuple[int, int] | None = None
 
 
 def _hub_parts(src: Source) -> list[Part] | str:
@@ -113,8 +122,9 @@ def _hub_parts(src: Source) -> list[Part] | str:
     return parts or "the split has no data files"
 
 
-def plan_parts(src: Source) -> list[Part] | str:
-    """The files of ``src``, one :class:`Part` each, in the local load's order (or why not)."""
+def plan_parts(src: Source, split_bytes: int = SPLIT_BYTES) -> list[Part] | str:
+    """The files of ``src``, one :class:`Part` each (a big JSON Lines file: one per byte range),
+    in the local load's order; or why the workers cannot read them."""
     if src.container == "dir":
         root = Path(src.location)
         files = [open_source(p) for p in dataset_files(root)]
@@ -122,7 +132,24 @@ def plan_parts(src: Source) -> list[Part] | str:
                      size=Path(f.location).stat().st_size) for k, f in enumerate(files)]
     if src.container == "hub":
         return _hub_parts(src)
-    return [Part(0, src.location, src.container, src.compressed, size=Path(src.location).stat().st_size)]
+    size = Path(src.location).stat().st_size
+    if src.container == "jsonl" and not src.compressed and size > split_bytes:
+        return [Part(k, src.location, src.container, size=min(split_bytes, size - start),
+                     span=(start, min(start + split_bytes, size)))
+                for k, start in enumerate(range(0, size, split_bytes))]
+    return [Part(0, src.location, src.container, src.compressed, size=size)]
+
+
+def _lines_in(path: str, start: int, end: int) -> Iterator[bytes]:
+    """The lines of a file that start in [start, end) (the first line without its BOM)."""
+    with open(path, "rb") as fh:
+        if start:
+            fh.seek(start - 1)
+            fh.readline()  # the line under way at ``start`` belongs to the range before
+        pos = fh.tell()
+        while pos < end and (line := fh.readline()):
+            pos += len(line)
+            yield line.removeprefix(BOM) if pos == len(line) else line
 
 
 def part_items(part: Part, notes: list[str], token: str | bool | None = None) -> Iterator[RawItem]:
@@ -139,6 +166,9 @@ def part_items(part: Part, notes: list[str], token: str | bool | None = None) ->
                 item.value = {k: v for k, v in item.value.items() if v is not None}
                 item.raw = None
             yield item
+        return
+    if part.span is not None:  # numbered from 0 in the range, as the file's reader numbers a file
+        yield from parse_lines(_lines_in(part.location, *part.span))
         return
     source = Source(part.location, part.container, part.compressed)
     if part.name is None:
@@ -261,7 +291,8 @@ def _assemble(envelopes: list[dict[str, Any]], parts: list[Part]) -> tuple[list[
     return tables, quarantine, notes
 
 
-def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None = None) -> tuple[LoadResult, str]:
+def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None = None,
+                split_bytes: int = SPLIT_BYTES) -> tuple[LoadResult, str]:
     """:func:`hubtools.load`'s result for ``source``, the files read and validated by Ray Data
     read tasks (Ray must be connected); and how it was read, for ``quality.json``."""
     import pyarrow.compute  # noqa: F401 - pa.compute in _assemble
@@ -269,14 +300,16 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
     import ray.data
 
     src = open_source(source)
-    parts = plan_parts(src)
+    parts = plan_parts(src, split_bytes)
     if isinstance(parts, str):
         return load(src, format=format, max_chars=max_chars), NOTE_DRIVER.format(why=parts)
     token = src.token
     limit = max_chars or ValidationConfig.max_chars
     sample: list[str] = []
-    head = list(itertools.islice(itertools.chain.from_iterable(part_items(p, sample, token) for p in parts),
-                                 DETECT_SAMPLE))
+    # the sample as the local load reads it (a Hub dataset: from its first files, not through datasets)
+    items = (iter_raw(src, notes=sample) if src.container != "hub"
+             else itertools.chain.from_iterable(part_items(p, sample, token) for p in parts))
+    head = list(itertools.islice(items, DETECT_SAMPLE))
     parsed, detection = detect_head(src, head, format)
     from ...formats import get_format
 
@@ -299,4 +332,4 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
     table = pa.concat_tables(tables) if tables else schema_for(fmt.kind).empty_table()
     result = LoadResult(canonical_dataset(table, fmt.kind), quarantine, detection, src, config,
                         union_keys(parsed), parsed[:2], None, notes)
-    return result, NOTE_RAY.format(files=len(parts))
+    return result, NOTE_RAY.format(tasks=len(parts), files=len({(p.location, p.hub) for p in parts}))
