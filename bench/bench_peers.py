@@ -5,6 +5,7 @@ Run from the project root with the project's virtualenv::
     python bench/bench_peers.py                  # 100,000 records, every line, both peers
     python bench/bench_peers.py --rows 50000     # smaller
     python bench/bench_peers.py --lines dedup,gopher --peers datatrove
+    python bench/bench_peers.py --rows 20000 --lines gopher --peers none   # hubtools alone, seconds
     python bench/bench_peers.py --install-only   # make the peers' virtualenvs, run nothing
 
 The peers never enter the project's environment. Each has its own virtualenv, made by this
