@@ -213,6 +213,11 @@ def test_hub_dataset_files_read_by_ray_workers(hub_env, hub_repo_id, corpus, tmp
                 "summary": [local.summary(), mine.summary()],
                 "flags": [flags(run_checks(local, checks=checks)), flags(run_checks(repo, checks=checks, engine="ray"))],
             }}
+        from typer.testing import CliRunner
+        from hubtools.cli import app
+        run = CliRunner().invoke(app, ["check", {hub_repo_id!r}, "--split", "train", "--out", {str(tmp_path / "q")!r},
+                                       "--checks", checks, "--engine", "ray", "--json"])
+        out["cli"] = [run.exit_code, json.loads(run.stdout) if run.exit_code == 0 else run.output]
         print(json.dumps(out))
     """)
     out = run_client_json(code, {**hub_env, "RAY_AUTH_MODE": "disabled"}, timeout=300)
@@ -223,6 +228,10 @@ def test_hub_dataset_files_read_by_ray_workers(hub_env, hub_repo_id, corpus, tmp
         assert got["quarantine"][0] == got["quarantine"][1] and [r["index"] for r in got["quarantine"][1]] == [7]
         assert got["summary"][0] == got["summary"][1] and got["summary"][1]["total"] == 300
         assert got["flags"][0] == got["flags"][1], repo
+    code, report = out["cli"]  # `check --split train --engine ray`: the split read by the workers
+    assert code == 0, report
+    assert "Ray Data read tasks" in report["dataset"]["engine"]["input"]
+    assert {n: r["flagged"] for n, r in report["checks"].items()} == out[hub_repo_id]["flags"][0]
 
 
 def test_killed_read_worker_is_retried_without_losing_a_record(local_ray, shards):
