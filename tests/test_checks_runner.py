@@ -37,6 +37,25 @@ def test_joined_role_text_takes_only_the_given_roles_in_order():
     assert joined_role_text(column, ("system",)).to_pylist() == ["be brief", ""]
 
 
+@pytest.mark.parametrize("path", ["fastchat/dummy_conversation.json", "llama_factory/glaive_toolcall_en_demo.json",
+                                  "llama_factory/alpaca_en_demo.json", "hh_rlhf/harmless_base_test.jsonl.gz",
+                                  "real_world/oasst2_filtered_trees_open_paws_first80.jsonl"])
+def test_joined_role_text_of_real_files_whole_and_in_chunks_is_the_plain_join(corpus, path):
+    """The Arrow join (with its one-message-per-row shortcut, and chunks written straight into
+    one buffer) against joining each row's contents in Python, on multi- and single-turn files."""
+    table = load(corpus / path).dataset.data.table
+    column = next(table.column(name) for name in ("messages", "chosen") if name in table.column_names)
+    rows = column.to_pylist()
+    cuts = sorted({0, len(rows) // 7, len(rows) // 3, len(rows) // 3 + 1, len(rows)})
+    chunked = pa.chunked_array([column.combine_chunks().slice(a, b - a) for a, b in zip(cuts, cuts[1:])])
+    assert chunked.num_chunks >= 3
+    for roles in (("user",), ("assistant",), ("system",), ("user", "tool")):
+        expected = ["\n\n".join(m["content"] or "" for m in row if m["role"] in roles) for row in rows]
+        assert joined_role_text(column.combine_chunks(), roles).to_pylist() == expected
+        got = joined_role_text(chunked, roles)
+        assert got.type == pa.string() and got.null_count == 0 and got.to_pylist() == expected
+
+
 @pytest.mark.parametrize("build, kind, fields", [
     (lambda: sft([("q", "a")]), Kind.SFT, ["prompt", "response"]),
     (lambda: preference([("q", "good", "bad")]), Kind.PREFERENCE, ["prompt", "chosen", "rejected"]),

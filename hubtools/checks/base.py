@@ -58,28 +58,65 @@ def joined_role_text(messages: pa.Array, roles: Sequence[str], sep: str = TURN_S
     """
     if isinstance(messages, pa.ChunkedArray):
         # chunk by chunk: combining the chunks first would copy the whole column (about the
-        # size of the input) only to join it; the pieces are concatenated once at the end
+        # size of the input) only to join it; each chunk's text is copied into the result's
+        # buffers as it is made (concatenating the pieces would hold the text twice)
         if messages.num_chunks == 1:
             messages = messages.chunk(0)
         elif messages.num_chunks == 0:
             return pa.array([], pa.string())
         else:
-            return pa.concat_arrays([joined_role_text(chunk, roles, sep) for chunk in messages.chunks])
+            return _join_chunks(messages.chunks, roles, sep)
     n = len(messages)
     if n == 0:
         return pa.array([], pa.string())
+    values, counts = _role_values(messages, roles)
+    if len(values) == n and (counts == 1).all():
+        return values  # one such message per row (single-turn data): nothing to join
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
+    return pc.fill_null(pc.binary_join(lists, sep), "")
+
+
+def _role_values(messages: pa.Array, roles: Sequence[str]) -> tuple[pa.Array, np.ndarray]:
+    """The contents of the messages with one of ``roles`` (in order, nulls as ""), and how many
+    each row has."""
     flat = pc.list_flatten(messages)
     parents = pc.list_parent_indices(messages).to_numpy(zero_copy_only=False)
     role = pc.struct_field(flat, "role")
     content = pc.fill_null(pc.struct_field(flat, "content"), "")
     keep = pc.fill_null(pc.is_in(role, value_set=pa.array(list(roles), pa.string())), False)
-    keep_np = keep.to_numpy(zero_copy_only=False)
-    counts = np.bincount(parents[keep_np], minlength=n)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
-    values = pc.filter(content, keep)
-    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
-    return pc.fill_null(pc.binary_join(lists, sep), "")
+    counts = np.bincount(parents[keep.to_numpy(zero_copy_only=False)], minlength=len(messages))
+    return pc.filter(content, keep), counts
+
+
+def _join_chunks(chunks: Sequence[pa.Array], roles: Sequence[str], sep: str) -> pa.Array:
+    """:func:`joined_role_text` of a chunked column as one array, written straight into buffers
+    sized beforehand (from the contents' lengths, without copying any text)."""
+    sizes = []
+    for chunk in chunks:
+        values, counts = _role_values(chunk, roles)
+        text = pc.sum(pc.binary_length(values)).as_py() or 0
+        sizes.append(text + len(sep.encode()) * int(np.maximum(counts - 1, 0).sum()))
+    if sum(sizes) >= 2**31:  # beyond 32-bit string offsets: as before, Arrow's own concatenation
+        return pa.concat_arrays([joined_role_text(chunk, roles, sep) for chunk in chunks])
+    n = sum(len(chunk) for chunk in chunks)
+    data = np.empty(sum(sizes), dtype=np.uint8)
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[0] = row = byte = 0
+    for chunk, size in zip(chunks, sizes):
+        part = joined_role_text(chunk, roles, sep)
+        m = len(part)
+        if m:
+            _, off_buf, data_buf = part.buffers()
+            off = np.frombuffer(off_buf, dtype=np.int32, count=m + 1, offset=part.offset * 4)
+            if off[-1] - off[0] != size or part.null_count:
+                raise RuntimeError("joined_role_text: a chunk's text is not the size measured")
+            if size:
+                data[byte:byte + size] = np.frombuffer(data_buf, dtype=np.uint8, count=int(off[-1]))[off[0]:]
+            offsets[row + 1:row + m + 1] = off[1:] - off[0] + byte
+        row, byte = row + m, byte + size
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _views(table: pa.Table, kind: Kind) -> dict[str, pa.Array]:
