@@ -396,8 +396,9 @@ class RayShuffle:
                 started = self._timed(started, "near duplicates: LSH buckets to candidate pairs")
                 # verification: each pair meets its first row's data, then its second row's
                 width = 2 * opts.num_perm
+                # lazy, so the two steps read the sketches again rather than hold a second copy
                 records = self._map(sketch.select_columns([POS, "signature", "text"]), _verify_rows, data=True,
-                                    width=width).materialize()
+                                    width=width)
                 shipped = self.by_partition(records.union(self._map(pairs, _verify_rows, data=False, width=width)),
                                             "node", _ship)
                 decided = self.by_partition(records.union(shipped), "node", _meet, threshold=opts.threshold,
