@@ -91,6 +91,7 @@ def shards(tmp_path_factory):
     for k, start in enumerate(range(0, len(records), 2_000)):
         pq.write_table(pa.Table.from_pylist(records[start:start + 2_000]), parquet / f"part-{k:02d}.parquet",
                        row_group_size=700)
+    (parquet / "part-99.parquet").write_bytes(b"PAR1 not a parquet file PAR1")  # one unreadable record
     return jsonl, parquet, lines
 
 
@@ -139,13 +140,15 @@ def test_sharded_jsonl_folder_reads_and_flags_as_locally(local_ray, shards):
 
 
 def test_parquet_folder_reads_and_flags_as_locally(local_ray, shards):
-    """Parquet shards of several row groups: records, indices and flags as locally."""
+    """Parquet shards of several row groups, one of them not Parquet at all: records, indices,
+    quarantine and flags as locally."""
     folder = shards[1]
     local = load(folder)
     distributed, how = read_on_ray(folder)
-    assert "3 task(s) over 3 file(s)" in how
+    assert "4 task(s) over 4 file(s)" in how
     assert_same_load(local, distributed)
-    assert [(r.index, r.code) for r in distributed.quarantine] == [(11, "no_reply"), (2_017, "format_mismatch")]
+    assert [(r.index, r.code) for r in distributed.quarantine] == [(11, "no_reply"), (2_017, "format_mismatch"),
+                                                                         (6_000, "unreadable")]
     assert_same(run_checks(local, checks=CHECKS), run_checks(folder, checks=CHECKS, engine="ray"), "parquet")
 
 

@@ -45,6 +45,7 @@ from ...errors import (
 )
 from ...io import RawItem, Source, iter_raw, open_source, union_keys
 from ...io._streams import BOM
+from ...io.readers import _READERS as READERS
 from ...io.readers import _dataset_files as dataset_files
 from ...io.readers import _parse_lines as parse_lines
 from ...load import (
@@ -177,24 +178,17 @@ def part_items(part: Part, notes: list[str], token: str | bool | None = None) ->
     # a folder's file: as the folder reader does, a file that cannot be read (or its rest) is one record
     index = 0
     try:
-        for item in iter_raw(source, notes=notes):
+        for item in READERS[source.container](source, None, notes):
             item.file = part.name
             index = item.index + 1
             yield item
     except InputTooLargeError:
         raise
-    except InputUnusableError as exc:
+    except (InputUnusableError, OSError) as exc:
+        reason = exc.message if isinstance(exc, InputUnusableError) else (exc.strerror or str(exc))
         yield RawItem(index, None, part.name, Issue(
-            ErrorCode.UNREADABLE, f"this file (or its rest) could not be read: {_reason(exc)}", index,
+            ErrorCode.UNREADABLE, f"this file (or its rest) could not be read: {reason}", index,
             "fix or remove the file; the other files were read"), file=part.name)
-
-
-def _reason(exc: InputUnusableError) -> str:
-    """The folder reader's reason: an OS error's own words, else the reader's message."""
-    cause = exc.__cause__
-    if isinstance(cause, OSError):
-        return cause.strerror or str(cause)
-    return exc.message
 
 
 def _envelope(part: int, first: int, count: int, table: pa.Table, quarantine: list[QuarantineRow],
