@@ -330,3 +330,18 @@ def test_build_with_ray_check_and_filter_stages(local_ray, tmp_path):
     reports = [(tmp_path / e / "report.md").read_text() for e in ("local", "ray")]
     kept = [line for line in reports[0].splitlines() if line.startswith("| filter")]
     assert kept and kept == [line for line in reports[1].splitlines() if line.startswith("| filter")]
+
+
+def test_filter_reads_a_folder_on_ray_and_removes_what_locally_goes(local_ray, shards, tmp_path):
+    """filter_dataset on a folder with the Ray engine: the folder read by read tasks, the same
+    removed records and reasons as locally, kept shards + removed = read."""
+    from hubtools.checks.filter import filter_dataset
+
+    folder = shards[0]
+    local = filter_dataset(folder, tmp_path / "local", drop="pii,refusals")
+    engine = get_engine("ray")
+    distributed = filter_dataset(folder, tmp_path / "ray", drop="pii,refusals", engine=engine)
+    assert "Ray Data read tasks" in engine.describe()["input"]
+    assert (tmp_path / "ray" / "removed.jsonl").read_bytes() == (tmp_path / "local" / "removed.jsonl").read_bytes()
+    assert (distributed.read, distributed.kept, distributed.removed) == (local.read, local.kept, local.removed)
+    assert pq.read_table(tmp_path / "ray" / "kept").num_rows == distributed.kept == 6_001 - distributed.removed

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from ..errors import HubtoolsError
 from ..io import atomic_write, output_set, write_jsonl
-from ..load import LoadResult, canonical_dataset, load
+from ..load import LoadResult, canonical_dataset
 from ..records import INDEX, Kind
 from ..shapes import SHAPES
 from .runner import QualityResult, default_checks, resolve_checks, run_checks
@@ -153,7 +153,8 @@ def filter_dataset(
     names = resolve_checks(drop) if drop else []
     if not names and min_quality is None:
         raise HubtoolsError("nothing to filter on", hint="name checks with --drop, or give --min-quality")
-    loaded = source if isinstance(source, LoadResult) else load(source, format=format, progress=progress)
+    # the engine reads a path (Ray: its files in read tasks on the workers)
+    loaded = source if isinstance(source, LoadResult) else engine.load(source, format=format, progress=progress)
     if quality is None:
         run = [n for n in names if n != "schema"] or ["schema"]
         if min_quality is not None:  # the score reads every default check's flags
