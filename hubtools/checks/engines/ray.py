@@ -20,7 +20,7 @@ its records in the worker (:mod:`.ray_input`); an input loaded before (a ``LoadR
 as it is. ``quality.json`` says which under ``dataset.engine.input``.
 
 Not done yet (said in ``quality.json``, never replaced by something different): the diversity
-and category figures as partial aggregates on the cluster.
+and category figures as partial aggregates on the cluster (the driver computes them).
 """
 
 from __future__ import annotations
