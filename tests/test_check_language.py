@@ -357,6 +357,27 @@ def test_ngram_tier_direct_ascii_lookup_gives_the_packed_key_scores_exactly(corp
     assert fast[1].sum() > 0
 
 
+def test_ngram_extraction_gives_langdetects_own_list(corpus, tmp_path):
+    """The close-call tier's n-gram reader against langdetect's ``Detector._extract_ngrams``, text
+    for text, on the bench's records, real English, Chinese and code files, and odd scripts."""
+    from langdetect import detector_factory
+
+    rng = random.Random(2)
+    texts: list[str] = []
+    for path in (_bench_checks().build_input(3000, tmp_path), corpus / "llama_factory/alpaca_zh_demo.json",
+                 corpus / "real_world/codealpaca_code_alpaca_2k.json", corpus / "hh_rlhf/harmless_base_test.jsonl.gz"):
+        data = CheckData.from_dataset(load(path).dataset)
+        texts += rng.sample([t for name in data.fields for t in data.texts(name)], 700)
+    texts += ["Ελληνικά ΚΕΙΜΕΝΑ", "Привет МИР", "日本語のテキスト ｶﾀｶﾅ", "𝒜𝒷𝒸 😀 text", "ÀÉÎ çà ñ ș ț", "ABC DEF gHI",
+              "Tiếng Việt có dấu", "한국어 텍스트", "\u2019quotes\u201d — dash", "\uff21\uff22 fullwidth", " ", ""]
+    factory = detector_factory._factory
+    for value in _langid.clean_text(pa.array(texts)).to_pylist():
+        detector = factory.create()
+        detector.append(value)
+        detector.cleaning_text()
+        assert _langid._extract_ngrams(detector.text, factory.word_lang_prob_map) == detector._extract_ngrams()
+
+
 def test_close_call_tier_gives_langdetects_own_answer_bit_for_bit(corpus):
     """`_langdetect_sure` (numpy draws, early stop) against langdetect's detect_langs itself."""
     rng = random.Random(1)
