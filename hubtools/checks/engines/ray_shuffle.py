@@ -268,12 +268,9 @@ def _small_star(table: pa.Table) -> pa.Table:
 
 def _partial(table: pa.Table, columns: list[str]) -> pa.Table:
     """One row per block: each column's sum and maximum (merged on the driver)."""
-    out = {}
-    for name in columns:
-        values = table.column(name).to_numpy()
-        out[f"sum({name})"] = [int(values.sum()) if len(values) else 0]
-        out[f"max({name})"] = [int(values.max()) if len(values) else 0]
-    return pa.table(out)
+    values = {name: table.column(name).to_numpy() for name in columns}
+    return pa.table({f"{how}({name})": [int(getattr(v, how)()) if len(v) else 0]
+                     for name, v in values.items() for how in ("sum", "max")})
 
 
 def _totals(ds: Any, columns: list[str]) -> dict[str, int]:
@@ -281,12 +278,8 @@ def _totals(ds: Any, columns: list[str]) -> dict[str, int]:
     (a Dataset.sum is a shuffle of its own)."""
     table = _collect(ds.map_batches(_partial, fn_kwargs={"columns": columns}, batch_format="pyarrow",
                                     batch_size=None))
-    out = {}
-    for name in columns:
-        for how in ("sum", "max"):
-            values = table.column(f"{how}({name})").to_numpy() if table is not None else np.zeros(1, np.int64)
-            out[f"{how}({name})"] = int(values.sum() if how == "sum" else values.max())
-    return out
+    return {key: int(getattr(table.column(key).to_numpy(), key[:3])()) if table is not None else 0
+            for key in (f"{how}({name})" for name in columns for how in ("sum", "max"))}
 
 
 def _collect(ds: Any) -> pa.Table | None:
