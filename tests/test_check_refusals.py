@@ -210,3 +210,31 @@ def test_num_proc_2_gives_the_same_results_as_1():
     assert one == two
     assert one["pii"]["count"] == sum(1 for i in range(n) if i % 3 != 2)
     assert one["refusals"]["flagged"][-1] > 20_000
+
+
+def test_one_pass_over_all_families_finds_what_each_family_does(corpus, tmp_path):
+    """The alternation of every family first, then each family on its hits only, against every
+    family over every reply: the same matrix on the bench's records and real reply files."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    from hubtools.checks import CheckData
+    from hubtools.checks.refusals import RefusalOptions, _match_batch
+
+    spec = importlib.util.spec_from_file_location("bench_checks", Path(__file__).resolve().parents[1] / "bench" / "bench_checks.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    opts = RefusalOptions()
+    hits = 0
+    for path in (bench.build_input(3000, tmp_path), corpus / "hh_rlhf/harmless_base_test.jsonl.gz",
+                 corpus / "alpaca_eval/Mistral-7B-Instruct-v0.2_outputs.json", corpus / "llama_factory/dpo_en_demo.json"):
+        data = CheckData.from_dataset(load(path).dataset)
+        batch = {name: data.column(name) for name in data.response_fields}
+        for start_chars in (opts.start_chars, 0):
+            fast = _match_batch(batch, opts.families(), start_chars)
+            each = _match_batch(batch, opts.families(), start_chars, together=False)
+            assert all(np.array_equal(fast[name], each[name]) for name in batch)
+            hits += sum(int(m.sum()) for m in fast.values())
+    assert hits > 50
