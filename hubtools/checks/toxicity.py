@@ -60,8 +60,8 @@ from ._toxicity_backends import (
     ToxicityBackend,
     TransformersBackend,
     load_backend,
-    second_opinion,
 )
+from ._toxicity_second_opinion import second_opinion
 from .base import BATCH_SIZE, CheckData, CheckResult, register, reply_split, teaching_rows
 
 __all__ = [
