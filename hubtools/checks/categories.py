@@ -30,7 +30,8 @@ import pyarrow.compute as pc
 from ..records import Kind
 from .base import CheckData, CheckResult, register
 
-__all__ = ["CATEGORIES", "CategoryOptions", "assign", "check_categories", "classify", "under_represented_bound"]
+__all__ = ["CATEGORIES", "CategoryOptions", "assign", "check_categories", "classify", "count_partial", "merge_counts",
+           "under_represented_bound"]
 
 #: The task types, each with the one-line definition the report, cards and guidelines show.
 CATEGORIES: dict[str, str] = {
@@ -228,6 +229,28 @@ def _assign_codes(data: CheckData) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
 
 
+def count_partial(codes: np.ndarray, pos: np.ndarray, examples: int, allowed: list[int] | None) -> dict:
+    """The mergeable figures of rows with category ``codes`` at positions ``pos`` (ascending):
+    count per category, its first ``examples`` positions, and the rows outside ``allowed``
+    (positions and codes). The Ray engine makes one per block and :func:`merge_counts` joins them."""
+    off = np.zeros(len(codes), bool) if allowed is None else ~np.isin(codes, allowed)
+    return {"counts": np.bincount(codes, minlength=len(NAMES)).astype(np.int64),
+            "examples": {i: pos[codes == i][:examples] for i in np.unique(codes).tolist()},
+            "off": (pos[off], codes[off])}
+
+
+def merge_counts(parts: list[dict], examples: int) -> dict:
+    """:func:`count_partial`'s figures of disjoint row sets joined (in any order: the positions decide)."""
+    cats = {i for p in parts for i in p["examples"]}
+    pos = np.concatenate([p["off"][0] for p in parts]) if parts else np.zeros(0, np.int64)
+    codes = np.concatenate([p["off"][1] for p in parts]) if parts else np.zeros(0, np.uint8)
+    order = np.argsort(pos, kind="stable")
+    return {"counts": np.sum([p["counts"] for p in parts], axis=0) if parts else np.zeros(len(NAMES), np.int64),
+            "examples": {i: np.sort(np.concatenate([p["examples"][i] for p in parts if i in p["examples"]]))[:examples]
+                         for i in cats},
+            "off": (pos[order], codes[order])}
+
+
 def assign(data: CheckData) -> np.ndarray:
     """The category name of every row of ``data`` (a numpy array of str, row order).
 
@@ -282,9 +305,15 @@ def check_categories(data: CheckData, opts: CategoryOptions) -> CheckResult:
     unknown = [c for c in intended if c not in CATEGORIES]
     if unknown:
         raise ValueError(f"unknown categor(ies) {unknown}; choose from: {', '.join(NAMES)}")
-    codes = _assign_codes(data)
-    total = len(codes)
-    counts = np.bincount(codes, minlength=len(NAMES))
+    allowed = [_CODE[c] for c in intended] if opts.flag_unintended and opts.intended else None
+    aggregate = getattr(data, "aggregate", None)  # an engine that merges partial counts on its cluster (Ray)
+    if aggregate is not None:
+        merged = aggregate.categories(data.prompt_fields[0], opts.examples, allowed)
+    else:
+        codes = _assign_codes(data)
+        merged = count_partial(codes, np.arange(len(codes)), opts.examples, allowed)
+    counts = merged["counts"]
+    total = len(data)
     bound = opts.min_share if opts.min_share is not None else under_represented_bound(len(intended))
     shares = counts / total if total else np.zeros(len(NAMES))
     stats = {
@@ -295,16 +324,14 @@ def check_categories(data: CheckData, opts: CategoryOptions) -> CheckResult:
         "total": total,
         "intended": intended,
         "min_share": round(bound, 4),
-        "examples": {name: [int(data.index[p]) for p in np.flatnonzero(codes == i)[: opts.examples]]
+        "examples": {name: [int(data.index[p]) for p in merged["examples"][i]]
                      for i, name in enumerate(NAMES) if counts[i]},
     }
     flagged: list[int] = []
     reasons: dict[int, str] = {}
-    if opts.flag_unintended and opts.intended:
-        allowed = np.isin(codes, [_CODE[c] for c in intended])
-        for pos in np.flatnonzero(~allowed):
-            index = int(data.index[pos])
-            flagged.append(index)
-            reasons[index] = f"category {NAMES[codes[pos]]} is not intended ({', '.join(intended)})"
+    for pos, code in zip(*merged["off"]):
+        index = int(data.index[pos])
+        flagged.append(index)
+        reasons[index] = f"category {NAMES[code]} is not intended ({', '.join(intended)})"
     return CheckResult("categories", flagged=flagged, reasons=reasons, stats=stats,
                        versions={"pyarrow": pa.__version__})

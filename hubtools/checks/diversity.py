@@ -26,6 +26,8 @@ source order; default ``keep = cap``) are flagged, so dropping the flagged recor
 template down to the cap and keeps its first occurrences.
 
 Vectorised: Arrow string kernels (RE2) and numpy over dictionary codes; no per-record Python.
+The figures are joined from :func:`first_counts` partials on engines that make them per block
+(the Ray engine's ``data.aggregate``), with the same values, order and flags.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ import pyarrow.compute as pc
 from .base import CheckData, CheckResult, register
 from .length_outliers import word_counts
 
-__all__ = ["DiversityOptions", "check_diversity", "distinct_n", "group_ranks", "normalize_words", "template_keys", "unique_values",
-           "word_tokens"]
+__all__ = ["DiversityOptions", "check_diversity", "distinct_n", "first_counts", "group_ranks", "merge_first_counts",
+           "normalize_words", "template_keys", "unique_values", "word_tokens"]
 
 #: request framing skipped before the opening word
 _FRAMING = (r"^(?:(?:please|kindly|hey|hi|hello|ok|okay|now|so|can you|could you|would you|will you|"
@@ -157,11 +159,32 @@ def _features(batch: dict[str, pa.Array], name: str, words: int) -> dict[str, pa
             "template": template_keys(arr, words)}
 
 
-def _top(values: pa.Array, n: int, top: int, label: str) -> tuple[list[dict], np.ndarray]:
+def first_counts(values: pa.Array, pos: np.ndarray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The distinct values of ``values`` (rows at positions ``pos``, ascending) in order of first
+    occurrence, with their counts and first positions: a partial :func:`merge_first_counts` joins."""
+    encoded = pc.dictionary_encode(values)
+    counts, _, first = group_ranks(encoded.indices.to_numpy().astype(np.int64), len(encoded.dictionary))
+    return encoded.dictionary, counts, pos[first]
+
+
+def merge_first_counts(parts: list[tuple[pa.Array, np.ndarray, np.ndarray]]) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """:func:`first_counts` of disjoint row sets joined (in any order): the same values, counts
+    and first positions, in the same order, as :func:`first_counts` over all the rows."""
+    if len(parts) == 1:
+        return parts[0]
+    encoded = pc.dictionary_encode(pa.chunked_array([p[0] for p in parts]).combine_chunks())
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    k = len(encoded.dictionary)
+    counts = np.bincount(codes, weights=np.concatenate([p[1] for p in parts]), minlength=k).astype(np.int64)
+    first = np.full(k, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, codes, np.concatenate([p[2] for p in parts]).astype(np.int64))
+    order = np.argsort(first)
+    return encoded.dictionary.take(pa.array(order)), counts[order], first[order]
+
+
+def _top(counted: tuple[pa.Array, np.ndarray, np.ndarray], n: int, top: int, label: str) -> tuple[list[dict], np.ndarray]:
     """The ``top`` most common non-empty values with count and share, and all counts."""
-    counted = pc.value_counts(values)
-    keys = counted.field("values").to_pylist()
-    counts = counted.field("counts").to_numpy()
+    keys, counts = counted[0].to_pylist(), counted[1]
     keep = np.array([bool(k) for k in keys], dtype=bool) if keys else np.zeros(0, dtype=bool)
     keys = [k for k, ok in zip(keys, keep) if ok]
     counts = counts[keep]
@@ -208,29 +231,34 @@ def check_diversity(data: CheckData, opts: DiversityOptions) -> CheckResult:
     n = len(arr)
     rng = np.random.default_rng(opts.seed)
     rows = np.sort(rng.choice(n, opts.sample_size, replace=False)) if n > opts.sample_size else None
-    sample = arr if rows is None else arr.take(pa.array(rows))
-    distinct = distinct_n(pc.utf8_slice_codeunits(sample, 0, opts.sample_chars))
-
-    parts = data.map(_features, [name], desc="diversity", name=name, words=opts.template_words)
-    openings, words, templates = (_concat(parts, k) for k in ("opening", "word", "template"))
-    nonempty = max(int(pc.sum(pc.not_equal(openings, "")).as_py() or 0), 1)
-    top_openings, opening_counts = _top(openings, nonempty, opts.top, "opening")
-    top_words, word_counts_ = _top(words, nonempty, opts.top, "word")
-    bits, norm = _entropy(word_counts_)
-    opening_sorted = np.sort(opening_counts)[::-1]
-
-    encoded = pc.dictionary_encode(templates)
-    codes = encoded.indices.to_numpy().astype(np.int64)
-    keys = encoded.dictionary
-    counts, rank, first_pos = group_ranks(codes, len(keys))
-    counts[np.asarray(pc.equal(keys, "").to_numpy(zero_copy_only=False), dtype=bool)] = 0  # empty prompts
+    sample_n = n if rows is None else len(rows)
     cap = max(int(opts.min_template_count), int(opts.max_template_share * n))
     keep = cap if opts.keep is None else int(opts.keep)
+    aggregate = getattr(data, "aggregate", None)  # an engine that merges partial counts on its cluster (Ray)
+    if aggregate is not None:
+        distinct, opening_c, word_c, (keys, counts, first_pos), (flag_pos, flag_codes) = aggregate.diversity(
+            name, opts.template_words, rows, opts.sample_chars, cap, keep)
+    else:
+        sample = arr if rows is None else arr.take(pa.array(rows))
+        distinct = distinct_n(pc.utf8_slice_codeunits(sample, 0, opts.sample_chars))
+        parts = data.map(_features, [name], desc="diversity", name=name, words=opts.template_words)
+        everyone = np.arange(n)
+        opening_c, word_c = (first_counts(_concat(parts, k), everyone) for k in ("opening", "word"))
+        encoded = pc.dictionary_encode(_concat(parts, "template"))
+        codes = encoded.indices.to_numpy().astype(np.int64)
+        keys = encoded.dictionary
+        counts, rank, first_pos = group_ranks(codes, len(keys))
+        counts[np.asarray(pc.equal(keys, "").to_numpy(zero_copy_only=False), dtype=bool)] = 0  # empty prompts
+        flag_pos = np.flatnonzero(np.isin(codes, np.flatnonzero(counts > cap)) & (rank >= keep))
+        flag_codes = codes[flag_pos]
+    nonempty = max(int(sum(c for k, c in zip(opening_c[0].to_pylist(), opening_c[1].tolist()) if k)), 1)
+    top_openings, opening_counts = _top(opening_c, nonempty, opts.top, "opening")
+    top_words, word_counts_ = _top(word_c, nonempty, opts.top, "word")
+    bits, norm = _entropy(word_counts_)
+    opening_sorted = np.sort(opening_counts)[::-1]
     over = np.flatnonzero(counts > cap)
-    flag_pos = np.flatnonzero(np.isin(codes, over) & (rank >= keep))
     reasons = {}
-    for pos in flag_pos:
-        c = codes[pos]
+    for pos, c in zip(flag_pos.tolist(), flag_codes.tolist()):
         reasons[int(data.index[pos])] = (f"over-used template ({counts[c]:,} prompts = {counts[c] / n:.1%}, "
                                          f"cap {cap:,}): {_short(keys[c].as_py(), 80)}")
     top_templates = []
@@ -251,7 +279,7 @@ def check_diversity(data: CheckData, opts: DiversityOptions) -> CheckResult:
             "prompts": n,
             "distinct_1": distinct["distinct_1"],
             "distinct_2": distinct["distinct_2"],
-            "sample": {"prompts": len(sample), "chars_per_prompt": opts.sample_chars, "seed": opts.seed,
+            "sample": {"prompts": sample_n, "chars_per_prompt": opts.sample_chars, "seed": opts.seed,
                        "tokens": distinct["tokens"], "bigrams": distinct["bigrams"]},
             "openings": {"top": top_openings, "unique": int(opening_counts.size),
                          "top_share": round(float(opening_sorted[:1].sum()) / nonempty, 4),

@@ -11,16 +11,14 @@ The check functions are the local ones; :class:`RayCheckData` is the same text v
   model is loaded once per actor; closures that keep state between batches run on the driver;
 * the duplicate checks' steps over the whole dataset (grouping hashes, LSH buckets, pair
   verification, clusters) run on Ray too, as shuffles (:mod:`.ray_shuffle`, which the checks
-  find as ``data.shuffle``); the other dataset-wide steps (quantile limits, distributions) run
-  on the driver over the per-record results, as locally; ``describe()`` says so per check, with
-  each step's place, batches and time.
+  find as ``data.shuffle``); the diversity and category figures are partials made by Ray tasks
+  and joined on the driver (:mod:`.ray_aggregate`, found as ``data.aggregate``); the other
+  dataset-wide steps (quantile limits, distributions) run on the driver over the per-record
+  results, as locally; ``describe()`` says so per check, with each step's place, batches and time.
 
 A path or Hub id is read by Ray Data read tasks, one per file, each converting and validating
 its records in the worker (:mod:`.ray_input`); an input loaded before (a ``LoadResult``) is used
 as it is. ``quality.json`` says which under ``dataset.engine.input``.
-
-Not done yet (said in ``quality.json``, never replaced by something different): the diversity
-and category figures as partial aggregates on the cluster (the driver computes them).
 """
 
 from __future__ import annotations
@@ -52,9 +50,12 @@ _START, _ROWS, _RESULT = "start", "rows", "result"
 DRIVER_NOTE = ("batch functions on Ray; exact_duplicates and near_duplicates group on Ray (shuffles "
                "by hash, LSH band keys to candidate pairs, pairs verified in parallel, connected "
                "components in rounds on the cluster), the driver gets the repeats, the "
-               "similar pairs and one cluster label per record; the other checks' steps over the "
-               "whole dataset (thresholds, distributions, category and diversity figures) run on "
-               "the driver over the per-record results")
+               "similar pairs and one cluster label per record; categories and diversity: each Ray "
+               "task returns a partial (counts per category or per distinct opening, opening word "
+               "and template key with first positions, the sample's distinct words and bigrams), "
+               "joined on the driver, which gets no per-record result (diversity's shared "
+               "templates are still counted on the driver); the other checks' steps over the "
+               "whole dataset (thresholds, distributions) run on the driver over the per-record results")
 INPUT_NOTE = "loaded before the run (hubtools.load on the driver)"
 
 
@@ -145,6 +146,14 @@ class RayCheckData(CheckData):
         from .ray_shuffle import RayShuffle
 
         return RayShuffle(self)
+
+    @property
+    def aggregate(self) -> Any:
+        """The diversity and categories figures as partials merged from Ray tasks
+        (:mod:`.ray_aggregate`); None for empty data (the checks' own path)."""
+        from .ray_aggregate import RayAggregate
+
+        return RayAggregate(self) if len(self) else None
 
     def map(self, fn: Callable[..., Any], names: Sequence[str], *, desc: str = "",
             batch_size: int = BATCH_SIZE, parallel: bool = True, **kwargs: Any) -> list[Any]:
