@@ -163,7 +163,10 @@ def first_counts(values: pa.Array, pos: np.ndarray) -> tuple[pa.Array, np.ndarra
     """The distinct values of ``values`` (rows at positions ``pos``, ascending) in order of first
     occurrence, with their counts and first positions: a partial :func:`merge_first_counts` joins."""
     encoded = pc.dictionary_encode(values)
-    counts, _, first = group_ranks(encoded.indices.to_numpy().astype(np.int64), len(encoded.dictionary))
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    counts = np.bincount(codes, minlength=len(encoded.dictionary)).astype(np.int64)
+    # codes are given in order of first occurrence: a code's first row is where the running maximum reaches it
+    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]]) if len(codes) else codes
     return encoded.dictionary, counts, pos[first]
 
 
