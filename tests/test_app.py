@@ -101,6 +101,30 @@ def test_filter_drops_flagged_records_and_the_kept_file_becomes_current(dpo_sess
     assert screen.session.quality is None  # the old results describe the old data
 
 
+def test_tabs_work_on_the_loaded_records_without_reading_the_file_again(settings):
+    """The session holds the loaded dataset: once read, no tab parses the file again (issue 14)."""
+    import copy
+    import pickle
+
+    session = load_upload(settings, str(DPO), Session()).session
+    first = run_quality(["exact_duplicates"], "", "", session).session
+    Path(first.dataset).unlink()  # any tab that read the path again would fail now
+    again = run_quality(["exact_duplicates", "pii"], "", "", first)
+    assert "300 records" in again.summary and {row[0]: row[1] for row in again.results}["pii"] == 1
+    preview = publish_preview("me/pairs", "mit", "", again.session)
+    assert "license: mit" in preview.metadata and "300" in preview.card
+    review = review_start(open_team(settings).store, "alice", again.session, None)
+    assert review.progress == "**alice:** 0 of 300 reviewed"
+    filtered = run_filter(["exact_duplicates"], False, again.session)
+    assert "**300 records = 295 kept + 5 removed**" in filtered.summary
+    # a new dataset is read anew: the kept file, not the old records
+    assert filtered.session.loaded().valid == 295 and again.session.loaded().valid == 300
+    # copies (Gradio deep-copies a State's first value) and pickles carry the path, not the records
+    for clone in (copy.deepcopy(filtered.session), pickle.loads(pickle.dumps(filtered.session))):
+        assert clone == filtered.session and clone._loaded.result is None
+        assert clone.loaded().valid == 295
+
+
 def test_quality_tab_asks_for_a_dataset_first():
     assert run_quality(["pii"], "", "", Session()).summary.startswith("Load a dataset first")
 

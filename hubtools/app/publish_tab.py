@@ -58,7 +58,7 @@ def publish_preview(repo_id: str | None, license: str | None, pretty_name: str |
         return PreviewScreen(_NEED_DATASET, "", "", "", session)
     session, out = fresh_dir(session, "card")
     try:
-        result = write_cards(session.dataset, out, quality=session.quality, report=False,
+        result = write_cards(session.loaded(), out, quality=session.quality, report=False,
                              settings=_card_settings(repo_id, license, pretty_name, session))
     except HubtoolsError as exc:
         return PreviewScreen(problem("Cannot render the card.", exc), "", "", "", session)
@@ -90,7 +90,7 @@ def publish(settings: AppSettings, repo_id: str | None, private: bool, create_pr
         return (f"**No Hugging Face token, so nothing was published.** Publishing needs your own token with write "
                 f"access: {where}.", "")
     try:
-        result = push(session.dataset, repo_id.strip(), private=bool(private), create_pr=bool(create_pr),
+        result = push(session.loaded(), repo_id.strip(), private=bool(private), create_pr=bool(create_pr),
                       quality=session.quality, settings=_card_settings(repo_id, license, pretty_name, session),
                       token=token)
     except HubtoolsError as exc:

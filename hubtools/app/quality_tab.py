@@ -63,7 +63,7 @@ def run_quality(checks: list[str] | None, languages: str | None, categories: str
     try:
         # the bundled offline toxicity model: no download, no token
         options = check_options(lang=languages, categories=categories, toxicity_backend="offline", only=list(checks))
-        quality = run_checks(session.dataset, checks=list(checks), options=options, progress=progress is not None)
+        quality = run_checks(session.loaded(), checks=list(checks), options=options, progress=progress is not None)
         session, out = fresh_dir(session, "quality")
         files = write_report(quality, out)
     except HubtoolsError as exc:
@@ -103,7 +103,7 @@ def run_filter(drop: list[str] | None, redact_pii: bool, session: Session, progr
         progress(0, desc="Filtering")
     session, out = fresh_dir(session, "filtered")
     try:
-        result = filter_dataset(session.dataset, out, drop=list(drop or ["schema"]), redact_pii=redact_pii,
+        result = filter_dataset(session.loaded(), out, drop=list(drop or ["schema"]), redact_pii=redact_pii,
                                 quality=quality, options=check_options(toxicity_backend="offline", only=list(drop or [])),
                                 progress=progress is not None)
     except HubtoolsError as exc:

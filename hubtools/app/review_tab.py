@@ -130,9 +130,7 @@ def _failed(store: AnnotationStore, reviewer: str, review: ReviewState, item_id:
 
 
 def _queue_for(session: Session) -> ReviewState:
-    from ..load import load
-
-    loaded = load(session.dataset)
+    loaded = session.loaded()
     flags = None
     if session.quality:
         import orjson
@@ -251,7 +249,7 @@ def review_apply(store: AnnotationStore, reviewer: str, session: Session) -> tup
         return _NEED_DATASET, None, session
     session, out = fresh_dir(session, "reviewed")
     try:
-        summary = apply_file(session.dataset, store, out / Path(session.dataset).name)
+        summary = apply_file(session.loaded(), store, out / Path(session.dataset).name)
     except HubtoolsError as exc:
         return problem("Cannot apply the reviews.", exc), None, session
     reasons = ", ".join(f"{k}: {v}" for k, v in summary["by_reason"].items()) or "none"

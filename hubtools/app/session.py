@@ -1,8 +1,9 @@
 """What the app knows: its settings (from ``hubtools.config``) and each browser session's state.
 
-A :class:`Session` lives in a ``gr.State``: the current dataset (the path of a validated file
-the other tabs read), its quality results, and a scratch folder. It is immutable; handlers
-return a new one with :func:`dataclasses.replace`, so Gradio sees the change.
+A :class:`Session` lives in a ``gr.State``: the current dataset (the path of a validated file,
+and its ``LoadResult``, read once and handed to every tab by :meth:`Session.loaded`), its quality
+results, and a scratch folder. It is immutable; handlers return a new one with
+:func:`dataclasses.replace`, so Gradio sees the change.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from .._bundled import bundled
+
+if TYPE_CHECKING:
+    from ..load import LoadResult
 
 __all__ = ["EXAMPLE", "AppSettings", "Session", "describe", "opening_session", "fresh_dir", "problem", "too_big", "visitor",
            "with_dataset", "workdir"]
@@ -74,6 +79,29 @@ class AppSettings:
         return self.team_repo is not None
 
 
+class _Loaded:
+    """The current dataset's ``LoadResult``, read once for the path it was read from.
+
+    Shared by the sessions :func:`dataclasses.replace` makes from one another (same dataset);
+    never copied or pickled: a copy starts empty and reads the file again when asked.
+    """
+
+    __slots__ = ("lock", "path", "result")
+
+    def __init__(self, path: str | None = None, result: LoadResult | None = None) -> None:
+        self.lock = threading.Lock()
+        self.path, self.result = path, result
+
+    def __copy__(self) -> _Loaded:
+        return _Loaded()
+
+    def __deepcopy__(self, memo: dict) -> _Loaded:
+        return _Loaded()
+
+    def __reduce__(self) -> tuple:
+        return _Loaded, ()
+
+
 @dataclass(frozen=True)
 class Session:
     """One browser session: the current dataset and where its files go."""
@@ -94,6 +122,30 @@ class Session:
     provenance: dict[str, Any] | None = field(default=None, hash=False)
     #: the Generate tab's candidate replies, waiting to be judged and ranked
     candidates: str | None = None
+    #: ``dataset`` as loaded (see :meth:`loaded`); not compared, hashed, shown, copied or pickled
+    _loaded: _Loaded = field(default_factory=_Loaded, repr=False, compare=False, hash=False)
+
+    def loaded(self) -> LoadResult:
+        """The current dataset's ``LoadResult``: read on first use, then kept until the dataset changes.
+
+        Every tab hands this to the library stages instead of the path, so the file is parsed once
+        per dataset, not once per click. The path is always one the app itself set (a validated
+        upload, the operator's ``--review`` file, or a stage's output), never one a visitor names.
+
+        Raises:
+            HubtoolsError: there is no current dataset, or it can no longer be read.
+        """
+        if self.dataset is None:
+            from ..errors import HubtoolsError
+
+            raise HubtoolsError("there is no current dataset", hint="load one in **Load** or make pairs in **Generate**")
+        cache = self._loaded
+        with cache.lock:  # two tabs clicked at once read the file once
+            if cache.path != self.dataset or cache.result is None:
+                from ..load import load
+
+                cache.path, cache.result = self.dataset, load(self.dataset)
+            return cache.result
 
 
 def workdir(session: Session, *parts: str) -> tuple[Session, Path]:
@@ -113,9 +165,10 @@ def fresh_dir(session: Session, name: str) -> tuple[Session, Path]:
 
 def with_dataset(session: Session, path: str | os.PathLike, *, name: str, kind: str, format: str,
                  records: int, provenance: dict[str, Any] | None = None) -> Session:
-    """The session with a new current dataset (the old one's quality results and provenance are dropped)."""
+    """The session with a new current dataset (the old one's quality results, provenance and loaded
+    records are dropped; the new one is read on first use, see :meth:`Session.loaded`)."""
     return replace(session, dataset=str(path), name=name, kind=kind, format=format, records=records, quality=None,
-                   provenance=provenance)
+                   provenance=provenance, _loaded=_Loaded())
 
 
 def opening_session(settings: AppSettings) -> Session:
@@ -126,7 +179,7 @@ def opening_session(settings: AppSettings) -> Session:
 
     loaded = load(settings.review).ensure_usable()
     return Session(dataset=str(settings.review), name=f"{settings.review.name} (to review)", kind=loaded.kind.value,
-                   format=loaded.format, records=loaded.valid)
+                   format=loaded.format, records=loaded.valid, _loaded=_Loaded(str(settings.review), loaded))
 
 
 def describe(session: Session) -> str:

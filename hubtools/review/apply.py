@@ -28,7 +28,7 @@ from datasets import Dataset
 
 from ..errors import HubtoolsError, ReviewError
 from ..io import write_jsonl, write_records
-from ..load import canonical_dataset, load
+from ..load import LoadResult, canonical_dataset, load
 from ..records import EXTRA, INDEX, Kind, dump_extra, load_extra
 from .items import _a_side, _guess_kind, item_identity
 from .store import Adjudication, Annotation, AnnotationStore
@@ -205,14 +205,15 @@ def export_annotations(store: AnnotationStore, path: str | os.PathLike) -> int:
 
 
 def apply_file(
-    source: str | os.PathLike,
+    source: str | os.PathLike | LoadResult,
     store: AnnotationStore,
     out: str | os.PathLike,
     *,
     to: str | None = None,
     keep_unreviewed: bool = True,
 ) -> dict[str, Any]:
-    """Load ``source``, apply the store's reviews, write the reviewed records to ``out``; return a summary.
+    """Load ``source`` (or take its ``LoadResult``), apply the store's reviews, write the reviewed
+    records to ``out``; return a summary.
 
     ``out`` is written in format ``to`` (default: the input's own format); records left out go to
     ``<stem>.excluded.jsonl`` beside it, records the input or the target format could not hold to
@@ -224,7 +225,7 @@ def apply_file(
     """
     from ..convert import quarantine_path, write, write_quarantine
 
-    loaded = load(source)
+    loaded = source if isinstance(source, LoadResult) else load(source)
     result = apply_reviews(loaded.dataset, store, kind=loaded.kind, keep_unreviewed=keep_unreviewed)
     out = Path(out)
     written = write(result.dataset, out, format=to or loaded.format, kind=loaded.kind)
