@@ -134,6 +134,22 @@ def test_planted_duplicates_found_alike(local_ray, corpus, tmp_path):
     assert steps[0]["where"] == "ray tasks"
 
 
+def test_planted_duplicates_of_100k_records_found_alike(local_ray, corpus, tmp_path):
+    """The issue's parity size: 100k records with planted duplicates, the dataset-wide checks
+    (grouping on the cluster, LSH pairs, connected components in rounds) give the local flags."""
+    path = tmp_path / "planted.jsonl"
+    exact, near = planted(path, 100_000, corpus)
+    loaded = load(path)
+    checks = "exact_duplicates,near_duplicates,length_outliers,refusals"
+    local = run_checks(loaded, checks=checks)
+    distributed = run_checks(loaded, checks=checks, engine="ray")
+    assert_same(local, distributed, "planted 100k")
+    assert len(exact) > 2_500 and exact <= set(distributed.results["exact_duplicates"].flagged)
+    assert near <= set(distributed.results["near_duplicates"].flagged) | exact
+    places = {step["where"] for step in distributed.dataset["engine"]["checks"]["near_duplicates"]["steps"]}
+    assert "ray shuffle" in places
+
+
 def test_unknown_engine_is_an_error(corpus):
     with pytest.raises(HubtoolsError, match="unknown engine"):
         run_checks(corpus / "llama_factory" / "identity.json", engine="spark")
@@ -316,7 +332,7 @@ def test_two_node_cluster_same_results(two_node_cluster, corpus, tmp_path):
     """`hubtools check --engine ray --ray-address` on a two-node cluster: the local flags."""
     address, env = two_node_cluster
     path = tmp_path / "planted.jsonl"
-    planted(path, 21_000, corpus)  # two batches: one per node
+    planted(path, 100_000, corpus)  # the issue's parity size: several batches on each node
     checks = "exact_duplicates,near_duplicates,length_outliers,refusals"
     run = subprocess.run([sys.executable, "-m", "hubtools.cli", "check", str(path), "--out", str(tmp_path / "out"),
                           "--checks", checks, "--engine", "ray", "--ray-address", address],
