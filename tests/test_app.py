@@ -176,6 +176,38 @@ def test_review_without_a_name_or_dataset_says_what_to_do(settings):
     assert review_start(store, "alice", Session(), None).status.startswith("Load a dataset first")
 
 
+def test_review_can_take_the_lowest_quality_first_once_the_quality_tab_ran(settings, dpo_session):
+    """The Quality tab's scores order the queue when asked (the default order stays the flags'); without
+    a check run, or with an order the tab does not offer, the start is refused with what to do."""
+    from hubtools.app.review_tab import order_hint
+    from hubtools.review import quality_from_file
+
+    store = open_team(settings).store
+    refused = review_start(store, "alice", dpo_session, None, "quality")
+    assert refused.review is None and "run the checks in the **Quality** tab" in refused.status
+    assert "run the **Quality** tab" in order_hint(dpo_session)
+    checked = run_quality(["exact_duplicates", "length_outliers", "pii"], "", "", dpo_session).session
+    assert "last check run" in order_hint(checked)
+    scores = quality_from_file(checked.quality)
+    assert len(scores) >= 3 and len(set(scores.values())) >= 2  # some records score below 1, not all alike
+    screen = review_start(store, "alice", checked, None, "quality")
+    queue = screen.review.queue.items
+    assert [item.quality for item in queue] == sorted(item.quality for item in queue)
+    worst = min(scores.values())
+    assert queue[0].quality == pytest.approx(worst) and queue[0].index in scores
+    assert {item.index for item in queue[:len(scores)]} == set(scores)  # every scored record before the rest
+    assert f"quality score {worst:g}" in screen.info and "lowest quality score first" in screen.status
+    # the default order is the flags' priority, as before, with or without the order argument
+    default = review_start(store, "alice", checked, None)
+    assert [i.index for i in default.review.queue.items] == [
+        i.index for i in review_start(store, "alice", checked, None, "priority").review.queue.items]
+    assert all(item.quality is None for item in default.review.queue.items)
+    for hostile in ("worst", "quality; drop table", 3, ["quality"]):
+        bad = review_start(store, "alice", checked, screen.review, hostile)
+        assert bad.status.startswith("**Cannot start the review.** Unknown queue order") and bad.item_id == ""
+        assert bad.review is screen.review  # the queue on screen stays as it was
+
+
 def test_agreement_of_two_reviewers_has_kappa_and_queues_the_dispute(settings):
     store = open_team(settings).store
     session = load_example(Session()).session
@@ -277,6 +309,20 @@ def test_an_upload_over_the_limit_is_refused_over_http(served_app, tmp_path):
     big.write_text((json.dumps({"text": "x" * 1000}) + "\n") * 1200)
     with pytest.raises(Exception, match="(?i)exceeds|too large|413|maximum"):
         client_for(served_app).predict(handle_file(str(big)), api_name="/inspect")
+
+
+def test_review_order_over_http_is_one_of_the_offered_two(served_app):
+    """The order is the endpoint's last argument (the earlier ones keep their places); "quality" waits for
+    a check run, and a value the tab does not offer is refused."""
+    client = client_for(served_app)
+    client.predict(api_name="/load_example")
+    status = client.predict("alice", "quality", api_name="/review_start")[10]
+    assert "run the checks in the **Quality** tab" in status
+    client.predict(["exact_duplicates", "length_outliers"], "", "", api_name="/run_checks")
+    assert "lowest quality score first" in client.predict("alice", "quality", api_name="/review_start")[10]
+    assert "lowest quality" not in client.predict("alice", api_name="/review_start")[10]  # the default
+    with pytest.raises(Exception, match="(?i)worst|choices"):
+        client.predict("alice", "worst", api_name="/review_start")
 
 
 def test_checks_over_http_give_a_plot_file(served_app):

@@ -1,5 +1,6 @@
 """Rank & review tab: the current dataset as a review queue (hallucination-prone and low-margin items
-first, as ``build_queue`` orders them), two responses side by side with their judge scores and
+first, as ``build_queue`` orders them; or, once the Quality tab has checked the dataset, the lowest
+quality score first), two responses side by side with their judge scores and
 rationale, and one click (or key) per decision. Annotations go to the app's AnnotationStore under
 the reviewer's name; a reviewer sees and changes only their own."""
 
@@ -10,7 +11,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import HubtoolsError
-from ..review import AnnotationStore, ReviewQueue, apply_file, build_queue, flags_from_checks
+from ..review import (
+    AnnotationStore,
+    ReviewQueue,
+    apply_file,
+    build_queue,
+    flags_from_checks,
+    quality_from_file,
+)
+from ..review.items import ORDERS
 from .session import Session, fresh_dir, problem, with_dataset
 
 __all__ = [
@@ -18,6 +27,7 @@ __all__ = [
     "ReviewState",
     "build",
     "my_annotations",
+    "order_hint",
     "review_apply",
     "review_decide",
     "review_edit",
@@ -30,6 +40,10 @@ _NEED_DATASET = "Load a dataset first (in **Load** or **Generate**), then start 
 _NEED_QUEUE = "Press **Start reviewing** first."
 _NEED_NAME = ("Say who you are first: sign in, or give your **reviewer name** (and your reviewer secret, where "
               "this app asks for one) at the top of the page.")
+_NEED_QUALITY = ("**Lowest quality first** needs quality scores: run the checks in the **Quality** tab on this "
+                 "dataset first, or start with **hallucination-prone first**.")
+#: the queue orders the tab offers: (label, value of ``build_queue``'s ``order``)
+ORDER_CHOICES = [("hallucination-prone first (default)", "priority"), ("lowest quality first", "quality")]
 _MINE_COLUMNS = ["item", "record", "decision", "edited", "note", "updated"]
 #: keyboard shortcuts: key -> elem_id of the button it clicks (or the box it focuses)
 SHORTCUTS = {"a": "review-choose-a", "b": "review-choose-b", "t": "review-tie", "y": "review-accept",
@@ -103,6 +117,7 @@ def _show(store: AnnotationStore, reviewer: str, review: ReviewState, item_id: s
     position = next(i for i, it in enumerate(review.queue.items) if it.item_id == item.item_id)
     info = (f"**Record {view['index']}** (queue position {position + 1} of {len(review.queue)}) · "
             f"category: {view['category'] or 'none'} · priority {view['priority']:g}"
+            + (f" · quality score {view['quality']:g}" if view.get("quality") is not None else "")
             + (f" · why early: {'; '.join(view['reasons'])}" if view["reasons"] else ""))
     if mine is not None:
         decided = _LABELS.get(mine.decision, mine.decision)
@@ -129,9 +144,16 @@ def _failed(store: AnnotationStore, reviewer: str, review: ReviewState, item_id:
         return _empty(status, review)
 
 
-def _queue_for(session: Session) -> ReviewState:
+def order_hint(session: Session) -> str:
+    """What the order choice says about the current dataset: whether "lowest quality first" can be used."""
+    if session.quality:
+        return "Lowest quality first uses the scores of the last check run in the **Quality** tab."
+    return "Lowest quality first needs a check run: run the **Quality** tab on this dataset first."
+
+
+def _queue_for(session: Session, order: str) -> ReviewState:
     loaded = session.loaded()
-    flags = None
+    flags = scores = None
     if session.quality:
         import orjson
 
@@ -139,22 +161,39 @@ def _queue_for(session: Session) -> ReviewState:
 
         quality = QualityResult.from_dict(orjson.loads(Path(session.quality).read_bytes()))
         flags = flags_from_checks(r for name, r in quality.results.items() if name != "schema")
-    return ReviewState(session.dataset, build_queue(loaded.dataset, kind=loaded.kind, flags=flags))
+        if order == "quality":  # the default order's screen stays as it was: no scores
+            scores = quality_from_file(session.quality)
+    return ReviewState(session.dataset, build_queue(loaded.dataset, kind=loaded.kind, flags=flags, quality=scores,
+                                                    order=order))
 
 
-def review_start(store: AnnotationStore, reviewer: str, session: Session, review: ReviewState | None) -> ReviewScreen:
-    """Build (or rebuild) the queue of the current dataset and show the reviewer's next item."""
+def review_start(store: AnnotationStore, reviewer: str, session: Session, review: ReviewState | None,
+                 order: str | None = "priority") -> ReviewScreen:
+    """Build (or rebuild) the queue of the current dataset and show the reviewer's next item.
+
+    ``order`` is one of :data:`ORDER_CHOICES`' values (None: the default, "priority"); "quality" needs
+    the Quality tab's result for the current dataset. Anything else is refused.
+    """
+    if order is None:
+        order = "priority"
+    if not isinstance(order, str) or order not in ORDERS:
+        shown = repr(order)[:40] if isinstance(order, (str, int, float)) else type(order).__name__
+        return _empty(f"**Cannot start the review.** Unknown queue order {shown}: choose one of "
+                      f"{', '.join(repr(o) for o in ORDERS)}.", review)
     if not (reviewer or "").strip():
         return _empty(_NEED_NAME, review)
     if session.dataset is None:
         return _empty(_NEED_DATASET, review)
+    if order == "quality" and not session.quality:
+        return _empty(_NEED_QUALITY, review)
     try:
         store.annotations(reviewer)  # checks the name before any work
-        review = _queue_for(session)
+        review = _queue_for(session, order)
         store.register(review.queue)
     except HubtoolsError as exc:
         return _empty(problem("Cannot start the review.", exc), review)
-    return _show(store, reviewer, review, None, f"Queue of {len(review.queue)} items from {session.name}.")
+    by = " by the lowest quality score first" if order == "quality" else ""
+    return _show(store, reviewer, review, None, f"Queue of {len(review.queue)} items from {session.name}{by}.")
 
 
 def _not_ready(reviewer: str, review: ReviewState | None) -> ReviewScreen | None:
@@ -300,6 +339,26 @@ def shortcuts_js() -> str:
 }""".replace("KEYS", json.dumps(SHORTCUTS)).replace("FOLDED", json.dumps(_FOLDED))
 
 
+def _order_last(fn, extra: int):
+    """``fn`` (a login-wrapped :func:`review_start`, whose ``order`` comes before the login's ``extra``
+    inputs) taking ``order`` as its last input instead."""
+    if not extra:
+        return fn
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())
+    at = next(i for i, p in enumerate(params) if p.name == "order")
+
+    def wrapped(*args):
+        *values, order = args
+        values.insert(at, order)
+        return fn(*values)
+
+    wrapped.__signature__ = inspect.Signature([*params[:at], *params[at + 1:], params[at]])
+    wrapped.__name__ = getattr(fn, "__name__", "review_start")
+    return wrapped
+
+
 def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
     """Lay out the review pane and wire its events (inside a ``gr.Blocks`` context).
 
@@ -311,8 +370,11 @@ def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
 
     review_state = gr.State(None)
     keys = "`a` A is better, `b` B is better, `t` tie, `y` accept, `r` reject, `s` skip, `f` flag, `e` edit"
-    gr.Markdown("Review the current dataset: the queue puts hallucination-prone and low-margin items first. "
+    gr.Markdown("Review the current dataset: the queue puts hallucination-prone and low-margin items first "
+                "(or, once the **Quality** tab has checked it, the lowest quality score first). "
                 f"Keys (outside text boxes): {keys}.")
+    order = gr.Radio(ORDER_CHOICES, value="priority", label="Queue order", info=order_hint(Session()),
+                     elem_id="review-order")
     with gr.Row():
         start = gr.Button("Start reviewing / refresh the queue", variant="primary", elem_id="review-start")
         progress = gr.Markdown(elem_id="review-progress")
@@ -362,8 +424,12 @@ def build(gr, store: AnnotationStore, reviewer, session_state, login) -> None:
               review_state]
     fast = {"concurrency_limit": None}  # review clicks never wait for the long jobs
     extra = login.extra  # the reviewer secret, where the app asks for one
-    start.click(login(partial(review_start, store)), inputs=[reviewer, session_state, review_state, *extra],
+    # the order goes after the login's inputs, so the endpoint's earlier arguments keep their places
+    start.click(_order_last(login(partial(review_start, store)), len(extra)),
+                inputs=[reviewer, session_state, review_state, *extra, order],
                 outputs=screen, api_name="review_start", **fast)
+    session_state.change(lambda s: gr.update(info=order_hint(s)), inputs=session_state, outputs=order,
+                         api_visibility="private", queue=False)
     for button, decision in ((choose_a, "a"), (choose_b, "b"), (tie, "tie"), (accept, "accept"),
                              (reject, "reject"), (skip, "skip"), (flag, "flag")):
         button.click(login(partial(review_decide, store, decision)),
