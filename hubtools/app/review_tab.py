@@ -20,6 +20,7 @@ from ..review import (
     quality_from_file,
 )
 from ..review.items import ORDERS
+from .review_keys import SHORTCUTS, shortcuts_js  # noqa: F401  (re-exported: the app and tests import them from here)
 from .session import Session, fresh_dir, problem, with_dataset
 
 __all__ = [
@@ -45,11 +46,6 @@ _NEED_QUALITY = ("**Lowest quality first** needs quality scores: run the checks 
 #: the queue orders the tab offers: (label, value of ``build_queue``'s ``order``)
 ORDER_CHOICES = [("hallucination-prone first (default)", "priority"), ("lowest quality first", "quality")]
 _MINE_COLUMNS = ["item", "record", "decision", "edited", "note", "updated"]
-#: keyboard shortcuts: key -> elem_id of the button it clicks (or the box it focuses)
-SHORTCUTS = {"a": "review-choose-a", "b": "review-choose-b", "t": "review-tie", "y": "review-accept",
-             "r": "review-reject", "s": "review-skip", "f": "review-flag", "e": "review-edit-text"}
-#: shortcut targets inside a closed accordion (Gradio renders them only once it is open) -> the accordion
-_FOLDED = {"review-edit-text": "review-edit-accordion"}
 _LABELS = {"a": "A is better", "b": "B is better", "tie": "a tie", "skip": "skip", "flag": "flag",
            "accept": "accept", "reject": "reject"}
 
@@ -301,42 +297,6 @@ def review_apply(store: AnnotationStore, reviewer: str, session: Session) -> tup
                                provenance=session.provenance)
         text += " The reviewed records are now the **current dataset**."
     return text, summary["files"]["out"], session
-
-
-def shortcuts_js() -> str:
-    """Browser code binding the keys of :data:`SHORTCUTS` to the review buttons (run once on page load)."""
-    import json
-
-    return """() => {
-  if (window.__hubtoolsShortcuts) return;
-  window.__hubtoolsShortcuts = true;
-  const keys = KEYS;
-  const folded = FOLDED;
-  document.addEventListener("keydown", (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const target = event.target;
-    if (target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
-    const id = keys[event.key.toLowerCase()];
-    const el = id && document.getElementById(id);
-    const fold = id && folded[id] && (!el || el.offsetParent === null) && document.getElementById(folded[id]);
-    if (fold && fold.offsetParent !== null) {  // in a closed accordion (maybe not rendered yet): open it, then focus
-      event.preventDefault();
-      fold.querySelector("button")?.click();
-      let frames = 0;
-      const focus = () => {
-        const box = document.querySelector(`#${id} textarea`);
-        if (box) box.focus(); else if (frames++ < 60) requestAnimationFrame(focus);
-      };
-      requestAnimationFrame(focus);
-      return;
-    }
-    if (!el || el.offsetParent === null) return;  // not on screen: another tab, or not for this kind
-    event.preventDefault();
-    const box = el.querySelector("textarea");
-    if (box) { box.focus(); return; }
-    (el.tagName === "BUTTON" ? el : el.querySelector("button"))?.click();
-  });
-}""".replace("KEYS", json.dumps(SHORTCUTS)).replace("FOLDED", json.dumps(_FOLDED))
 
 
 def _order_last(fn, extra: int):
