@@ -143,21 +143,13 @@ class _TreeSampler:
             return b""
 
     def _tree(self) -> list[int]:
-        pids, frontier = [os.getpid()], [os.getpid()]
-        while frontier:
-            pid = frontier.pop()
-            try:
-                kids = [int(k) for t in os.listdir(f"/proc/{pid}/task")
-                        for k in open(f"/proc/{pid}/task/{t}/children").read().split()]
-            except OSError:
-                kids = []
-            # a child caught between its (v)fork and its exec still shows its parent's pages as
-            # its own RSS (a spawned worker then counted the whole parent again): skip it
-            parent = self._cmdline(pid)
-            kids = [k for k in kids if self._cmdline(k) != parent]
-            pids += kids
-            frontier += kids
-        return pids
+        if str(BENCH_DIR / "peers") not in sys.path:  # bench_ray uses this sampler too
+            sys.path.insert(0, str(BENCH_DIR / "peers"))
+        from measure import tree
+
+        # a child caught between its (v)fork and its exec still shows its parent's pages as
+        # its own RSS (a spawned worker then counted the whole parent again): skip it
+        return tree(os.getpid(), keep=lambda parent, kid: self._cmdline(kid) != self._cmdline(parent))
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):

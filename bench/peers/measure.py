@@ -33,8 +33,9 @@ def _own_cpu() -> float:
     return own.ru_utime + own.ru_stime
 
 
-def tree(root: int) -> list[int]:
-    """``root`` and every descendant process of it."""
+def tree(root: int, keep=None) -> list[int]:
+    """``root`` and every descendant process of it (only the children ``keep(parent, child)``
+    accepts, and theirs, when ``keep`` is given)."""
     pids, frontier = [root], [root]
     while frontier:
         pid = frontier.pop()
@@ -43,6 +44,8 @@ def tree(root: int) -> list[int]:
                     for k in open(f"/proc/{pid}/task/{t}/children").read().split()]
         except OSError:
             kids = []
+        if keep is not None:
+            kids = [k for k in kids if keep(pid, k)]
         pids += kids
         frontier += kids
     return pids
