@@ -243,6 +243,42 @@ def kappa(first: list[str], second: list[str]) -> float:
     return (observed - chance) / (1 - chance)
 
 
+def test_queue_by_lowest_quality_needs_a_check_run_then_starts_with_the_lowest_score(new_page):
+    """The 'Queue order' radio: lowest quality first is refused before the Quality tab has run, then the
+    queue starts with a record of the lowest score the same checks give through the library."""
+    from hubtools.checks import run_checks
+    from hubtools.checks.score import record_scores
+
+    wanted = ["exact_duplicates", "pii"]
+    scores = record_scores(run_checks(str(DPO), checks=["schema", *wanted]))
+    lowest = min(scores.scores.values())
+    assert lowest < 1.0  # the file has duplicates and personal data, so the order means something
+
+    page = new_page()
+    box(page, "reviewer").fill("carol")
+    upload(page, DPO)
+    tab(page, "Rank & review")
+    order = page.locator("#review-order")
+    order.get_by_label("lowest quality first").check()
+    page.locator("#review-start").click()
+    expect(page.locator("#review-status")).to_contain_text("needs quality scores", timeout=WAIT)
+
+    tab(page, "Quality")
+    for checkbox in page.locator("#quality-checks").get_by_role("checkbox").all():
+        checkbox.set_checked(checkbox.evaluate("e => e.closest('label').innerText.trim()") in wanted)
+    page.locator("#quality-run").click()
+    expect(page.locator("#quality-summary")).to_contain_text("flagged by at least one check", timeout=WAIT)
+
+    tab(page, "Rank & review")
+    expect(order.get_by_label("lowest quality first")).to_be_checked()
+    page.locator("#review-start").click()
+    expect(page.locator("#review-status")).to_contain_text(
+        f"Queue of 300 items from {DPO.name} by the lowest quality score first", timeout=WAIT)
+    first = shown(page, 1)
+    assert scores.score(first["record"]) == lowest, (first, lowest)
+    expect(page.locator("#review-info")).to_contain_text(f"quality score {lowest:g}")
+
+
 def test_two_reviewers_in_two_sessions_and_their_agreement(alice, new_page):
     rated = alice.decided[:4]  # her fifth was a skip: no rating
     bob = new_page()
