@@ -93,6 +93,42 @@ def test_map_in_worker_processes_gives_the_same_results_as_in_process():
     assert sum(inline, []) == sum(parallel, []) == [len(p) for p in prompts]
 
 
+def _batch_place(batch):
+    """Where a worker's batch lives: its rows, and whether its text is a file mapping (module level)."""
+    import os
+
+    arr = batch["prompt"]
+    maps = open(f"/proc/{os.getpid()}/maps").read() if os.path.exists(f"/proc/{os.getpid()}/maps") else ""
+    return len(arr), arr.to_pylist()[:1], "hubtools-view-" in maps
+
+
+def test_local_session_shares_the_view_with_its_workers_through_one_mapped_file():
+    """With a pool, the workers read batches from the memory-mapped view file (only each batch's place
+    is sent); a view derived later (other arrays) is shipped as before; the file goes with the session."""
+    import os
+    from dataclasses import replace
+
+    from hubtools.checks.engines.local import LocalEngine
+
+    prompts = [f"prompt {i} é 中 " * (i % 5) for i in range(2_500)]
+    data = CheckData.from_dataset(sft([(p, "r") for p in prompts]))
+    before = {name: arr.to_pylist() for name, arr in data.fields.items()}
+    with LocalEngine().session(data, num_proc=2) as view:
+        path = view.shared.path
+        assert os.path.exists(path) and path.endswith(".arrow")
+        assert {name: arr.to_pylist() for name, arr in view.fields.items()} == before
+        places = view.map(_batch_place, ["prompt"], batch_size=300)
+        assert [rows for rows, _, _ in places] == [300] * 8 + [100]
+        assert [first[0] for _, first, _ in places] == prompts[::300]
+        assert all(mapped for _, _, mapped in places)  # read in place from the file
+        assert sum(view.map(_upper_lengths, ["prompt"], batch_size=300), []) == [len(p) for p in prompts]
+        derived = replace(view, fields={**view.fields, "prompt": pa.array([p.upper() for p in prompts])})
+        assert not derived.shared.covers(derived.fields, ["prompt"])
+        assert sum(derived.map(_upper_lengths, ["prompt"], batch_size=300), []) == [len(p) for p in prompts]
+    assert not os.path.exists(path) and view.shared is None
+    assert view.fields["prompt"].to_pylist() == before["prompt"]  # still readable after the file is gone
+
+
 def test_unknown_check_and_unknown_option_are_clear_errors():
     ds = sft([("a", "b")])
     with pytest.raises(UnknownCheckError, match="no_such_check.*choose from: schema"):

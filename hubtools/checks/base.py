@@ -25,6 +25,7 @@ from datasets import Dataset
 from ..records import INDEX, Kind
 from ..shapes import SHAPES, kind_of
 from ..validate import QuarantineRow
+from .shared_view import SharedView, read_batch
 
 __all__ = [
     "BATCH_SIZE",
@@ -156,6 +157,9 @@ class CheckData:
     pool: Executor | None = None
     num_proc: int = 1
     progress: bool = False
+    #: the fields in a memory-mapped file the workers read in place (set by the local engine's
+    #: session when it has a pool; :mod:`.shared_view`)
+    shared: SharedView | None = None
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, kind: Kind | str | None = None, **kwargs: Any) -> CheckData:
@@ -265,9 +269,17 @@ class CheckData:
         n = len(self)
         starts = list(range(0, n, batch_size)) or [0]
         in_process = self.pool is None or len(starts) == 1 or not parallel
-        # a pickled Arrow slice carries its parent's whole buffer: copy slices for workers
-        cut = (lambda a: a) if in_process else (lambda a: pa.concat_arrays([a]))
-        batches = ({k: cut(self.fields[k].slice(s, batch_size)) for k in names} for s in starts)
+        names = list(names)
+        if in_process:
+            batches = ({k: self.fields[k].slice(s, batch_size) for k in names} for s in starts)
+        elif self.shared is not None and self.shared.covers(self.fields, names):
+            # the workers read the batch from the shared file: only its place is sent
+            tasks = ((_in_worker_shared, fn, self.shared.path, names, s, min(batch_size, n - s), kwargs)
+                     for s in starts)
+        else:
+            # a pickled Arrow slice carries its parent's whole buffer: copy slices for workers
+            tasks = ((_in_worker, fn, {k: pa.concat_arrays([self.fields[k].slice(s, batch_size)]) for k in names},
+                      kwargs) for s in starts)
         bar = _bar(n, desc, self.progress)
         results: list[Any] = []
         try:
@@ -280,8 +292,8 @@ class CheckData:
                 # a copy of every batch in this process (a second copy of the whole text)
                 window: deque = deque()
                 sizes = iter(min(batch_size, n - s) for s in starts)
-                for batch in batches:
-                    window.append(self.pool.submit(_in_worker, fn, batch, kwargs))
+                for task in tasks:
+                    window.append(self.pool.submit(*task))
                     if len(window) > 2 * self.num_proc:
                         results.append(window.popleft().result())
                         bar.update(next(sizes))
@@ -320,6 +332,12 @@ def _in_worker(fn: Callable[..., Any], batch: dict[str, pa.Array], kwargs: dict[
         return fn(batch, **kwargs)
     finally:
         release_memory()
+
+
+def _in_worker_shared(fn: Callable[..., Any], path: str, names: list[str], start: int, rows: int,
+                      kwargs: dict[str, Any]) -> Any:
+    """Run one batch read from the shared view in a worker process."""
+    return _in_worker(fn, read_batch(path, names, start, rows), kwargs)
 
 
 def teaching_rows(data: CheckData, name: str, flag_rejected: bool) -> np.ndarray | None:

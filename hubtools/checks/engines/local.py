@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..base import CheckData, CheckResult, make_pool
+from ..base import CheckData, CheckResult, make_pool, release_memory
+from ..shared_view import share
 
 __all__ = ["LocalEngine"]
+
+logger = logging.getLogger(__name__)
 
 
 class LocalEngine:
@@ -22,16 +26,29 @@ class LocalEngine:
 
     @contextmanager
     def session(self, data: CheckData, *, num_proc: int = 1) -> Iterator[CheckData]:
-        """The view the checks run on, with a worker pool for the length of the block."""
+        """The view the checks run on, with a worker pool for the length of the block; with a
+        pool, the view's fields move into a file the workers map (:mod:`..shared_view`)."""
         self.num_proc = num_proc
         pool = make_pool(num_proc)
         data.pool = pool
+        shared = None
+        if pool is not None and len(data):
+            try:
+                shared = share(data.fields)
+            except OSError as exc:  # no room for the file: batches are shipped to the workers instead
+                logger.warning("the text view could not be shared with the workers (%s); sending batches instead", exc)
+            else:
+                data.fields, data.shared = dict(shared.arrays), shared
+                release_memory()  # the heap copy of the view
         try:
             yield data
         finally:
             data.pool = None
+            data.shared = None
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+            if shared is not None:
+                shared.close()
 
     def load(self, source: Any, *, format: str | None = None, progress: bool = False) -> Any:
         """The input read, converted and validated in this process (:func:`hubtools.load`)."""
