@@ -141,3 +141,33 @@ def test_exact_duplicate_prompts_grouped_on_ray(ray_engine, corpus):
     distributed = REGISTRY["exact_duplicates"].run(view)
     assert (distributed.flagged, distributed.reasons, distributed.stats) == (local.flagged, local.reasons, local.stats)
     assert local.stats["same_prompt"] > 0
+
+
+def test_verification_ships_only_rows_named_by_a_pair(ray_engine, tmp_path):
+    """The pair verification is a semi-join: the bit set of the rows some candidate pair names
+    (built block by block), and only those rows' signatures and texts enter the shuffles."""
+    import pyarrow as pa
+
+    from hubtools.checks.engines.ray import POS
+    from hubtools.checks.engines.ray_shuffle import RayShuffle, _verify_rows
+
+    rows = 1_003  # not a multiple of 8: the last byte is partly used
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, rows - 1, 150)
+    b = np.minimum(a + rng.integers(1, 50, 150), rows - 1)
+    pairs = ray.data.from_arrow([pa.table({"a": a[:75], "b": b[:75]}), pa.table({"a": a[75:], "b": b[75:]})])
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"text": f"t{i}"}) + b"\n" for i in range(rows)))
+    data = CheckData.from_dataset(load(path).dataset)
+    shuffle = RayShuffle(RayCheckData.wrap(data, ray_engine))
+    ref = shuffle.named_rows(pairs, rows)
+    named = np.flatnonzero(np.unpackbits(ray.get(ref), bitorder="little")[:rows])
+    assert named.tolist() == sorted(set(a.tolist()) | set(b.tolist()))
+    assert len(named) < rows // 2
+
+    sketch = pa.table({POS: np.arange(rows), "signature": pa.array([b"ab"] * rows, pa.binary(2)),
+                       "text": [f"t{i}" for i in range(rows)]})
+    sent = _verify_rows(sketch, data=True, width=2, bits=ref)
+    assert sent.column("node").to_pylist() == named.tolist()
+    assert sent.column("text").to_pylist() == [f"t{i}" for i in named]
+

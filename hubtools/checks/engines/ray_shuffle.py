@@ -19,7 +19,8 @@ an aggregator actor per partition, which costs seconds before any row moves.
   position)`` rows and grouped into candidate pairs (each member with its
   :data:`~hubtools.checks.minhash.WINDOW` nearest bucket-mates, as locally), each pair once;
   a pair meets its first row's signature and text in that row's partition, then its second
-  row's in the second's, and is decided there (:func:`~hubtools.checks.minhash.decide`: the
+  row's in the second's (a semi-join: only the rows some pair names, a bit per row in the
+  object store, enter these two shuffles, not every record's text), and is decided there (:func:`~hubtools.checks.minhash.decide`: the
   MinHash estimate, else the exact Jaccard of the shingle sets); the connected components of
   the similar pairs are computed in rounds on the cluster (large-star / small-star, Kiveris et
   al. 2014: each round two shuffles of the edge list, until a round changes nothing; the
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from ..minhash import ShingleSets, _finalise, decide, joined, sketch_batch, window_pairs
+from ..minhash import ShingleSets, _finalise, decide, distinct, joined, sketch_batch, window_pairs
 from .ray import POS
 
 if TYPE_CHECKING:
@@ -166,10 +167,30 @@ def _distinct_pairs(table: pa.Table) -> pa.Table:
     return pa.table({"a": pa.array(code >> 32), "b": pa.array(code & ((1 << 32) - 1))})
 
 
-def _verify_rows(table: pa.Table, *, data: bool, width: int) -> pa.Table:
+def _pair_nodes(table: pa.Table) -> pa.Table:
+    """The distinct rows a block of candidate pairs names."""
+    return pa.table({"node": pa.array(distinct(np.concatenate([table.column("a").to_numpy(),
+                                                                 table.column("b").to_numpy()])))})
+
+
+def _named(table: pa.Table, bits: Any) -> pa.Table:
+    """The rows of a block whose bit is set in ``bits`` (one bit per row position, as
+    :func:`np.packbits` little-endian; given as an object reference, fetched in the task)."""
+    if not isinstance(bits, np.ndarray):
+        import ray
+
+        bits = ray.get(bits)
+    pos = table.column(POS).to_numpy()
+    return table.filter(pa.array(((bits[pos >> 3] >> (pos & 7).astype(np.uint8)) & 1).astype(bool)))
+
+
+def _verify_rows(table: pa.Table, *, data: bool, width: int, bits: Any = None) -> pa.Table:
     """Rows of the two-step join of pairs with their rows' signatures and texts, one schema:
-    a record (``node``: its position, ``other`` -1, its ``sig`` and ``text``) or a pair
-    (``node``, ``other``, and the other row's ``sig_o`` / ``text_o`` once shipped)."""
+    a record (``node``: its position, ``other`` -1, its ``sig`` and ``text``; only the rows set
+    in ``bits``, those some pair names) or a pair (``node``, ``other``, and the other row's
+    ``sig_o`` / ``text_o`` once shipped)."""
+    if bits is not None:
+        table = _named(table, bits)
     n, sig = len(table), pa.binary(width)
     if data:
         return pa.table({"node": table.column(POS), "other": pa.array(np.full(n, -1, np.int64)),
@@ -387,11 +408,13 @@ class RayShuffle:
                 largest = _totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
                 pairs = self.by_partition(found.select_columns(["code"]), "code", _distinct_pairs).materialize()
                 started = self._timed(started, "near duplicates: LSH buckets to candidate pairs")
-                # verification: each pair meets its first row's data, then its second row's
+                # verification: each pair meets its first row's data, then its second row's; a
+                # semi-join: only the rows some pair names enter the two shuffles (a bit per row)
                 width = 2 * opts.num_perm
-                # lazy, so the two steps read the sketches again rather than hold a second copy
+                bits = self.named_rows(pairs, len(data))
+                # made once (each sort shuffle reads its input twice: to sample, then to sort)
                 records = self._map(sketch.select_columns([POS, "signature", "text"]), _verify_rows, data=True,
-                                    width=width)
+                                    width=width, bits=bits).materialize()
                 shipped = self.by_partition(records.union(self._map(pairs, _verify_rows, data=False, width=width)),
                                             "node", _ship)
                 decided = self.by_partition(records.union(shipped), "node", _meet, threshold=opts.threshold,
@@ -416,6 +439,18 @@ class RayShuffle:
             self._timed(started, f"near duplicates: connected components ({rounds} rounds)")
         return Graph(label, edge["a"], edge["b"], edge["j"], identical, counts, largest,
                      int(figures["sum(compared)"]), int(figures["sum(short)"]))
+
+    def named_rows(self, pairs: Any, n: int) -> Any:
+        """One bit per row (``np.packbits`` little-endian), set for the rows some pair of ``pairs``
+        names, in the object store: each block's distinct rows are set as they come, so the
+        driver holds the n / 8 bytes and one block of row numbers at a time."""
+        import ray
+
+        bits = np.zeros((n + 7) // 8, np.uint8)
+        for ref in self._map(pairs, _pair_nodes).to_arrow_refs():
+            node = ray.get(ref).column("node").to_numpy()
+            np.bitwise_or.at(bits, node >> 3, np.left_shift(1, node & 7).astype(np.uint8))
+        return ray.put(bits)
 
     def components(self, edges: Any) -> tuple[np.ndarray, np.ndarray, int]:
         """Connected components of an edge dataset (columns ``u``, ``v``) in rounds on Ray.
