@@ -137,6 +137,23 @@ def test_unknown_check_and_unknown_option_are_clear_errors():
         run_checks(ds, checks=["schema"], options={"schema": {"bogus": 1}})
 
 
+@pytest.mark.parametrize("name", ["llama_factory/dpo_en_demo.json", "alpaca_eval/alpaca-7b_vs_davinci003_gpt4_annotations.json"])
+def test_a_path_read_by_the_run_keeps_only_the_view_of_its_text_with_the_same_results(corpus, name):
+    """run_checks(path) drops the dataset's text columns once the view is built (memory); every check
+    gives what it gives on the whole loaded dataset, scores and quarantine included."""
+    path = corpus / name
+    whole = run_checks(load(path))
+    slim = run_checks(path)
+    text_columns = {"messages", "prompt", "chosen", "rejected", "completion", "text"}
+    assert text_columns & set(whole.data.dataset.column_names)
+    assert not text_columns & set(slim.data.dataset.column_names)
+    assert len(slim.data.dataset) == len(whole.data.dataset)
+    assert {k: v for k, v in slim.dataset.items() if k != "engine"} == \
+        {k: v for k, v in whole.dataset.items() if k != "engine"}  # the engine's figures hold seconds
+    for check in whole.results:
+        assert slim.results[check].to_dict() == whole.results[check].to_dict(), check
+
+
 def test_schema_check_reports_what_validation_quarantined(corpus):
     loaded = load(corpus / "hh_rlhf" / "harmless_base_test.jsonl.gz")
     quality = run_checks(loaded, checks=["schema"])

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from datasets import Dataset
 
 from ..errors import HubtoolsError, UnknownCheckError
 from ..load import LoadResult
+from ..records import Kind
+from ..shapes import SHAPES
 from .base import REGISTRY, CheckData, CheckResult, options_dict, release_memory
 from .score import QualityScores, record_scores
 
@@ -125,6 +127,12 @@ def _as_load_result(source: Any, format: str | None, progress: bool,
     return result, result.dataset
 
 
+def _without_text(dataset: Dataset, kind: Kind) -> Dataset:
+    """``dataset`` without the columns the text view was built from (the bulk of its memory)."""
+    text = {field.column for field in SHAPES[kind].text_fields} & set(dataset.column_names)
+    return dataset.remove_columns(sorted(text)) if text else dataset
+
+
 def _run_one(name: str, data: CheckData, opts: Any) -> CheckResult:
     """One check's result; a check that breaks on this data costs its own line, not the report."""
     try:
@@ -182,6 +190,13 @@ def run_checks(
     data = CheckData.from_dataset(dataset, loaded.kind if loaded else None,
                                   quarantine=loaded.quarantine if loaded else [],
                                   num_proc=num_proc, progress=progress)
+    if loaded is not None and loaded is not source:
+        # read here, so nobody else holds it: the text now lives in the view, and the checks
+        # read only the other columns (scores, labels) of the dataset itself
+        data.dataset = _without_text(dataset, data.kind)
+        loaded = replace(loaded, dataset=data.dataset)
+        del dataset
+        release_memory()
     timings = {"prepare": time.perf_counter() - started}
     info = loaded.summary() if loaded else {"source": None, "kind": data.kind.value,
                                             "total": len(data), "valid": len(data), "quarantined": 0}
