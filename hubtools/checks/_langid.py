@@ -339,7 +339,7 @@ class _Model:
         self.compact = compact
         self.compact32 = compact.astype(np.int32)
         a = self.ASCII
-        self.direct = np.full(a + a * a + a * a * a, -1, dtype=np.int32)
+        self.direct = np.full(a + a * a + a * a * a + 1, -1, dtype=np.int32)  # last: "none"
         for row, gram in enumerate(grams[i] for i in order):
             ids = [int(compact[ord(c)]) if ord(c) < 0x10000 else -1 for c in gram]
             if min(ids) >= 0:
@@ -443,6 +443,7 @@ def nb_scores(arr: pa.Array, direct: bool = True, prefix: int = NB_PREFIX) -> tu
     value = compact.copy()
     ascii_ok = (compact >= 0) & direct
     not_skip = ~skip
+    none = len(model.direct) - 1  # the table's last entry is -1
     for size in (1, 2, 3):
         if size > 1:
             value[1:] = value[:-1] * a + compact[1:]
@@ -450,20 +451,17 @@ def nb_scores(arr: pa.Array, direct: bool = True, prefix: int = NB_PREFIX) -> tu
         # where langdetect reads an n-gram of this size
         valid = not_skip & (word_len >= size - 1) if size > 1 else not_skip & ~space
         valid[:size - 1] = False
-        pos = np.flatnonzero(valid)
-        ok = ascii_ok[pos]
-        ids = np.full(len(pos), -1, dtype=np.int32)
-        ids[ok] = model.direct[sum(a ** k for k in range(1, size)) + value[pos[ok]]]  # see _compact_index
-        other = np.flatnonzero(~ok)
+        # every position's pure-ASCII n-gram by the table (see _compact_index), -1 elsewhere
+        ids_at = model.direct[np.where(ascii_ok, value + sum(a ** k for k in range(1, size)), none)]
+        other = np.flatnonzero(valid & ~ascii_ok)  # the others by their packed code points
         if len(other):
-            at = pos[other]
-            k = stream[at].astype(np.int64)
+            k = stream[other].astype(np.int64)
             for back in range(1, size):
-                k |= stream[at - back].astype(np.int64) << (21 * back)
+                k |= stream[other - back].astype(np.int64) << (21 * back)
             j = np.minimum(np.searchsorted(model.keys, k), len(model.keys) - 1)
-            ids[other] = np.where(model.keys[j] == k, j, -1)
-        found = ids >= 0
-        ids, rows = ids[found], row_of[pos[found]]
+            ids_at[other] = np.where(model.keys[j] == k, j, -1)
+        pos = np.flatnonzero(valid & (ids_at >= 0))
+        ids, rows = ids_at[pos], row_of[pos]
         counts = np.bincount(rows, minlength=n)
         matched += counts
         indptr = np.zeros(n + 1, dtype=np.int32)
@@ -587,6 +585,7 @@ class _Stream:
 
 
 _STREAMS: dict[int | None, _Stream] = {}
+_FIVE = np.arange(5)
 
 
 def _random01(w0: int, w1: int) -> float:
@@ -746,12 +745,13 @@ def langdetect_sure_many(texts: Sequence[str]) -> np.ndarray:
     while len(live):
         first = block == 0
         col = np.where(first, 0, 5 * block - 4)  # the draw each block starts at
+        # the block's five factors of every live text at once (a text starting a trial: one)
+        factor = np.take(profiles, draws[live[:, None], np.minimum(col[:, None] + _FIVE, draws_max - 1)], axis=0)
+        factor += weight[live, None, None]
+        factor[first, 1:] = 1.0
         for d in range(5):
-            factor = weight[live, None] + profiles[draws[live, np.minimum(col + d, draws_max - 1)]]
-            if d:
-                factor[first] = 1.0
-            prob *= factor
-        prob /= np.add.accumulate(prob, axis=1)[:, -1:]
+            np.multiply(prob, factor[:, d], out=prob)
+        np.divide(prob, np.add.accumulate(prob, axis=1)[:, -1:], out=prob)
         ended = (prob.max(axis=1) > conv) | (5 * block >= limit)
         block += 1
         if not ended.any():
