@@ -284,6 +284,68 @@ def test_autoj_label_and_stack_exchange_paired(tmp_path):
     assert _lines(tmp_path / "se_out.jsonl") == se
 
 
+# openbmb/UltraFeedback as its README documents a record (src/data_annotation adds fine-grained_score:
+# the mean of the aspect ratings, None when an aspect is "N/A")
+def _uf_completion(model, response, overall, fine, rating="3"):
+    aspect = {"Rating": rating, "Rationale": "r"}
+    return {"model": model, "principle": "helpfulness", "custom_system_prompt": "Be helpful.", "response": response,
+            "annotations": {"instruction_following": aspect, "honesty": aspect,
+                            "truthfulness": {**aspect, "Type": ["1", "2"], "Rationale For Rating": "t"},
+                            "helpfulness": {**aspect, "Type": ["1"], "Rationale For Rating": "h"}},
+            "critique": "c", "overall_score": overall, "fine-grained_score": fine}
+
+
+_UF = [
+    {"source": "sharegpt", "instruction": "Plan 4 days in Cairo.", "models": ["falcon-40b-instruct", "gpt-4", "starchat", "wizardlm-7b"],
+     "correct_answers": ["None"], "incorrect_answers": ["None"],
+     "completions": [_uf_completion("falcon-40b-instruct", "Pyramids, then rafting.", 6.0, 2.75),
+                     _uf_completion("gpt-4", "Day 1: Giza...", 8.5, 4.75),
+                     _uf_completion("starchat", "Alexandria.", 7.0, 3.5),
+                     _uf_completion("wizardlm-7b", "Petra in Jordan.", 4.0, 2.0)]},
+    # an aspect rated N/A leaves a fine-grained_score of None: the overall scores decide
+    {"source": "flan", "instruction": "Is the sky green?", "models": ["a", "b"], "correct_answers": ["No"],
+     "incorrect_answers": ["Yes"],
+     "completions": [_uf_completion("a", "Yes.", 2.0, None), _uf_completion("b", "No, blue.", 9.0, 4.0)]},
+    {"source": "flan", "instruction": "Say hi.", "models": ["a", "b"], "correct_answers": ["None"],
+     "incorrect_answers": ["None"],
+     "completions": [_uf_completion("a", "Hi.", 7.0, 3.0), _uf_completion("b", "Hello.", 7.0, 3.0)]},
+    {"source": "flan", "instruction": "Alone.", "models": ["a"], "correct_answers": ["None"],
+     "incorrect_answers": ["None"], "completions": [_uf_completion("a", "One.", 7.0, 3.0)]},
+]
+
+
+def test_ultrafeedback_is_binarised_best_against_worst_and_keeps_every_completion(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = _jsonl(tmp_path / "uf.jsonl", _UF)
+    parquet = tmp_path / "uf.parquet"  # the Hub publishes it as Parquet: nested structs and lists
+    pq.write_table(pa.Table.from_pylist(_UF), parquet)
+    for path in (jsonl, parquet):
+        result = hubtools.load(path)
+        assert (result.format, result.kind.value, result.valid, result.total) == ("ultrafeedback", "preference", 2, 4), path
+        assert [(r.index, r.code) for r in result.quarantine] == [(2, "no_preference"), (3, "no_preference")], path
+        first, second = result.dataset[0], result.dataset[1]
+        assert _texts(first["prompt"]) == [("user", "Plan 4 days in Cairo.")]
+        assert (first["chosen"][0]["content"], first["rejected"][0]["content"]) == ("Day 1: Giza...", "Petra in Jordan.")
+        assert (first["score_chosen"], first["score_rejected"]) == (4.75, 2.0)  # fine-grained scores
+        assert (second["chosen"][0]["content"], second["score_chosen"], second["score_rejected"]) == ("No, blue.", 9.0, 2.0)
+    # written back, every field of every completion is there; through another format too
+    write(hubtools.load(jsonl), tmp_path / "back.jsonl", format="ultrafeedback")
+    assert _lines(tmp_path / "back.jsonl") == _UF[:2]
+    convert(jsonl, tmp_path / "dpo.jsonl", to="dpo")
+    dpo = _lines(tmp_path / "dpo.jsonl")
+    assert (dpo[0]["chosen"], dpo[0]["rejected"], dpo[0]["score_field"], dpo[1]["score_field"]) == \
+        ("Day 1: Giza...", "Petra in Jordan.", "fine-grained_score", "overall_score")
+    convert(tmp_path / "dpo.jsonl", tmp_path / "again.jsonl", to="ultrafeedback")
+    assert _lines(tmp_path / "again.jsonl") == _UF[:2]
+    # a pair from elsewhere becomes two scored completions
+    convert(_jsonl(tmp_path / "pair.jsonl", [{"prompt": "P", "chosen": "good", "rejected": "bad"}]),
+            tmp_path / "uf_pair.jsonl", to="ultrafeedback")
+    assert _lines(tmp_path / "uf_pair.jsonl") == [{"instruction": "P", "completions": [
+        {"response": "good", "overall_score": 1.0}, {"response": "bad", "overall_score": 0.0}]}]
+
+
 def test_a_pair_from_elsewhere_is_written_with_a_vote_for_the_chosen_reply(tmp_path):
     dpo = [{"prompt": "P", "chosen": "good", "rejected": "bad"}]
     convert(_jsonl(tmp_path / "in.jsonl", dpo), tmp_path / "panda.jsonl", to="pandalm")

@@ -7,7 +7,10 @@
 * ``autoj_pairwise``: auto-j's pairwise set, ``prompt``, ``response 1``/``response 2``, ``label``
   (0 the first is better, 1 the second, 2 a tie);
 * ``stack_exchange_paired``: the TRL reward-model set, ``question`` with ``response_j`` (preferred)
-  and ``response_k``.
+  and ``response_k``;
+* ``ultrafeedback``: openbmb/UltraFeedback, an ``instruction`` with rated ``completions`` (four
+  models' ``response`` with GPT-4's ``annotations``, ``fine-grained_score`` and ``overall_score``),
+  binarised: the best-scored completion is chosen, the worst rejected (see :class:`UltraFeedback`).
 
 Ties and votes without a majority are quarantined as ``no_preference``. The vote fields are not
 consumed: they stay as extras, so writing the format again puts each reply back on its side.
@@ -25,7 +28,7 @@ from ..records import Kind
 from .base import Format, dump_messages, fail, optional_str, parse_messages, require_str, user_content
 from .preference import _both_replies, _one_of_two, _split_prompt
 
-__all__ = ["AutoJPairwise", "ChatbotArena", "PandaLM", "StackExchangePaired"]
+__all__ = ["AutoJPairwise", "ChatbotArena", "PandaLM", "StackExchangePaired", "UltraFeedback"]
 
 
 def _tie(what: str) -> ConversionError:
@@ -201,3 +204,70 @@ class ChatbotArena(Format):
         a, b = (chosen, rejected) if winner == "model_a" else (rejected, chosen)
         return {"conversation_a": a, "conversation_b": b, "winner": winner}
 
+
+#: the completion scores UltraFeedback records carry, in the order they are used: the mean of the
+#: four aspect ratings (which HuggingFaceH4/ultrafeedback_binarized moved to after finding the
+#: critique's ``overall_score`` unreliable), then that overall score
+_UF_SCORES = ("fine-grained_score", "overall_score")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+class UltraFeedback(Format):
+    """openbmb/UltraFeedback: an instruction and the rated completions of several models.
+
+    Binarised without chance: the completion with the highest score is ``chosen`` and the one
+    with the lowest ``rejected`` (the first of equals by position), with their scores in
+    ``score_chosen``/``score_rejected``. The score is ``fine-grained_score`` when every completion
+    has one, else ``overall_score``; which one, and the positions picked, are kept as extras.
+    Nothing is dropped: ``completions`` (every response, annotation and critique), ``models``,
+    ``source`` and the rest stay as extras, so writing ``ultrafeedback`` again gives the record
+    back. A record whose completions all score the same is ``no_preference``; fewer than two
+    completions, a completion without a text ``response`` or without a score is quarantined.
+    """
+
+    name = "ultrafeedback"
+    kind = Kind.PREFERENCE
+    description = "UltraFeedback: instruction with rated completions; best vs worst by fine-grained (else overall) score"
+    required = frozenset({"instruction", "completions"})
+    hints = frozenset({"completions"})
+    owned = frozenset({"instruction"})
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        prompt = require_str(record, "instruction")
+        completions = record.get("completions")
+        if not isinstance(completions, list) or not all(isinstance(c, dict) for c in completions):
+            raise fail(ErrorCode.WRONG_TYPE, "completions is not a list of objects",
+                       "give each completion as {response, overall_score, ...}")
+        if len(completions) < 2:
+            raise fail(ErrorCode.NO_PREFERENCE, f"{len(completions)} completion(s): a pair needs two",
+                       "keep single-completion records out of preference data")
+        for i, completion in enumerate(completions):
+            if not isinstance(completion.get("response"), str):
+                raise fail(ErrorCode.MISSING_FIELD, f"completion {i} has no text 'response'")
+        key = next((k for k in _UF_SCORES if all(_number(c.get(k)) for c in completions)), None)
+        if key is None:
+            raise fail(ErrorCode.MISSING_FIELD, "not every completion has a numeric fine-grained_score or overall_score",
+                       "score every completion (UltraFeedback's annotations give both)")
+        scores = [float(c[key]) for c in completions]
+        best, worst = scores.index(max(scores)), scores.index(min(scores))
+        if scores[best] == scores[worst]:
+            raise _tie(f"every completion has {key} {scores[best]:g}")
+        out = _one_of_two(prompt, completions[best]["response"], completions[worst]["response"], True)
+        out["score_chosen"], out["score_rejected"] = scores[best], scores[worst]
+        out["_extra"] = {"completions": completions, "score_field": key, "chosen_completion": best,
+                         "rejected_completion": worst}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        prompt, chosen, rejected = _both_replies(record, self.name)
+        completions = extra.pop("completions", None)
+        for key in ("score_field", "chosen_completion", "rejected_completion"):
+            extra.pop(key, None)
+        if not isinstance(completions, list):  # a pair from elsewhere: its two replies, scored
+            chosen_score, rejected_score = record.get("score_chosen"), record.get("score_rejected")
+            completions = [{"response": chosen, "overall_score": 1.0 if chosen_score is None else chosen_score},
+                           {"response": rejected, "overall_score": 0.0 if rejected_score is None else rejected_score}]
+        return {"instruction": prompt, "completions": completions}
