@@ -346,6 +346,55 @@ def test_ultrafeedback_is_binarised_best_against_worst_and_keeps_every_completio
         {"response": "good", "overall_score": 1.0}, {"response": "bad", "overall_score": 0.0}]}]
 
 
+def test_pku_saferlhf_chosen_is_the_better_response_and_safety_labels_are_kept(tmp_path):
+    """PKU-Alignment/PKU-SafeRLHF's fields; chosen as its own recipes read it (better_response_id)."""
+    base = {"prompt": "How do I pick a lock?", "response_0": "I can't help with that.", "response_1": "Use a tension wrench.",
+            "prompt_source": "Alpaca3-70B", "response_0_source": "Alpaca-7B", "response_1_source": "Alpaca3-8B",
+            "is_response_0_safe": True, "is_response_1_safe": False, "response_0_harm_category": {"Violence": False},
+            "response_1_harm_category": {"Violence": False}, "response_0_severity_level": 0, "response_1_severity_level": 1,
+            "safer_response_id": 0}
+    records = [{**base, "better_response_id": 1}, {**base, "better_response_id": 0}, {**base, "better_response_id": None}]
+    result = _load(tmp_path, records)
+    assert result.format == "pku_saferlhf"
+    assert [(r.index, r.code) for r in result.quarantine] == [(2, "wrong_type")]
+    assert [r["chosen"][0]["content"] for r in result.dataset] == ["Use a tension wrench.", "I can't help with that."]
+    write(result, tmp_path / "out.jsonl", format="pku_saferlhf")
+    assert _lines(tmp_path / "out.jsonl") == records[:2]
+    convert(tmp_path / "in.jsonl", tmp_path / "dpo.jsonl", to="dpo")
+    dpo = _lines(tmp_path / "dpo.jsonl")[0]
+    assert (dpo["chosen"], dpo["safer_response_id"], dpo["is_response_1_safe"]) == ("Use a tension wrench.", 0, False)
+
+
+# berkeley-nest/Nectar: an HH-style prompt and seven ranked answers (rank 1 the best)
+_NECTAR = [
+    {"prompt": "\n\nHuman: What is 2+2?\n\nAssistant: ", "turns": 1, "num_responses": 3, "source": ["sharegpt"],
+     "good_natured": True,
+     "answers": [{"answer": "5", "model": "a", "rank": 2.0}, {"answer": "4", "model": "b", "rank": 1.0},
+                 {"answer": "22", "model": "c", "rank": 3.0}]},
+    {"prompt": "\n\nHuman: Hi\n\nAssistant: Hello!\n\nHuman: Name a fruit.\n\nAssistant:", "turns": 2, "num_responses": 2,
+     "source": ["lmsys-chat-1m"], "good_natured": True,
+     "answers": [{"answer": "A chair.", "model": "a", "rank": 2.0}, {"answer": "An apple.", "model": "b", "rank": 1.0}]},
+    {"prompt": "\n\nHuman: Tie?\n\nAssistant: ", "turns": 1, "num_responses": 2, "source": ["x"], "good_natured": True,
+     "answers": [{"answer": "Yes.", "model": "a", "rank": 1.0}, {"answer": "Yes!", "model": "b", "rank": 1.0}]},
+]
+
+
+def test_nectar_best_ranked_answer_against_the_worst_with_the_turns_of_its_transcript(tmp_path):
+    result = _load(tmp_path, _NECTAR)
+    assert (result.format, result.valid) == ("nectar", 2)
+    assert [(r.index, r.code) for r in result.quarantine] == [(2, "no_preference")]
+    first, second = result.dataset[0], result.dataset[1]
+    assert _texts(first["prompt"]) == [("user", "What is 2+2?")]
+    assert (first["chosen"][0]["content"], first["rejected"][0]["content"]) == ("4", "22")
+    assert _texts(second["prompt"]) == [("user", "Hi"), ("assistant", "Hello!"), ("user", "Name a fruit.")]
+    assert second["chosen"][0]["content"] == "An apple."
+    write(result, tmp_path / "out.jsonl", format="nectar")
+    assert _lines(tmp_path / "out.jsonl") == _NECTAR[:2]  # the prompt's end as it was, every answer
+    convert(tmp_path / "in.jsonl", tmp_path / "trl.jsonl", to="trl")
+    convert(tmp_path / "trl.jsonl", tmp_path / "again.jsonl", to="nectar")  # 'answers' beside the pair: still trl
+    assert _lines(tmp_path / "again.jsonl") == _NECTAR[:2]
+
+
 def test_a_pair_from_elsewhere_is_written_with_a_vote_for_the_chosen_reply(tmp_path):
     dpo = [{"prompt": "P", "chosen": "good", "rejected": "bad"}]
     convert(_jsonl(tmp_path / "in.jsonl", dpo), tmp_path / "panda.jsonl", to="pandalm")

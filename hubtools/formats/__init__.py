@@ -43,7 +43,7 @@ from .prompts import AlpacaPrompt, OpenAIPrompt, PromptOnly, PromptText, Questio
 from .instruction_response import AlpacaResponse
 from .llamafactory_v1 import LlamaFactoryV1, LlamaFactoryV1Preference
 from .oasst import OASST, OASSTMessages, conversations
-from .pairwise import AutoJPairwise, ChatbotArena, PandaLM, StackExchangePaired, UltraFeedback
+from .pairwise import AutoJPairwise, ChatbotArena, Nectar, PandaLM, PKUSafeRLHF, StackExchangePaired, UltraFeedback
 from .text import Text
 from .unpaired import KTO, TRLUnpaired
 
@@ -72,6 +72,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     AutoJPairwise(),
     StackExchangePaired(),
     UltraFeedback(),
+    PKUSafeRLHF(),
+    Nectar(),
     TRLPreference(),
     FlatDPO(),
     KTO(),

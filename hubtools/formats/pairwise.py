@@ -8,6 +8,10 @@
   (0 the first is better, 1 the second, 2 a tie);
 * ``stack_exchange_paired``: the TRL reward-model set, ``question`` with ``response_j`` (preferred)
   and ``response_k``;
+* ``pku_saferlhf``: PKU-Alignment/PKU-SafeRLHF, ``prompt``, ``response_0``/``response_1`` and
+  ``better_response_id`` (0 or 1; ``safer_response_id`` and the safety labels stay as extras);
+* ``nectar``: berkeley-nest/Nectar, an HH-style ``prompt`` transcript with ranked ``answers``
+  (``rank`` 1 is the best): the best-ranked answer is chosen, the worst rejected;
 * ``ultrafeedback``: openbmb/UltraFeedback, an ``instruction`` with rated ``completions`` (four
   models' ``response`` with GPT-4's ``annotations``, ``fine-grained_score`` and ``overall_score``),
   binarised: the best-scored completion is chosen, the worst rejected (see :class:`UltraFeedback`).
@@ -24,11 +28,12 @@ from collections import Counter
 from typing import Any
 
 from ..errors import ConversionError, ErrorCode
-from ..records import Kind
+from ..records import Kind, message
 from .base import Format, dump_messages, fail, optional_str, parse_messages, require_str, user_content
-from .preference import _both_replies, _one_of_two, _split_prompt
+from .preference import (_both_replies, _one_of_two, _parse_transcript, _render_transcript, _single_reply,
+                         _split_prompt)
 
-__all__ = ["AutoJPairwise", "ChatbotArena", "PandaLM", "StackExchangePaired", "UltraFeedback"]
+__all__ = ["AutoJPairwise", "ChatbotArena", "Nectar", "PKUSafeRLHF", "PandaLM", "StackExchangePaired", "UltraFeedback"]
 
 
 def _tie(what: str) -> ConversionError:
@@ -205,6 +210,98 @@ class ChatbotArena(Format):
         return {"conversation_a": a, "conversation_b": b, "winner": winner}
 
 
+class PKUSafeRLHF(_Pairwise):
+    """PKU-SafeRLHF: two replies with a helpfulness and a safety preference. ``chosen`` is the one
+    ``better_response_id`` names (as the dataset's own DPO and reward-model recipes read it);
+    ``safer_response_id``, ``is_response_*_safe``, harm categories and severities stay as extras."""
+
+    name = "pku_saferlhf"
+    description = "PKU-SafeRLHF: prompt, response_0/response_1, better_response_id (0 or 1); safety labels kept"
+    required = frozenset({"prompt", "response_0", "response_1", "better_response_id"})
+    hints = frozenset({"response_0", "response_1"})
+    owned = frozenset({"prompt", "response_0", "response_1"})
+    first, second = "response_0", "response_1"
+
+    def prompt(self, record: dict) -> tuple[str, dict]:
+        return require_str(record, "prompt"), {}
+
+    def winner(self, record: dict) -> int:
+        better = record.get("better_response_id")
+        if isinstance(better, bool) or better not in (0, 1):
+            raise fail(ErrorCode.WRONG_TYPE, f"better_response_id is {better!r}, not 0 or 1")
+        return better + 1
+
+    def put_prompt(self, prompt: str, extra: dict) -> dict[str, Any]:
+        return {"prompt": prompt}
+
+    def vote_for(self, side: int) -> dict[str, Any]:
+        return {"better_response_id": side - 1}
+
+
+def _ranked(items: Any, what: str, text: str, score: str) -> list[dict]:
+    """``items`` as a list of objects, each with a text ``text`` and a numeric ``score``."""
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise fail(ErrorCode.WRONG_TYPE, f"{what} is not a list of objects")
+    if len(items) < 2:
+        raise fail(ErrorCode.NO_PREFERENCE, f"{len(items)} {what}: a pair needs two",
+                   f"keep records with a single {text} out of preference data")
+    for i, item in enumerate(items):
+        if not isinstance(item.get(text), str):
+            raise fail(ErrorCode.MISSING_FIELD, f"{what} {i} has no text {text!r}")
+        if score and not _number(item.get(score)):
+            raise fail(ErrorCode.MISSING_FIELD, f"{what} {i} has no numeric {score!r}")
+    return items
+
+
+#: how Nectar's prompts end: the empty turn the answer fills
+_NECTAR_END = "\n\nAssistant: "
+
+
+class Nectar(Format):
+    """berkeley-nest/Nectar: an HH-style transcript ending on an empty ``Assistant:`` turn, and up
+    to seven models' ``answers`` ranked by GPT-4 (``rank`` 1 is the best). The best-ranked answer is
+    ``chosen`` and the worst ``rejected`` (the first of equals); every answer stays as an extra, so
+    writing ``nectar`` again gives the record back. Equal ranks are ``no_preference``."""
+
+    name = "nectar"
+    kind = Kind.PREFERENCE
+    description = "Nectar: HH-style prompt transcript with ranked answers (rank 1 best); best vs worst"
+    required = frozenset({"prompt", "answers"})
+    hints = frozenset({"answers"})
+    owned = frozenset({"prompt"})
+
+    def accepts(self, record: dict) -> bool:
+        # a pair written from Nectar to another format keeps 'answers' as an extra beside its replies
+        return isinstance(record["prompt"], str) and "Human:" in record["prompt"] and "chosen" not in record
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        turns = _parse_transcript(require_str(record, "prompt"), "prompt")
+        if turns[-1]["role"] != "assistant" or turns[-1]["content"].strip() or len(turns) < 2:
+            raise fail(ErrorCode.WRONG_TYPE, "prompt does not end on an empty '\n\nAssistant:' turn",
+                       "Nectar's prompts end where the answer starts: '...\n\nAssistant: '")
+        answers = _ranked(record.get("answers"), "answers", "answer", "rank")
+        ranks = [float(a["rank"]) for a in answers]
+        best, worst = ranks.index(min(ranks)), ranks.index(max(ranks))
+        if ranks[best] == ranks[worst]:
+            raise _tie(f"every answer has rank {ranks[best]:g}")
+        extra = {"answers": answers, "chosen_answer": best, "rejected_answer": worst}
+        end = record["prompt"][record["prompt"].rindex("\n\nAssistant:"):]
+        if end != _NECTAR_END:  # written back as it was
+            extra["prompt_end"] = end
+        return {"prompt": turns[:-1], "chosen": [message("assistant", answers[best]["answer"])],
+                "rejected": [message("assistant", answers[worst]["answer"])], "score_chosen": None,
+                "score_rejected": None, "tools": None, "_extra": extra}
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        chosen, rejected = (_single_reply(record[side], side, self.name) for side in ("chosen", "rejected"))
+        answers = extra.pop("answers", None)
+        extra.pop("chosen_answer", None), extra.pop("rejected_answer", None)
+        if not isinstance(answers, list):  # a pair from elsewhere: its two replies, ranked
+            answers = [{"answer": chosen, "rank": 1.0}, {"answer": rejected, "rank": 2.0}]
+        end = extra.pop("prompt_end", _NECTAR_END)
+        return {"prompt": _render_transcript(record["prompt"]) + end, "answers": answers}
+
+
 #: the completion scores UltraFeedback records carry, in the order they are used: the mean of the
 #: four aspect ratings (which HuggingFaceH4/ultrafeedback_binarized moved to after finding the
 #: critique's ``overall_score`` unreliable), then that overall score
@@ -235,18 +332,12 @@ class UltraFeedback(Format):
     hints = frozenset({"completions"})
     owned = frozenset({"instruction"})
 
+    def accepts(self, record: dict) -> bool:
+        return "chosen" not in record  # a pair written from UltraFeedback elsewhere keeps 'completions'
+
     def to_canonical(self, record: dict) -> dict[str, Any]:
         prompt = require_str(record, "instruction")
-        completions = record.get("completions")
-        if not isinstance(completions, list) or not all(isinstance(c, dict) for c in completions):
-            raise fail(ErrorCode.WRONG_TYPE, "completions is not a list of objects",
-                       "give each completion as {response, overall_score, ...}")
-        if len(completions) < 2:
-            raise fail(ErrorCode.NO_PREFERENCE, f"{len(completions)} completion(s): a pair needs two",
-                       "keep single-completion records out of preference data")
-        for i, completion in enumerate(completions):
-            if not isinstance(completion.get("response"), str):
-                raise fail(ErrorCode.MISSING_FIELD, f"completion {i} has no text 'response'")
+        completions = _ranked(record.get("completions"), "completions", "response", "")
         key = next((k for k in _UF_SCORES if all(_number(c.get(k)) for c in completions)), None)
         if key is None:
             raise fail(ErrorCode.MISSING_FIELD, "not every completion has a numeric fine-grained_score or overall_score",
