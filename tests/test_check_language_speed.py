@@ -97,3 +97,23 @@ def test_two_stage_ngram_reading_on_the_bench_records_agrees_more_with_langdetec
     assert len(arr) > 5000 and len(changed) <= 3
     assert sum(n == p for _, _, n, p in changed) >= sum(o == p for _, o, _, p in changed)
     assert (_langid.decide_by_ngrams(arr) >= 0).mean() > 0.95
+
+
+def test_model_tables_built_at_once_match_a_gram_by_gram_build():
+    """:class:`_langid._Model` packs every profile n-gram and fills the ASCII table with numpy;
+    built one n-gram at a time with ``_key`` and ``_compact_index``, they are the same."""
+    from langdetect import detector_factory
+
+    model = _langid._Model()
+    table = detector_factory._factory.word_lang_prob_map
+    grams = sorted(table, key=_langid._key)
+    assert model.keys.tolist() == [_langid._key(g) for g in grams]
+    direct = np.full_like(model.direct, -1)
+    for row, gram in enumerate(grams):
+        ids = [int(model.compact[ord(c)]) if ord(c) < 0x10000 else -1 for c in gram]
+        if min(ids) >= 0:
+            direct[_langid._compact_index(ids, model.ASCII)] = row
+    assert np.array_equal(model.direct, direct) and (direct >= 0).sum() > 10000
+    row = grams.index("the")
+    expected = np.log(np.array(table["the"]) + 0.5 / 10000).astype(np.float32)
+    assert np.array_equal(model.logp[row], expected)

@@ -47,6 +47,7 @@ corpus.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
@@ -319,11 +320,17 @@ class _Model:
     def __init__(self) -> None:
         _factory.init_factory()
         factory = _factory._factory
-        grams = list(factory.word_lang_prob_map)
-        keys = np.array([_key(g) for g in grams], dtype=np.int64)
+        table = factory.word_lang_prob_map
+        grams = list(table)
+        # every n-gram's code points (1 to 3, right-aligned after NULs), packed as _key packs them
+        chars = np.frombuffer("".join(g.rjust(3, "\0") for g in grams).encode("utf-32-le"),
+                              dtype="<u4").reshape(-1, 3).astype(np.int64)
+        keys = (chars[:, 0] << 42) | (chars[:, 1] << 21) | chars[:, 2]
         order = np.argsort(keys)
         self.keys = keys[order]
-        probs = np.array([factory.word_lang_prob_map[g] for g in grams], dtype=np.float64)[order]
+        n_lang = len(factory.langlist)
+        probs = np.fromiter(chain.from_iterable(map(table.__getitem__, grams)), dtype=np.float64,
+                            count=len(grams) * n_lang).reshape(len(grams), n_lang)[order]
         # langdetect multiplies by (alpha / BASE_FREQ + p) with alpha = 0.5, BASE_FREQ = 10000
         self.logp = np.log(probs + 0.5 / 10000).astype(np.float32)
         self.languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in factory.langlist],
@@ -340,13 +347,18 @@ class _Model:
         self.compact32 = compact.astype(np.int32)
         a = self.ASCII
         self.direct = np.full(a + a * a + a * a * a + 1, -1, dtype=np.int32)  # last: "none"
-        for row, gram in enumerate(grams[i] for i in order):
-            ids = [int(compact[ord(c)]) if ord(c) < 0x10000 else -1 for c in gram]
-            if min(ids) >= 0:
-                self.direct[_compact_index(ids, a)] = row
+        chars = chars[order]
+        ids = np.where(chars < 0x10000, compact[np.minimum(chars, 0xFFFF)], -1)
+        size = (chars != 0).sum(axis=1)
+        ascii_only = ((ids >= 0) | (chars == 0)).all(axis=1)
+        index = np.select([size == 1, size == 2],  # _compact_index of the ids, by size
+                          [ids[:, 2], a + ids[:, 1] * a + ids[:, 2]],
+                          a + a * a + (ids[:, 0] * a + ids[:, 1]) * a + ids[:, 2])
+        self.direct[index[ascii_only]] = np.flatnonzero(ascii_only)
 
 
 def _key(gram: str) -> int:
+    """An n-gram's code points packed 21 bits each (what :class:`_Model` computes for all at once)."""
     key = 0
     for ch in gram:
         key = (key << 21) | ord(ch)
@@ -354,6 +366,7 @@ def _key(gram: str) -> int:
 
 
 def _compact_index(ids: list[int], a: int) -> int:
+    """The ASCII table's slot of an n-gram's compact ids (what :class:`_Model` computes for all at once)."""
     if len(ids) == 1:
         return ids[0]
     if len(ids) == 2:
