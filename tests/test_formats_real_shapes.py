@@ -395,6 +395,55 @@ def test_nectar_best_ranked_answer_against_the_worst_with_the_turns_of_its_trans
     assert _lines(tmp_path / "again.jsonl") == _NECTAR[:2]
 
 
+_WEBGPT = [  # openai/webgpt_comparisons: scores in [-1, 1], 0 a tie
+    {"question": {"dataset": "eli5", "id": "q1", "full_text": "Why is the sky blue?"},
+     "quotes_0": {"title": ["Sky"], "extract": ["..."]}, "answer_0": "Because.", "tokens_0": [1, 2], "score_0": -1.0,
+     "quotes_1": {"title": [], "extract": []}, "answer_1": "Rayleigh scattering.", "tokens_1": [3], "score_1": 1.0},
+    {"question": {"dataset": "eli5", "id": "q2", "full_text": "Tie?"},
+     "quotes_0": {"title": [], "extract": []}, "answer_0": "A.", "tokens_0": [], "score_0": 0.0,
+     "quotes_1": {"title": [], "extract": []}, "answer_1": "B.", "tokens_1": [], "score_1": 0.0},
+]
+_TLDR = [  # openai/summarize_from_feedback, comparisons: a Reddit post and a CNN/DM article
+    {"info": {"id": "t3_1", "post": "I lost my keys again...", "title": "Keys", "subreddit": "tifu", "site": None,
+              "article": None}, "summaries": [{"text": " Lost keys.", "policy": "sup2", "note": None},
+                                              {"text": " I like keys a lot.", "policy": "ppo", "note": "bad"}],
+     "choice": 0, "worker": "w1", "batch": "batch3", "split": "train", "extra": {"confidence": 8}},
+    {"info": {"id": "c1", "post": None, "title": None, "subreddit": None, "site": "cnn", "article": "Storm hits."},
+     "summaries": [{"text": " Nothing.", "policy": "a", "note": None}, {"text": " A storm hit.", "policy": "b", "note": None}],
+     "choice": 1, "worker": "w2", "batch": "batch9", "split": "valid1", "extra": {"confidence": None}},
+]
+
+
+def test_webgpt_and_summarize_from_feedback_pick_the_labellers_choice_and_come_back_whole(tmp_path):
+    web = hubtools.load(_jsonl(tmp_path / "webgpt.jsonl", _WEBGPT))
+    assert (web.format, web.valid, [(r.index, r.code) for r in web.quarantine]) == \
+        ("webgpt_comparisons", 1, [(1, "no_preference")])
+    assert (_texts(web.dataset[0]["prompt"]), web.dataset[0]["chosen"][0]["content"]) == \
+        ([("user", "Why is the sky blue?")], "Rayleigh scattering.")
+    tldr = hubtools.load(_jsonl(tmp_path / "tldr.jsonl", _TLDR))
+    assert (tldr.format, tldr.valid) == ("summarize_from_feedback", 2)
+    assert _texts(tldr.dataset[0]["prompt"]) == [("user", "TITLE: Keys\n\nPOST: I lost my keys again...\n\nTL;DR:")]
+    assert _texts(tldr.dataset[1]["prompt"]) == [("user", "ARTICLE: Storm hits.\n\nTL;DR:")]
+    assert [r["chosen"][0]["content"] for r in tldr.dataset] == [" Lost keys.", " A storm hit."]
+    for name, records, fmt in (("webgpt", _WEBGPT[:1], "webgpt_comparisons"), ("tldr", _TLDR, "summarize_from_feedback")):
+        convert(tmp_path / f"{name}.jsonl", tmp_path / f"{name}_dpo.jsonl", to="dpo")
+        convert(tmp_path / f"{name}_dpo.jsonl", tmp_path / f"{name}_back.jsonl", to=fmt)
+        assert _lines(tmp_path / f"{name}_back.jsonl") == records, name
+
+
+def test_dpo_keeps_the_prompt_fields_it_does_not_read(tmp_path):
+    """A 'question' beside a 'prompt', or an 'input' with no instruction, was consumed and lost."""
+    records = [{"prompt": "P", "question": "Q", "chosen": "c", "rejected": "r"},
+               {"prompt": "P", "input": "context", "chosen": "c", "rejected": "r"},
+               {"instruction": "I", "input": "joined", "chosen": "c", "rejected": "r"}]
+    result = _load(tmp_path, records)
+    assert result.format == "dpo"
+    assert [_texts(r["prompt"]) for r in result.dataset] == [[("user", "P")], [("user", "P")], [("user", "I\njoined")]]
+    write(result, tmp_path / "out.jsonl", format="dpo")
+    assert _lines(tmp_path / "out.jsonl") == [records[0], records[1],
+                                              {"prompt": "I\njoined", "chosen": "c", "rejected": "r"}]
+
+
 def test_a_pair_from_elsewhere_is_written_with_a_vote_for_the_chosen_reply(tmp_path):
     dpo = [{"prompt": "P", "chosen": "good", "rejected": "bad"}]
     convert(_jsonl(tmp_path / "in.jsonl", dpo), tmp_path / "panda.jsonl", to="pandalm")

@@ -43,7 +43,17 @@ from .prompts import AlpacaPrompt, OpenAIPrompt, PromptOnly, PromptText, Questio
 from .instruction_response import AlpacaResponse
 from .llamafactory_v1 import LlamaFactoryV1, LlamaFactoryV1Preference
 from .oasst import OASST, OASSTMessages, conversations
-from .pairwise import AutoJPairwise, ChatbotArena, Nectar, PandaLM, PKUSafeRLHF, StackExchangePaired, UltraFeedback
+from .pairwise import (
+    AutoJPairwise,
+    ChatbotArena,
+    Nectar,
+    PandaLM,
+    PKUSafeRLHF,
+    StackExchangePaired,
+    SummarizeFromFeedback,
+    UltraFeedback,
+    WebGPTComparisons,
+)
 from .text import Text
 from .unpaired import KTO, TRLUnpaired
 
@@ -74,6 +84,8 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     UltraFeedback(),
     PKUSafeRLHF(),
     Nectar(),
+    WebGPTComparisons(),
+    SummarizeFromFeedback(),
     TRLPreference(),
     FlatDPO(),
     KTO(),

@@ -8,6 +8,10 @@
   (0 the first is better, 1 the second, 2 a tie);
 * ``stack_exchange_paired``: the TRL reward-model set, ``question`` with ``response_j`` (preferred)
   and ``response_k``;
+* ``webgpt_comparisons``: openai/webgpt_comparisons, ``question.full_text``, ``answer_0``/``answer_1``
+  with ``score_0``/``score_1`` (the higher wins);
+* ``summarize_from_feedback``: openai/summarize_from_feedback's comparisons, ``info.post`` (or
+  ``article``), two ``summaries`` and the labeller's ``choice``;
 * ``pku_saferlhf``: PKU-Alignment/PKU-SafeRLHF, ``prompt``, ``response_0``/``response_1`` and
   ``better_response_id`` (0 or 1; ``safer_response_id`` and the safety labels stay as extras);
 * ``nectar``: berkeley-nest/Nectar, an HH-style ``prompt`` transcript with ranked ``answers``
@@ -33,7 +37,8 @@ from .base import Format, dump_messages, fail, optional_str, parse_messages, req
 from .preference import (_both_replies, _one_of_two, _parse_transcript, _render_transcript, _single_reply,
                          _split_prompt)
 
-__all__ = ["AutoJPairwise", "ChatbotArena", "Nectar", "PKUSafeRLHF", "PandaLM", "StackExchangePaired", "UltraFeedback"]
+__all__ = ["AutoJPairwise", "ChatbotArena", "Nectar", "PKUSafeRLHF", "PandaLM", "StackExchangePaired",
+           "SummarizeFromFeedback", "UltraFeedback", "WebGPTComparisons"]
 
 
 def _tie(what: str) -> ConversionError:
@@ -169,6 +174,89 @@ class StackExchangePaired(_Pairwise):
 
     def vote_for(self, side: int) -> dict[str, Any]:
         return {}
+
+
+def _object(record: dict, key: str) -> dict:
+    value = record.get(key)
+    if not isinstance(value, dict):
+        raise fail(ErrorCode.WRONG_TYPE, f"{key!r} is not an object")
+    return value
+
+
+class WebGPTComparisons(_Pairwise):
+    """openai/webgpt_comparisons: ``question.full_text``, ``answer_0``/``answer_1`` and their
+    ``score_0``/``score_1`` (the higher is preferred; equal scores are a tie). The question's other
+    fields, the quotes and tokens stay as extras."""
+
+    name = "webgpt_comparisons"
+    description = "WebGPT comparisons: question.full_text, answer_0/answer_1 with score_0/score_1 (higher wins)"
+    required = frozenset({"question", "answer_0", "answer_1", "score_0", "score_1"})
+    hints = frozenset({"answer_0", "answer_1"})
+    owned = frozenset({"question", "answer_0", "answer_1"})
+    first, second = "answer_0", "answer_1"
+
+    def prompt(self, record: dict) -> tuple[str, dict]:
+        question = _object(record, "question")
+        text = require_str(question, "full_text")
+        return text, {"question": {k: v for k, v in question.items() if k != "full_text"}}
+
+    def winner(self, record: dict) -> int:
+        a, b = record.get("score_0"), record.get("score_1")
+        if not (_number(a) and _number(b)):
+            raise fail(ErrorCode.WRONG_TYPE, f"score_0/score_1 are {a!r}/{b!r}, not numbers")
+        if a == b:
+            raise _tie(f"both answers score {a:g}")
+        return 1 if a > b else 2
+
+    def put_prompt(self, prompt: str, extra: dict) -> dict[str, Any]:
+        rest = extra.pop("question", None)
+        return {"question": {"full_text": prompt, **(rest if isinstance(rest, dict) else {})}}
+
+    def vote_for(self, side: int) -> dict[str, Any]:
+        return {"score_0": 1.0, "score_1": -1.0} if side == 1 else {"score_0": -1.0, "score_1": 1.0}
+
+
+class SummarizeFromFeedback(Format):
+    """openai/summarize_from_feedback (comparisons): a Reddit post (``info.post``, or a news
+    ``info.article``), two ``summaries`` and the labeller's ``choice`` (0 or 1). The prompt is the
+    text to summarise under its title, as ``TITLE: ...\n\nPOST: ...\n\nTL;DR:`` (the paper's
+    own layout); ``info`` (id, subreddit, ...), the summaries' policies and the labeller stay as
+    extras, so writing the format again gives the record back."""
+
+    name = "summarize_from_feedback"
+    kind = Kind.PREFERENCE
+    description = "summarize_from_feedback comparisons: info.post/article, two summaries, choice 0 or 1"
+    required = frozenset({"info", "summaries", "choice"})
+    hints = frozenset({"summaries"})
+    owned = frozenset({"summaries"})
+
+    def accepts(self, record: dict) -> bool:
+        return "chosen" not in record  # a pair it wrote to another format keeps these fields
+
+    def to_canonical(self, record: dict) -> dict[str, Any]:
+        info = _object(record, "info")
+        body = info.get("post") if isinstance(info.get("post"), str) else info.get("article")
+        if not isinstance(body, str) or not body.strip():
+            raise fail(ErrorCode.MISSING_FIELD, "info has no text 'post' or 'article' to summarise")
+        title = info.get("title")
+        prompt = (f"TITLE: {title}\n\n" if isinstance(title, str) and title else "") + \
+            f"{'POST' if isinstance(info.get('post'), str) else 'ARTICLE'}: {body}\n\nTL;DR:"
+        summaries = _ranked(record.get("summaries"), "summaries", "text", "")
+        choice = record.get("choice")
+        if len(summaries) != 2 or isinstance(choice, bool) or choice not in (0, 1):
+            raise fail(ErrorCode.WRONG_TYPE, f"{len(summaries)} summaries and choice {choice!r}: "
+                       "expected two summaries and a choice of 0 or 1")
+        out = _one_of_two(prompt, summaries[choice]["text"], summaries[1 - choice]["text"], True)
+        out["_extra"] = {"summaries": summaries}
+        return out
+
+    def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
+        prompt, chosen, rejected = _both_replies(record, self.name)
+        summaries = extra.pop("summaries", None)
+        if isinstance(summaries, list) and isinstance(extra.get("info"), dict) and extra.get("choice") in (0, 1):
+            return {"summaries": summaries}  # info and choice come back from the extras
+        body = prompt.removesuffix("\n\nTL;DR:").removeprefix("POST: ")
+        return {"info": {"post": body}, "summaries": [{"text": chosen}, {"text": rejected}], "choice": 0}
 
 
 _ARENA_WINNERS = {"model_a": 1, "model_b": 2}

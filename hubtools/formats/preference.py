@@ -111,13 +111,20 @@ class FlatDPO(Format):
             "rejected": [message("assistant", require_str(record, "rejected"))],
             **_scores(record), "tools": None,
         }
+        # the prompt keys it did not read (a 'question' beside a 'prompt', an 'input' beside no
+        # instruction) are kept, not consumed
+        unused = {k: record[k] for k in (*_PROMPT_KEYS, "input") if k in record and k != key
+                  and not (k == "input" and key == "instruction")}
         if input_text:
-            out["_extra"] = {"input": input_text}
+            unused["input"] = input_text
+        if unused:
+            out["_extra"] = unused
         return out
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
-        extra.pop("input", None)  # already joined into the prompt
         system, prompt = _single_prompt(record["prompt"], self.name, system_ok=True)
+        if isinstance(extra.get("input"), str) and prompt.endswith("\n" + extra["input"]):
+            del extra["input"]  # joined into the prompt when it was read
         out: dict[str, Any] = {"prompt": prompt}
         if system is not None:
             out["system"] = system
