@@ -43,17 +43,8 @@ from .prompts import AlpacaPrompt, OpenAIPrompt, PromptOnly, PromptText, Questio
 from .instruction_response import AlpacaResponse
 from .llamafactory_v1 import LlamaFactoryV1, LlamaFactoryV1Preference
 from .oasst import OASST, OASSTMessages, conversations
-from .pairwise import (
-    AutoJPairwise,
-    ChatbotArena,
-    Nectar,
-    PandaLM,
-    PKUSafeRLHF,
-    StackExchangePaired,
-    SummarizeFromFeedback,
-    UltraFeedback,
-    WebGPTComparisons,
-)
+from .pairwise import AutoJPairwise, ChatbotArena, PandaLM, PKUSafeRLHF, StackExchangePaired, WebGPTComparisons
+from .rated import Nectar, SummarizeFromFeedback, UltraFeedback
 from .text import Text
 from .unpaired import KTO, TRLUnpaired
 
