@@ -105,6 +105,7 @@ def test_model_tables_built_at_once_match_a_gram_by_gram_build():
     from langdetect import detector_factory
 
     model = _langid._Model()
+    detector_factory.init_factory()
     table = detector_factory._factory.word_lang_prob_map
     grams = sorted(table, key=_langid._key)
     assert model.keys.tolist() == [_langid._key(g) for g in grams]
@@ -117,3 +118,18 @@ def test_model_tables_built_at_once_match_a_gram_by_gram_build():
     row = grams.index("the")
     expected = np.log(np.array(table["the"]) + 0.5 / 10000).astype(np.float32)
     assert np.array_equal(model.logp[row], expected)
+
+
+def test_profiles_read_from_the_json_files_are_langdetects_own():
+    """:class:`_langid._Profiles` reads langdetect's profile files itself; its languages, n-grams
+    and every probability are those of langdetect's ``DetectorFactory``, float for float."""
+    from langdetect import detector_factory
+
+    detector_factory.init_factory()
+    factory = detector_factory._factory
+    profiles = _langid._Profiles()
+    assert profiles.langlist == factory.langlist and len(profiles.langlist) == 55
+    assert profiles.grams == list(factory.word_lang_prob_map)
+    expected = np.array([factory.word_lang_prob_map[g] for g in profiles.grams])
+    assert expected.shape == profiles.probs.shape and np.array_equal(profiles.probs, expected)
+    assert profiles.probs[profiles.row["the"], profiles.langlist.index("en")] > 0.001
