@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -357,14 +358,9 @@ class _Profiles:
         return DetectorFactory.seed
 
 
-_PROFILES: _Profiles | None = None
-
-
+@cache
 def _profiles() -> _Profiles:
-    global _PROFILES
-    if _PROFILES is None:
-        _PROFILES = _Profiles()
-    return _PROFILES
+    return _Profiles()
 
 
 class _Model:
@@ -426,14 +422,9 @@ def _compact_index(ids: list[int], a: int) -> int:
     return a + a * a + (ids[0] * a + ids[1]) * a + ids[2]
 
 
-_MODEL: _Model | None = None
-
-
+@cache
 def _model() -> _Model:
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = _Model()
-    return _MODEL
+    return _Model()
 
 
 def _streams(arr: pa.Array, model: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
