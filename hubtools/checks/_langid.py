@@ -31,7 +31,12 @@ doubtful rest to langdetect itself:
    below that the text is ``und``. Its sampling runs for all of a batch's close calls at once
    on numpy arrays, from the seeded random stream made once, and stops once no language can
    reach that probability (:func:`langdetect_sure_many`): the same answers, bit for bit, about
-   20x sooner than langdetect itself.
+   20x sooner than langdetect itself. Which close calls langdetect is sure of cannot be told
+   from the n-gram lead: on the bench's close calls, even a lead under 0.5 nats ends sure 4% of
+   the time, so all of them go to it.
+
+Tiers 2 and 3 read langdetect's profile files themselves (:class:`_Profiles`: the same floats
+as its ``DetectorFactory``, in one array, without its 0.4 s of Python lists in every worker).
 
 What is read is natural language only: fenced and inline code, whole lines of unfenced code or
 shell commands (:data:`_CODE_LINE`), URLs and e-mail addresses are dropped first. Texts with
