@@ -8,13 +8,14 @@ merge functions, so it never holds a per-record result of these checks:
 
 * **categories**: per block, the count of each category, its first ``examples`` positions and
   the positions outside the intended list (:func:`~hubtools.checks.categories.count_partial`);
-* **diversity**: the openings, opening words and template keys of each block are made once and
-  kept in the object store; per block, every distinct value with its count and first position
+* **diversity**: one pass; each task makes its block's openings, opening words and template
+  keys and returns every distinct value with its count and first position
   (:func:`~hubtools.checks.diversity.first_counts`, joined by ``merge_first_counts`` into the
   order of first occurrence the local engine sees, so ties and the entropy's summation order are
-  the same); the sampled prompts' distinct words and bigrams (sets, joined by union; the sample
-  positions are drawn on the driver as locally); then, only for over-used templates, the count
-  of each per block and, from those offsets, the members beyond the first ``keep``.
+  the same), and the block's sampled prompts' distinct words and bigrams (sets, joined by union;
+  the sample positions are drawn on the driver as locally); then, only if some template is
+  over-used, the features are made again and kept in the object store for two more passes: the
+  count of each such template per block and, from those offsets, the members beyond ``keep``.
 
 Each pass checks that its blocks cover every row exactly once. What the driver holds: the
 joined distinct values (openings, opening words, template keys: as many as the dataset has
@@ -77,12 +78,19 @@ def _feature_rows(table: pa.Table, *, name: str, words: int) -> pa.Table:
     return pa.table({POS: table.column(POS), **out})
 
 
-def _diversity_partial(pos: np.ndarray, batch: dict[str, pa.Array]) -> dict:
-    return {k: div.first_counts(batch[k], pos) for k in ("opening", "word", "template")}
+def _diversity_partial(pos: np.ndarray, batch: dict[str, pa.Array], *, name: str, words: int,
+                       rows: np.ndarray | None, chars: int) -> dict:
+    """One pass over a block: its features' first counts, and the sample's distinct words."""
+    features = div._features({name: batch[name]}, name, words)
+    out: dict = {k: div.first_counts(features[k], pos) for k in ("opening", "word", "template")}
+    out["sample"] = _sample_partial(pos, batch, name=name, rows=rows, chars=chars)
+    return out
 
 
 def _merge_diversity(parts: list[dict]) -> dict:
-    return {k: div.merge_first_counts([p[k] for p in parts]) for k in ("opening", "word", "template")}
+    out = {k: div.merge_first_counts([p[k] for p in parts]) for k in ("opening", "word", "template")}
+    out["sample"] = _merge_sample([p["sample"] for p in parts])
+    return out
 
 
 def _sample_partial(pos: np.ndarray, batch: dict[str, pa.Array], *, name: str, rows: np.ndarray | None,
@@ -117,12 +125,21 @@ def _over_rows(pos: np.ndarray, template: pa.Array, over: pa.Array, starts: np.n
     return pos, which, where, rank
 
 
-def _over_counts(pos: np.ndarray, batch: dict[str, pa.Array], *, over: pa.Array, starts: np.ndarray) -> np.ndarray:
-    """Members of each over-used template in each of the first pass's ranges (ranges x templates)."""
+def _over_counts(pos: np.ndarray, batch: dict[str, pa.Array], *, over: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Members of each over-used template in each contiguous range of the block: (the ranges'
+    first positions, ranges x templates)."""
+    starts = pos[np.r_[0, np.flatnonzero(np.diff(pos) != 1) + 1]] if len(pos) else np.zeros(0, np.int64)
     _, which, where, _ = _over_rows(pos, batch["template"], over, starts, None)
     counts = np.zeros((len(starts), len(over)), np.int64)
     np.add.at(counts, (where, which), 1)
-    return counts
+    return starts, counts
+
+
+def _merge_over_counts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The ranges' counts of every block, ranges in position order."""
+    starts = np.concatenate([p[0] for p in parts])
+    order = np.argsort(starts, kind="stable")
+    return starts[order], np.concatenate([p[1] for p in parts])[order]
 
 
 def _over_flags(pos: np.ndarray, batch: dict[str, pa.Array], *, over: pa.Array, starts: np.ndarray,
@@ -181,13 +198,12 @@ class RayAggregate:
         """distinct-n of the sample, the openings' and opening words' counts, the template keys
         (values, counts with empty prompts at 0, first positions) and the flagged rows."""
         ds = self.engine.dataset(self.view, BATCH_SIZE).select_columns([POS, name])
-        started = time.perf_counter()
-        features = ds.map_batches(_feature_rows, fn_kwargs={"name": name, "words": words}, batch_size=None,
-                                  batch_format="pyarrow", zero_copy_batch=True).materialize()
-        self.engine.step("ray tasks", features.num_blocks(), time.perf_counter() - started, "diversity: features")
-        merged, starts = self._reduce(features, _diversity_partial, _merge_diversity, "diversity: counts per block")
-        sample, _ = self._reduce(ds, _sample_partial, _merge_sample, "diversity: distinct words of the sample",
-                                 name=name, rows=rows, chars=chars)
+        # one pass: each block's features are counted where they are made (and not kept), and
+        # the block's sampled prompts give their distinct words and bigrams
+        merged, _ = self._reduce(ds, _diversity_partial, _merge_diversity,
+                                 "diversity: features, counts and the sample's distinct words per block",
+                                 name=name, words=words, rows=rows, chars=chars)
+        sample = merged["sample"]
         tokens, bigrams = sample["tokens"], sample["bigrams"]
         distinct = {"distinct_1": round(len(sample["words"]) / tokens, 4) if tokens else 0.0,
                     "distinct_2": round(len(sample["pairs"]) / bigrams, 4) if bigrams and tokens else 0.0,
@@ -198,9 +214,14 @@ class RayAggregate:
         over_codes = np.flatnonzero(counts > cap)
         flag_pos, flag_codes = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if over_codes.size:
+            # rare: the features again, kept this time, so both passes see the same blocks
+            started = time.perf_counter()
+            features = ds.map_batches(_feature_rows, fn_kwargs={"name": name, "words": words}, batch_size=None,
+                                      batch_format="pyarrow", zero_copy_batch=True).materialize()
+            self.engine.step("ray tasks", features.num_blocks(), time.perf_counter() - started, "diversity: features")
             over = keys.take(pa.array(over_codes))
-            per_range, _ = self._reduce(features, _over_counts, lambda parts: np.sum(parts, axis=0),
-                                        "diversity: over-used templates per block", over=over, starts=starts)
+            (starts, per_range), _ = self._reduce(features, _over_counts, _merge_over_counts,
+                                                  "diversity: over-used templates per block", over=over)
             offsets = np.cumsum(per_range, axis=0) - per_range
             flags, _ = self._reduce(features, _over_flags, _concat_flags, "diversity: members beyond the cap",
                                     over=over, starts=starts, offsets=offsets, keep=keep)
