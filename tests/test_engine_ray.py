@@ -284,6 +284,32 @@ def test_model_check_runs_in_an_actor_pool(local_ray, corpus, tmp_path):
     assert [s["where"] for s in steps] == ["ray actors"]
 
 
+def _timed_batch(batch) -> tuple[int, float, float]:
+    """A batch function (module level: Ray workers import it) that waits 0.3 s: its worker,
+    start and end."""
+    started = time.time()
+    time.sleep(0.3)
+    return os.getpid(), started, time.time()
+
+
+def test_maps_use_every_cpu_from_the_first_block(local_ray, tmp_path):
+    """A map over the view's blocks runs on both CPUs from its first task (Ray Data's budget
+    backpressure would run the first blocks one at a time, leaving a CPU idle in every pass)."""
+    from hubtools.checks.base import BATCH_SIZE, CheckData
+    from hubtools.checks.engines.ray import RayCheckData, RayEngine
+
+    path = tmp_path / "short.jsonl"
+    path.write_bytes(b"".join(b'{"text": "t%d"}\n' % i for i in range(4 * BATCH_SIZE)))
+    engine = RayEngine()
+    engine.connect()
+    view = RayCheckData.wrap(CheckData.from_dataset(load(path).dataset), engine)
+    for _ in range(2):  # the second pass: its workers started already
+        runs = sorted(view.map(_timed_batch, ["text"]), key=lambda r: r[1])
+    assert len(runs) == 4
+    (pid_a, _, end_a), (pid_b, start_b, _) = runs[:2]
+    assert pid_a != pid_b and start_b < end_a, runs
+
+
 def kill_marked(marker: str) -> list[int]:
     """Kill (SIGKILL) the processes whose command line holds ``marker`` (a cluster's own temp
     folder) and their descendants; return their pids. Never `ray stop`: it stops every Ray."""
