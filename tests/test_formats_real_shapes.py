@@ -444,6 +444,23 @@ def test_dpo_keeps_the_prompt_fields_it_does_not_read(tmp_path):
                                               {"prompt": "I\njoined", "chosen": "c", "rejected": "r"}]
 
 
+def test_openorca_question_response_with_its_system_prompt(tmp_path):
+    """Open-Orca/OpenOrca (id, system_prompt, question, response) was read as judge prompts and refused."""
+    records = [{"id": "niv.242684", "system_prompt": "You are an AI assistant.", "question": "Translate: hi",
+                "response": "hola"},
+               {"id": "flan.1", "system_prompt": "Think step by step.", "question": "2+2?", "response": "4"}]
+    result = _load(tmp_path, records)
+    assert (result.format, result.valid) == ("question_response", 2)
+    assert _texts(result.dataset[0]["messages"]) == [("system", "You are an AI assistant."), ("user", "Translate: hi"),
+                                                      ("assistant", "hola")]
+    write(result, tmp_path / "out.jsonl", format="question_response")
+    assert _lines(tmp_path / "out.jsonl") == records
+    # an 'input' kept from elsewhere that is not part of the prompt is written, not dropped
+    convert(_jsonl(tmp_path / "kto.jsonl", [{"prompt": "P", "completion": "C", "input": "not joined"}]),
+            tmp_path / "qr.jsonl", to="question_response")
+    assert _lines(tmp_path / "qr.jsonl") == [{"question": "P", "response": "C", "input": "not joined"}]
+
+
 def test_a_pair_from_elsewhere_is_written_with_a_vote_for_the_chosen_reply(tmp_path):
     dpo = [{"prompt": "P", "chosen": "good", "rejected": "bad"}]
     convert(_jsonl(tmp_path / "in.jsonl", dpo), tmp_path / "panda.jsonl", to="pandalm")

@@ -29,6 +29,7 @@ from .instruction import (
     PromptResponse,
     QueryResponse,
     QuestionAnswer,
+    QuestionResponse,
     SelfInstruct,
 )
 from .preference import (
@@ -101,6 +102,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     AlpacaResponse(),
     Dolly(),
     QuestionAnswer(),
+    QuestionResponse(),
     PromptResponse(),
     QueryResponse(),
     ProblemSolution(),

@@ -25,7 +25,7 @@ from .base import (
 )
 
 __all__ = ["Alpaca", "AlpacaEvalOutputs", "Dolly", "InputOutput", "ProblemSolution", "PromptCompletion",
-           "PromptResponse", "QueryResponse", "QuestionAnswer", "SelfInstruct", "alpaca_fields", "alpaca_history",
+           "PromptResponse", "QueryResponse", "QuestionAnswer", "QuestionResponse", "SelfInstruct", "alpaca_fields", "alpaca_history",
            "required_text", "split_user"]
 
 
@@ -225,27 +225,30 @@ class _TextPair(Format):
     kind = Kind.SFT
     prompt_key: str
     reply_key: str
+    #: where the system prompt is; written back under the first
+    system_key: str = "system"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.required = frozenset({cls.prompt_key, cls.reply_key})
-        cls.owned = cls.required | {"system"}
+        cls.owned = cls.required | {cls.system_key}
 
     def accepts(self, record: dict) -> bool:
         return (isinstance(record[self.prompt_key], str) and isinstance(record[self.reply_key], str)
                 and "instruction" not in record)
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        system = optional_str(record, "system")
+        system = optional_str(record, self.system_key)
         return {"messages": [*([message("system", system)] if system else []),
                              message("user", require_str(record, self.prompt_key)),
                              message("assistant", require_str(record, self.reply_key))], "tools": None}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
         system, prompt, reply = _single_turn(record, self.name)
-        extra.pop("input", None)  # an Alpaca input is already part of the prompt text
+        if isinstance(extra.get("input"), str) and prompt.endswith("\n" + extra["input"]):
+            del extra["input"]  # an Alpaca input, already part of the prompt text
         out = {self.prompt_key: prompt, self.reply_key: reply}
-        return {"system": system, **out} if system is not None else out
+        return {self.system_key: system, **out} if system is not None else out
 
 
 class QuestionAnswer(_TextPair):
@@ -253,6 +256,13 @@ class QuestionAnswer(_TextPair):
     description = "question/answer texts (gsm8k and most QA sets)"
     prompt_key, reply_key = "question", "answer"
     hints = frozenset({"answer"})
+
+
+class QuestionResponse(_TextPair):
+    name = "question_response"
+    description = "question/response texts with a system_prompt (OpenOrca, and sets built like it)"
+    prompt_key, reply_key, system_key = "question", "response", "system_prompt"
+    hints = frozenset({"question", "response"})
 
 
 class PromptResponse(_TextPair):
