@@ -140,8 +140,10 @@ def _message_issues(messages: Any, field: str, index: int, config: ValidationCon
         if role == "system" and i > 0:
             issues.append(Issue(ErrorCode.ROLE_ORDER, f"{where} is a system turn after the start",
                                 index, "put the system prompt first"))
+        # an empty system turn says "no system prompt" (orca-agentinstruct starts every record
+        # with one); an empty user or assistant turn is a hole in the conversation
         issues += _text_issues(msg.get("content"), where, index, config,
-                               allow_empty=bool(msg.get("tool_calls")))
+                               allow_empty=bool(msg.get("tool_calls")) or (role == "system" and i == 0))
     return issues
 
 

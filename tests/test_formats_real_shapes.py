@@ -461,6 +461,31 @@ def test_openorca_question_response_with_its_system_prompt(tmp_path):
     assert _lines(tmp_path / "qr.jsonl") == [{"question": "P", "response": "C", "input": "not joined"}]
 
 
+def test_messages_given_as_one_json_string_with_an_empty_system_turn(tmp_path):
+    """microsoft/orca-agentinstruct-1M-v1 stores each conversation as a JSON string starting with an
+    empty system turn; both were refused (wrong_type, then empty_text)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def conv(i):
+        return [{"role": "system", "content": ""}, {"role": "user", "content": f"Question {i}?"},
+                {"role": "assistant", "content": f"Answer {i}."}]
+
+    records = [{"messages": json.dumps(conv(i)), "split": "analytical_reasoning"} for i in range(40)]
+    records[7]["messages"] = "[{\"role\": \"user\""  # cut short
+    records[9]["messages"] = json.dumps([{"role": "system", "content": ""}, {"role": "user", "content": ""},
+                                         {"role": "assistant", "content": "A."}])  # an empty user turn still is a hole
+    parquet = tmp_path / "agentinstruct.parquet"
+    pq.write_table(pa.Table.from_pylist(records), parquet)
+    for path in (_jsonl(tmp_path / "agentinstruct.jsonl", records), parquet):
+        result = hubtools.load(path)
+        assert (result.format, result.valid) == ("openai", 38), path
+        assert [(r.index, r.code) for r in result.quarantine] == [(7, "wrong_type"), (9, "empty_text")], path
+        assert _texts(result.dataset[0]["messages"]) == [("system", ""), ("user", "Question 0?"), ("assistant", "Answer 0.")]
+    write(result, tmp_path / "out.jsonl", format="openai")
+    assert _lines(tmp_path / "out.jsonl")[0] == {"messages": conv(0), "split": "analytical_reasoning"}
+
+
 def test_a_pair_from_elsewhere_is_written_with_a_vote_for_the_chosen_reply(tmp_path):
     dpo = [{"prompt": "P", "chosen": "good", "rejected": "bad"}]
     convert(_jsonl(tmp_path / "in.jsonl", dpo), tmp_path / "panda.jsonl", to="pandalm")

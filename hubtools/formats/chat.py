@@ -64,7 +64,13 @@ class OpenAIChat(Format):
     message_fields = True
 
     def to_canonical(self, record: dict) -> dict[str, Any]:
-        messages, _ = parse_messages(record[self.field], field=self.field)
+        value = record[self.field]
+        if isinstance(value, str):  # the messages as one JSON string (microsoft/orca-agentinstruct-1M):
+            try:                    # read as the list it holds, and written as a list
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise fail(ErrorCode.WRONG_TYPE, f"{self.field!r} is not a list of messages (nor a JSON string of one)") from None
+        messages, _ = parse_messages(value, field=self.field)
         return {"messages": _with_system(record, messages), "tools": tools_to_canonical(record)}
 
     def from_canonical(self, record: dict, extra: dict) -> dict[str, Any]:
