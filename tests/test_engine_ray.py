@@ -394,3 +394,20 @@ def test_engine_starts_a_bounded_local_ray_and_stops_it(corpus, tmp_path):
     engine = json.loads((out / "quality.json").read_text())["dataset"]["engine"]
     assert engine["cluster"]["cpus"] == 1 and engine["object_store_memory"] == 100 * 1024 * 1024
     assert engine["cluster"]["object_store_memory"] == 100 * 1024 * 1024
+
+
+def test_blocks_hold_one_to_four_batches_and_give_every_cpu_four():
+    """The in-store view's block size: bigger blocks cost Ray fewer tasks and shuffle partitions, but a
+    cluster's CPUs each still get at least four blocks where the input has the rows."""
+    from hubtools.checks.base import BATCH_SIZE
+    from hubtools.checks.engines.ray import BLOCK_BATCHES, block_rows
+
+    assert block_rows(1_000_000, 2, BATCH_SIZE) == BLOCK_BATCHES * BATCH_SIZE  # 13 blocks, not 50
+    assert block_rows(3_000, 2, BATCH_SIZE) == BATCH_SIZE  # never under one batch
+    assert block_rows(1_000_000, 100, BATCH_SIZE) == BATCH_SIZE  # 50 blocks for 100 CPUs
+    assert block_rows(200_000, 2, BATCH_SIZE) == BATCH_SIZE  # 10 blocks: at least 4 per CPU
+    assert block_rows(400_000, 2, BATCH_SIZE) == 2 * BATCH_SIZE
+    for rows, cpus, batch in ((1_000_000, 2, 512), (10_000_000, 8, 32), (50_000, 3, 7_000), (10, 1, 30_000)):
+        block = block_rows(rows, cpus, batch)
+        assert block % batch == 0 and block <= max(BLOCK_BATCHES * BATCH_SIZE, batch)
+        assert block > BATCH_SIZE - batch  # about a batch at the least
