@@ -137,6 +137,35 @@ def test_unknown_check_and_unknown_option_are_clear_errors():
         run_checks(ds, checks=["schema"], options={"schema": {"bogus": 1}})
 
 
+def test_a_killed_runs_view_file_is_removed_by_the_next_share(tmp_path):
+    """A run killed with its view in /dev/shm leaves memory behind: the next share removes the files of
+    processes that no longer run, and leaves a running process's file alone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from hubtools.checks import shared_view
+
+    script = ("import sys, pyarrow as pa; from hubtools.checks import shared_view as s; "
+              "s._directory = lambda n: sys.argv[1]; v = s.share({'t': pa.array(['x'] * 10)}); "
+              "print(v.path, flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    path = child.stdout.readline().strip()
+    assert os.path.exists(path) and str(child.pid) in os.path.basename(path)
+    assert shared_view.remove_stale(str(tmp_path)) == []  # still running: kept
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdin.close()
+    child.stdout.close()
+    assert os.path.exists(path)  # a killed process cannot clean up
+    mine = tmp_path / f"hubtools-view-{os.getpid()}-0123456789ab.arrow"
+    mine.write_bytes(b"")
+    assert shared_view.remove_stale(str(tmp_path)) == [os.path.basename(path)]
+    assert not os.path.exists(path) and mine.exists()
+
+
 @pytest.mark.parametrize("name", ["llama_factory/dpo_en_demo.json", "alpaca_eval/alpaca-7b_vs_davinci003_gpt4_annotations.json"])
 def test_a_path_read_by_the_run_keeps_only_the_view_of_its_text_with_the_same_results(corpus, name):
     """run_checks(path) drops the dataset's text columns once the view is built (memory); every check

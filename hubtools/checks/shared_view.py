@@ -9,12 +9,15 @@ and each worker memory-map that file, and a batch is sent as ``(field names, fir
 The pages are shared, so the view is in memory once for all processes (what PSS counts).
 
 The file is removed when the run ends (:meth:`SharedView.close`); a mapping made before stays
-valid until its arrays are dropped (POSIX keeps an unlinked file while it is mapped).
+valid until its arrays are dropped (POSIX keeps an unlinked file while it is mapped). A run that
+was killed cannot remove its file (in ``/dev/shm`` that is memory): the next :func:`share` removes
+the files of processes that no longer run.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -22,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 import pyarrow as pa
 
-__all__ = ["SharedView", "read_batch", "share"]
+__all__ = ["SharedView", "read_batch", "remove_stale", "share"]
 
 #: where a view goes when it fits with this much to spare (tmpfs: never written to disk)
 _SHM = "/dev/shm"
@@ -59,6 +62,37 @@ def _directory(nbytes: int) -> str:
     return tempfile.gettempdir()
 
 
+_NAME = re.compile(r"hubtools-view-(\d+)-[0-9a-f]+\.arrow$")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
+
+
+def remove_stale(directory: str) -> list[str]:
+    """Remove the view files in ``directory`` whose process no longer runs; return their names."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = _NAME.match(name)
+        if match and not _running(int(match.group(1))):
+            try:
+                os.unlink(os.path.join(directory, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed
+
+
 def _open(path: str) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
 
@@ -72,7 +106,9 @@ def share(fields: Mapping[str, pa.Array]) -> SharedView:
     names = list(fields)
     table = pa.table({name: fields[name] for name in names})
     nbytes = table.nbytes
-    path = os.path.join(_directory(nbytes), f"hubtools-view-{os.getpid()}-{uuid.uuid4().hex[:12]}.arrow")
+    directory = _directory(nbytes)
+    remove_stale(directory)
+    path = os.path.join(directory, f"hubtools-view-{os.getpid()}-{uuid.uuid4().hex[:12]}.arrow")
     try:
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=max(len(table), 1))
