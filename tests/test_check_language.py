@@ -250,13 +250,11 @@ def test_two_runs_give_identical_results_even_on_close_calls(planted):
     assert first["stats"]["decided_by"]["langdetect"] + first["stats"]["decided_by"]["langdetect_unsure"] >= 5
 
 
-#: a fresh interpreter that loads only ``_langid`` (as a worker process would) and answers the
+#: a fresh interpreter that loads ``_langid`` (as a worker process would) and answers the
 #: close calls with langdetect, the one tier that draws random numbers
 FRESH = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("langid", sys.argv[1])
-langid = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(langid)
+import importlib, json, sys
+langid = importlib.import_module(sys.argv[1])
 texts = json.load(sys.stdin)
 print(json.dumps([[langid.langdetect_one(t), langid._langdetect_sure(t)] for t in texts]))
 """
@@ -265,7 +263,7 @@ print(json.dumps([[langid.langdetect_one(t), langid._langdetect_sure(t)] for t i
 def test_langdetect_answers_are_the_same_in_a_fresh_process():
     texts = _close_calls()
     here = [[_langid.langdetect_one(t), _langid._langdetect_sure(t)] for t in texts]
-    out = subprocess.run([sys.executable, "-c", FRESH, _langid.__file__], input=json.dumps(texts),
+    out = subprocess.run([sys.executable, "-c", FRESH, _langid.__name__], input=json.dumps(texts),
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == here
     # even seeded, plain langdetect misreads some (fr, pt); none is sure enough to count
@@ -340,9 +338,11 @@ def test_fast_path_agrees_with_plain_seeded_langdetect_where_it_decides(corpus):
     assert {"en", "zh"} <= set(ours)
 
 
-def test_ngram_tier_direct_ascii_lookup_gives_the_packed_key_scores_exactly(corpus, tmp_path):
-    """The n-gram tier's ASCII table lookup against finding every n-gram by its code points: the
-    same scores to the bit on the bench's records and real English, Chinese and code files."""
+def test_compiled_tiers_give_the_numpy_references_scores_exactly(corpus, tmp_path):
+    """The compiled n-gram scoring (one pass over the bytes) against the whole-array numpy
+    version, with the ASCII table and with every n-gram found by its code points, and the
+    compiled script counts against numpy's: the same figures to the bit on the bench's records,
+    real English, Chinese and code files, and odd scripts, at both prefixes the tier reads."""
     texts: list[str] = []
     for path in (_bench_checks().build_input(3000, tmp_path), corpus / "llama_factory/alpaca_zh_demo.json",
                  corpus / "real_world/codealpaca_code_alpaca_2k.json", corpus / "hh_rlhf/harmless_base_test.jsonl.gz"):
@@ -350,11 +350,16 @@ def test_ngram_tier_direct_ascii_lookup_gives_the_packed_key_scores_exactly(corp
         texts += [t for name in data.fields for t in data.texts(name)]
     texts += ["Ελληνικά ΚΕΙΜΕΝΑ", "Привет МИР", "日本語のテキスト", "𝒜𝒷𝒸 😀 text", "ÀÉÎ çà ñ", ""]
     cleaned = _langid.clean_text(pa.array(texts))
-    for start in range(0, len(cleaned), _langid.NB_ROWS):
-        part = cleaned.slice(start, _langid.NB_ROWS)
-        fast, slow = _langid.nb_scores(part), _langid.nb_scores(part, direct=False)
-        assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
-    assert fast[1].sum() > 0
+    assert np.array_equal(_langid.script_counts(cleaned), _langid._script_counts_numpy(cleaned))
+    for prefix in (_langid.NB_FIRST, _langid.NB_PREFIX):
+        compiled = _langid.nb_scores(cleaned, prefix=prefix)
+        for start in range(0, len(cleaned), _langid.NB_ROWS):
+            part = cleaned.slice(start, _langid.NB_ROWS)
+            rows = slice(start, start + len(part))
+            for direct in (True, False):
+                scores, matched, _ = _langid._nb_scores_numpy(part, direct=direct, prefix=prefix)
+                assert np.array_equal(compiled[0][rows], scores) and np.array_equal(compiled[1][rows], matched)
+    assert compiled[1].sum() > 0
 
 
 def test_ngram_extraction_gives_langdetects_own_list(corpus, tmp_path):

@@ -65,6 +65,8 @@ from langdetect.detector import Detector
 from langdetect.lang_detect_exception import LangDetectException
 from langdetect.utils.ngram import NGram
 
+from . import _langid_kernels as _kernels
+
 __all__ = [
     "KNOWN_LANGUAGES",
     "LANGDETECT_LANGUAGES",
@@ -170,11 +172,37 @@ _CODE_LINE = (r"(?m)^(?:[ \t]*(?:" + _CODE_KEYWORDS + r")[^\n]*|[ \t]+(?:return|
               r")$")
 
 
+def _replace_where_found(arr: pa.Array, pattern: str, replacement: str, *, whole_lines: bool = False) -> pa.Array:
+    """``pc.replace_substring_regex`` run only on the texts the pattern is found in, the same
+    array sooner: finding is RE2's DFA alone, replacing needs its far slower submatch engine
+    (0.3 ms for an 800-character text and :data:`_CODE_LINE`).
+
+    ``whole_lines``: every match of the pattern is whole lines (``(?m)^...$``, never empty), so
+    in a text of one line a match is the whole text and the replacement is ``replacement``."""
+    found = pc.fill_null(pc.match_substring_regex(arr, pattern=pattern), False)
+    if not pc.any(found).as_py():
+        return arr
+    texts = arr.filter(found)
+    if whole_lines:
+        one_line = pc.equal(pc.count_substring(texts, "\n"), 0).to_numpy(zero_copy_only=False)
+        out = np.full(len(texts), replacement, dtype=object)
+        lines = np.flatnonzero(~one_line)
+        if len(lines):
+            out[lines] = pc.replace_substring_regex(texts.take(pa.array(lines)), pattern=pattern,
+                                                    replacement=replacement).to_numpy(zero_copy_only=False)
+        replaced = pa.array(out, type=arr.type)
+    else:
+        replaced = pc.replace_substring_regex(texts, pattern=pattern, replacement=replacement)
+    return pc.replace_with_mask(arr, found, replaced)
+
+
 def clean_text(arr: pa.Array) -> pa.Array:
     """Drop code (fenced, inline, and whole lines of unfenced code or shell commands), URLs and
     e-mail addresses (two Arrow RE2 passes)."""
-    arr = pc.replace_substring_regex(arr, pattern=_NOISE, replacement=" ")
-    return pc.replace_substring_regex(arr, pattern=_CODE_LINE, replacement="")
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = _replace_where_found(arr, _NOISE, " ")
+    return _replace_where_found(arr, _CODE_LINE, "", whole_lines=True)
 
 
 # --------------------------------------------------------------------------- UTF-8 in numpy
@@ -191,7 +219,7 @@ def _utf8(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(off_buf, dtype=np.int32, count=n + 1, offset=arr.offset * 4).astype(np.int64)
     start, end = int(offsets[0]), int(offsets[-1])
     data = (np.frombuffer(data_buf, dtype=np.uint8, count=end)[start:] if data_buf is not None
-            else np.zeros(0, np.uint8))
+            else np.frombuffer(b"", dtype=np.uint8))  # read-only as the other: one kernel signature
     return offsets - start, data
 
 
@@ -268,10 +296,15 @@ def _script_table() -> np.ndarray:
 
 
 def script_counts(arr: pa.Array) -> np.ndarray:
-    """Characters per script class, shape ``(len(arr), N_SCRIPTS)``, with numpy only.
+    """Characters per script class, shape ``(len(arr), N_SCRIPTS)`` (one compiled pass over the
+    bytes; :func:`_script_counts_numpy` is the reference the tests hold it to)."""
+    offsets, data = _utf8(arr)
+    return _kernels.script_counts(offsets, data, _script_table(), N_SCRIPTS, S_LATIN, S_NONE)
 
-    ASCII is classed byte-wise; only the lead bytes of multi-byte characters are decoded.
-    """
+
+def _script_counts_numpy(arr: pa.Array) -> np.ndarray:
+    """:func:`script_counts` with numpy only: ASCII is classed byte-wise; only the lead bytes of
+    multi-byte characters are decoded."""
     n = len(arr)
     offsets, data = _utf8(arr)
     counts = np.zeros((n, N_SCRIPTS), dtype=np.int64)
@@ -469,14 +502,31 @@ def _streams(arr: pa.Array, model: _Model) -> tuple[np.ndarray, np.ndarray, np.n
     return stream[keep], row_of[keep], is_start[keep]
 
 
-def nb_scores(arr: pa.Array, direct: bool = True, prefix: int = NB_PREFIX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nb_rows(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: int,
+             scan_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_langid_kernels.nb_scores` of the texts ``rows`` of a batch's UTF-8 buffer."""
+    model = _model()
+    return _kernels.nb_scores(offsets, data, rows.astype(np.int64), prefix, scan_end, model.norm, model.upper,
+                              model.compact32, model.ASCII, model.direct, model.keys, model.logp,
+                              _script_table(), S_NONE)
+
+
+def nb_scores(arr: pa.Array, prefix: int = NB_PREFIX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Naive-Bayes log-likelihoods of every text under each langdetect profile.
 
     Returns (scores ``(n, profiles)``, matched n-grams per text ``(n,)``, language index of each
-    profile column). Reads the first :data:`NB_PREFIX` characters of each text. ``direct=False``
-    finds every n-gram by its packed code points, none by the ASCII table (the reference the
-    tests hold the fast lookup to).
+    profile column). Reads the first ``prefix`` characters of each text, in one compiled pass
+    (:func:`_nb_scores_numpy` is the whole-array reference the tests hold it to, float for float).
     """
+    offsets, data = _utf8(arr)
+    scores, matched, _ = _nb_rows(offsets, data, np.arange(len(arr)), prefix, prefix)
+    return scores, matched, _model().languages
+
+
+def _nb_scores_numpy(arr: pa.Array, direct: bool = True,
+                     prefix: int = NB_PREFIX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`nb_scores` with numpy and scipy only, one whole-array step per rule (the reference).
+    ``direct=False`` finds every n-gram by its packed code points, none by the ASCII table."""
     from scipy import sparse
 
     model = _model()
@@ -533,9 +583,8 @@ def nb_scores(arr: pa.Array, direct: bool = True, prefix: int = NB_PREFIX) -> tu
     return scores, matched, model.languages
 
 
-#: rows the n-gram tier scores at once: its per-character temporaries (about 60 bytes per
-#: character of the NB_PREFIX prefixes) stay some 60 MB instead of 600 MB for a whole batch;
-#: every row is scored on its own, so the answers do not depend on it
+#: rows :func:`_nb_scores_numpy` scores at once: its per-character temporaries (about 60 bytes
+#: per character of the NB_PREFIX prefixes) stay some 60 MB instead of 600 MB for a whole batch
 NB_ROWS = 2048
 
 
@@ -548,19 +597,9 @@ def _lead(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, scores[rows, first] - scores[rows, second]
 
 
-def _foreign_letters_after(arr: pa.Array, start: int) -> np.ndarray:
-    """Per row, whether characters ``start:NB_PREFIX`` hold a letter outside ASCII (accented
-    Latin, Arabic, Gujarati...): the sign of a text that changes language after its start."""
-    offsets, data = _utf8(pc.utf8_slice_codeunits(arr, start, NB_PREFIX))
-    pos = np.flatnonzero(data >= 0xC0)
-    if not len(pos):
-        return np.zeros(len(arr), dtype=bool)
-    letter = _script_table()[np.minimum(_decode(data, pos), 0x10FFFF)] != S_NONE
-    return np.bincount(np.searchsorted(offsets[1:], pos[letter], side="right"), minlength=len(arr)) > 0
-
-
-def decide_by_ngrams(arr: pa.Array, *, two_stage: bool = True) -> np.ndarray:
-    """Per row, the n-gram model's language index when it leads by ``NB_MARGIN`` nats, else -1.
+def decide_by_ngrams(arr: pa.Array, *, two_stage: bool = True, rows: np.ndarray | None = None) -> np.ndarray:
+    """Per row (of ``rows``, default all), the n-gram model's language index when it leads by
+    ``NB_MARGIN`` nats, else -1.
 
     Two stages: every text is scored on its first :data:`NB_FIRST` characters; a text no longer
     than that is decided as the one-stage reading would (its n-grams are the same); a longer one
@@ -569,28 +608,27 @@ def decide_by_ngrams(arr: pa.Array, *, two_stage: bool = True) -> np.ndarray:
     statement); the rest is scored again on :data:`NB_PREFIX` characters. ``two_stage=False``
     reads :data:`NB_PREFIX` characters of every text (the reference the tests measure it against).
     """
-    if len(arr) > NB_ROWS:
-        return np.concatenate([decide_by_ngrams(arr.slice(s, NB_ROWS), two_stage=two_stage)
-                               for s in range(0, len(arr), NB_ROWS)])
-    out = np.full(len(arr), -1, dtype=np.int16)
-    if len(arr) == 0:
+    offsets, data = _utf8(arr)
+    rows = np.arange(len(arr), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    out = np.full(len(rows), -1, dtype=np.int16)
+    if len(rows) == 0:
         return out
+    languages = _model().languages
     if not two_stage:
-        scores, matched, languages = nb_scores(arr)
+        scores, matched, _ = _nb_rows(offsets, data, rows, NB_PREFIX, NB_PREFIX)
         first, lead = _lead(scores)
         ok = (matched > 0) & (lead >= NB_MARGIN)
         out[ok] = languages[first[ok]]
         return out
-    scores, matched, languages = nb_scores(arr, prefix=NB_FIRST)
+    scores, matched, flags = _nb_rows(offsets, data, rows, NB_FIRST, NB_PREFIX)
     first, lead = _lead(scores)
-    whole = pc.utf8_length(arr).to_numpy(zero_copy_only=False) <= NB_FIRST
+    whole = (flags & 1) == 0  # no longer than NB_FIRST characters
     ok = (matched > 0) & (lead >= np.where(whole, NB_MARGIN, NB_FIRST_MARGIN))
-    if (~whole & ok).any():
-        ok[~whole & ok] &= ~_foreign_letters_after(arr.filter(pa.array(~whole & ok)), NB_FIRST)
+    ok &= whole | ((flags & 2) == 0)  # a longer one: no letter outside ASCII up to NB_PREFIX
     out[ok] = languages[first[ok]]
     rest = np.flatnonzero(~whole & ~ok)
     if len(rest):
-        out[rest] = decide_by_ngrams(arr.take(pa.array(rest)), two_stage=False)
+        out[rest] = decide_by_ngrams(arr, two_stage=False, rows=rows[rest])
     return out
 
 
@@ -636,12 +674,6 @@ class _Stream:
 
 
 _STREAMS: dict[int | None, _Stream] = {}
-_FIVE = np.arange(5)
-
-
-def _random01(w0: int, w1: int) -> float:
-    """``random.random()`` from its two words (CPython's ``random_random``)."""
-    return ((w0 >> 5) * 67108864.0 + (w1 >> 6)) * (1.0 / 9007199254740992.0)
 
 
 def _langdetect_sure(text: str) -> int:
@@ -702,129 +734,58 @@ def _extract_ngrams(text: str, table: dict[str, list[float]]) -> list[str]:
 def langdetect_sure_many(texts: Sequence[str]) -> np.ndarray:
     """:func:`_langdetect_sure_reference` of every text, bit for bit, as language indices.
 
-    langdetect's own detector prepares each text and its n-grams; what changes is how the
-    trials run:
+    langdetect's own detector prepares each text (``append``, ``cleaning_text``) and
+    :func:`_extract_ngrams` lists its n-grams; the trials run compiled
+    (:func:`_langid_kernels.langdetect_trials`), text after text:
 
     * **the random draws come from one array.** Each detector reseeds its ``random.Random``
       with the same seed, so every text reads the same stream of 32-bit words: it is made once
-      (:class:`_Stream`) and each text keeps a position in it. ``Random.choice`` of n n-grams is
-      a word shifted to n's bit length, redrawn while it is >= n; ``Random.gauss`` (one per
+      (:class:`_Stream`) and each text reads it from its start. ``Random.choice`` of n n-grams
+      is a word shifted to n's bit length, redrawn while it is >= n; ``Random.gauss`` (one per
       trial; every other trial uses the value cached by the one before) is computed from its
-      words with the same ``math`` functions as CPython's.
-    * **all texts step together.** langdetect multiplies the 55 language probabilities by
-      one n-gram's factors per draw and normalises after the first draw and every 5th; here
-      one step is one such block for every text still running (a text starting a trial draws
-      once, its other four factors are 1.0, which multiplies exactly), as numpy operations over
-      a (texts, 55) matrix: the same IEEE products in the same order, the normalising sum
-      added left to right as Python's ``sum`` does.
+      words with the same C library functions as CPython's ``math``.
+    * **the same arithmetic.** The 55 language probabilities are multiplied by one n-gram's
+      factors per draw and normalised after the first draw and every 5th (the sum added left
+      to right, as Python's ``sum`` does in 3.11): the same IEEE operations in the same order.
     * **hopeless texts stop early.** Each trial adds at most 1/7 to a language, so once no
       language can reach ``LANGDETECT_MIN_PROB`` the text is undetermined whatever the rest of
       its trials would say (on close calls most texts stop after two or three trials).
     """
-    import math
-
     out = np.zeros(len(texts), dtype=np.int16)
     if not len(texts):
         return out
     factory = _profiles()
     table = factory.row
     every: list[str] = []
-    sizes, who = [], []
-    detector = None
+    sizes = np.zeros(len(texts), dtype=np.int64)
+    detector = Detector(factory)
     for t, text in enumerate(texts):
-        detector = Detector(factory)
+        detector.text = ""
         detector.append(text)
         detector.cleaning_text()
         grams = _extract_ngrams(detector.text, table)
-        if grams:
-            every += grams
-            sizes.append(len(grams))
-            who.append(t)
-    if not who:
+        every += grams
+        sizes[t] = len(grams)
+    if not every:
         return out
-    # the texts' n-grams as ids into their distinct n-grams (one Arrow dictionary encoding)
-    encoded = pc.dictionary_encode(pa.array(every, pa.string()))
-    vocab = encoded.dictionary.to_pylist()
-    grams_of = np.split(encoded.indices.to_numpy().astype(np.int32), np.cumsum(sizes)[:-1])
-    trials, alpha0, width = detector.n_trial, detector.alpha, detector.ALPHA_WIDTH
-    base_freq, conv, limit = detector.BASE_FREQ, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT
+    starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    rows = np.fromiter(map(table.__getitem__, every), dtype=np.int64, count=len(every))
+    languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in factory.langlist], dtype=np.int16)
     stream = _STREAMS.get(detector.seed) or _STREAMS.setdefault(detector.seed, _Stream(detector.seed))
-    profiles = factory.probs[[table[g] for g in vocab]]
-    n_lang = profiles.shape[1]
-    draws_max = limit + 1  # a trial draws once, checks, then checks every 5 draws up to i = limit
-    k = len(who)
-    n = np.array([len(g) for g in grams_of], dtype=np.int64)
-    shift = (32 - np.array([int(x).bit_length() for x in n])).astype(np.uint32)
-    ptr = np.zeros(k, dtype=np.int64)  # next unread word of each text
-    gauss_next: list[float | None] = [None] * k
-    trial = np.zeros(k, dtype=np.int64)
-    draws = np.zeros((k, draws_max), dtype=np.int32)  # this trial's n-grams (vocabulary ids)
-    spent = np.zeros((k, draws_max), dtype=np.int64)  # words read up to and including each draw
-    weight = np.zeros(k)
-    total = np.zeros((k, n_lang))
-
-    def start_trial(j: int) -> None:
-        z = gauss_next[j]
-        gauss_next[j] = None
-        if z is None:  # random.gauss: two random() calls, the second value kept for next time
-            w = stream.upto(int(ptr[j]) + 4)[ptr[j]:ptr[j] + 4].tolist()
-            ptr[j] += 4
-            x2pi = _random01(w[0], w[1]) * (2.0 * math.pi)
-            g2rad = math.sqrt(-2.0 * math.log(1.0 - _random01(w[2], w[3])))
-            z = math.cos(x2pi) * g2rad
-            gauss_next[j] = math.sin(x2pi) * g2rad
-        alpha = alpha0 + (0.0 + z * 1.0) * width
-        weight[j] = alpha / base_freq
-        size = 2 * draws_max + 64
-        while True:  # random.choice's draws for a whole trial: words below n, in order
-            words = stream.upto(int(ptr[j]) + size)[ptr[j]:ptr[j] + size]
-            got = words >> shift[j]
-            kept = np.flatnonzero(got < n[j])
-            if len(kept) >= draws_max:
-                break
-            size *= 2
-        kept = kept[:draws_max]
-        draws[j] = grams_of[j][got[kept]]
-        spent[j] = kept + 1
-
-    for j in range(k):
-        start_trial(j)
-    live = np.arange(k)  # texts still running (positions in the arrays above)
-    prob = np.full((k, n_lang), 1.0 / n_lang)
-    block = np.zeros(k, dtype=np.int64)  # blocks done in this trial
-    while len(live):
-        first = block == 0
-        col = np.where(first, 0, 5 * block - 4)  # the draw each block starts at
-        # the block's five factors of every live text at once (a text starting a trial: one)
-        factor = np.take(profiles, draws[live[:, None], np.minimum(col[:, None] + _FIVE, draws_max - 1)], axis=0)
-        factor += weight[live, None, None]
-        factor[first, 1:] = 1.0
-        for d in range(5):
-            np.multiply(prob, factor[:, d], out=prob)
-        np.divide(prob, np.add.accumulate(prob, axis=1)[:, -1:], out=prob)
-        ended = (prob.max(axis=1) > conv) | (5 * block >= limit)
-        block += 1
-        if not ended.any():
-            continue
-        stop = np.zeros(len(live), dtype=bool)
-        for i in np.flatnonzero(ended):
-            j = live[i]
-            ptr[j] += spent[j, 5 * (block[i] - 1)]
-            total[j] += prob[i] / trials
-            trial[j] += 1
-            best = total[j].max()
-            if trial[j] == trials or best + (trials - trial[j]) / trials < LANGDETECT_MIN_PROB:
-                stop[i] = True
-                if trial[j] == trials and best >= LANGDETECT_MIN_PROB:
-                    lang = factory.langlist[int(np.argmax(total[j]))]  # the first of equal maxima
-                    out[who[j]] = _CODE.get(normalise_code(lang), 0)
-            else:
-                start_trial(j)
-                prob[i] = 1.0 / n_lang
-                block[i] = 0
-        if stop.any():
-            keep = ~stop
-            live, prob, block = live[keep], prob[keep], block[keep]
+    todo = np.arange(len(texts))
+    length = 1 << 16
+    while len(todo):
+        sub = np.zeros(len(todo) + 1, dtype=np.int64)
+        np.cumsum(sizes[todo], out=sub[1:])
+        picked = rows[np.concatenate([np.arange(starts[t], starts[t + 1]) for t in todo])] if len(todo) < len(texts) else rows
+        found = _kernels.langdetect_trials(
+            picked, sub, factory.probs, stream.upto(length), detector.n_trial, detector.alpha,
+            detector.ALPHA_WIDTH, detector.BASE_FREQ, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT,
+            LANGDETECT_MIN_PROB)
+        sure = found >= 0
+        out[todo[sure]] = languages[found[sure]]
+        todo, length = todo[found == -2], length * 4  # the stream ran out: read a longer one
     return out
 
 
@@ -853,7 +814,7 @@ def detect_texts(arr: pa.Array, *, min_chars: int, fast: bool = True) -> tuple[n
         lang[decided], method[decided] = by_script[decided], M_SCRIPT
         rest = np.flatnonzero(todo & ~decided)
         if len(rest):
-            by_ngrams = decide_by_ngrams(cleaned.take(pa.array(rest)))
+            by_ngrams = decide_by_ngrams(cleaned, rows=rest)
             won = by_ngrams >= 0
             lang[rest[won]], method[rest[won]] = by_ngrams[won], M_NGRAM
         todo &= method == M_SHORT

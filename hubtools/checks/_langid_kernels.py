@@ -1,0 +1,286 @@
+"""Compiled loops of the ``language`` check (numba), over a batch's UTF-8 bytes and offsets.
+
+Each kernel is the per-character loop of a numpy pipeline in :mod:`hubtools.checks._langid`,
+written once, character by character, so that a batch costs one pass over its bytes instead of a
+dozen whole-array temporaries; the answers are the same to the bit (the tests hold each kernel to
+the numpy version or to langdetect itself):
+
+* :func:`script_counts` : characters per script class of every text (tier 1);
+* :func:`nb_scores` : the naive-Bayes log-likelihoods of a prefix of chosen texts under every
+  langdetect profile, langdetect's character normalisation and n-gram rules inline (tier 2);
+* :func:`langdetect_trials` : langdetect's seeded random trials on the n-grams of the close calls,
+  the same IEEE operations in the same order as its ``Detector._detect_block`` (tier 3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["langdetect_trials", "nb_scores", "script_counts"]
+
+_SPACE = 0x20
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
+    """The code point whose lead byte is at ``i`` and its length in bytes (valid UTF-8)."""
+    b0 = np.int64(data[i])
+    if b0 < 0x80:
+        return b0, 1
+    if b0 < 0xE0:
+        return ((b0 & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
+    if b0 < 0xF0:
+        return ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
+    return (((b0 & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12)
+            | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)), 4
+
+
+@numba.njit(cache=True, nogil=True)
+def script_counts(offsets: np.ndarray, data: np.ndarray, table: np.ndarray, n_scripts: int,
+                  latin: int, none: int) -> np.ndarray:
+    """Per text, its characters per script class (``table``: code point -> class); ASCII letters
+    count as ``latin``, other ASCII and class ``none`` are not counted."""
+    n = len(offsets) - 1
+    out = np.zeros((n, n_scripts), dtype=np.int64)
+    for r in range(n):
+        i, end = offsets[r], offsets[r + 1]
+        while i < end:
+            b = data[i]
+            if b < 0x80:
+                if (0x41 <= b <= 0x5A) or (0x61 <= b <= 0x7A):
+                    out[r, latin] += 1
+                i += 1
+            elif b < 0xC0:  # a continuation byte
+                i += 1
+            else:
+                cp, size = _decode(data, i)
+                cls = table[cp]
+                if cls != none:
+                    out[r, cls] += 1
+                i += size
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(keys: np.ndarray, key: int) -> int:
+    """The row of ``key`` (an n-gram's code points packed 21 bits each) in the sorted ``keys``, or -1."""
+    j = np.searchsorted(keys, key)
+    if j < len(keys) and keys[j] == key:
+        return j
+    return -1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add(into: np.ndarray, values: np.ndarray) -> None:
+    for k in range(len(into)):
+        into[k] += values[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: int, scan_end: int,
+              norm: np.ndarray, upper: np.ndarray, compact: np.ndarray, ascii_n: int, direct: np.ndarray,
+              keys: np.ndarray, logp: np.ndarray, scripts: np.ndarray,
+              none: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Naive-Bayes scores of the first ``prefix`` characters of the texts ``rows``: what
+    ``_langid._nb_scores_numpy`` computes, float32 for float32. Returns (scores, n-grams found,
+    flags): flag 1: the text is longer than ``prefix`` characters; flag 2: characters
+    ``prefix:scan_end`` hold a letter outside ASCII (a character of a script class other than
+    ``none`` in ``scripts``).
+
+    Per text: langdetect's ``cleaning_text`` rule on the prefix (Latin letters dropped from a
+    text with more than twice as many characters from U+0300 up outside Latin Extended
+    Additional), each character normalised (``norm``), a leading space and runs of spaces
+    collapsed; then every 1-, 2- and 3-gram langdetect reads (none ending on the 2nd+ letter of
+    an all-caps word, no 1-gram of a space, no 3-gram across a space) is found among the profile
+    n-grams and its log-probabilities added, one float32 sum per n-gram size in text order, the
+    three added at the end (the order of the sparse products they replace).
+    """
+    n_lang = logp.shape[1]
+    scores = np.zeros((len(rows), n_lang), dtype=np.float32)
+    matched = np.zeros(len(rows), dtype=np.int64)
+    flags = np.zeros(len(rows), dtype=np.int8)
+    cps = np.empty(prefix, dtype=np.int64)
+    stream = np.empty(prefix + 1, dtype=np.int64)
+    ids = np.empty(prefix + 1, dtype=np.int64)  # compact id in the ASCII table (-1: none)
+    caps = np.empty(prefix + 1, dtype=np.bool_)  # an upper-case letter
+    acc = np.zeros((3, n_lang), dtype=np.float32)
+    for t in range(len(rows)):
+        r = rows[t]
+        i, end = offsets[r], offsets[r + 1]
+        count = 0
+        latin = 0
+        non_latin = 0
+        while i < end and count < prefix:
+            cp, size = _decode(data, i)
+            i += size
+            cps[count] = cp
+            count += 1
+            if 0x41 <= cp <= 0x7A:
+                latin += 1
+            elif cp >= 0x300 and (cp < 0x1E00 or cp > 0x1EFF):
+                non_latin += 1
+        if i < end:
+            flags[t] = 1
+            seen = count
+            while i < end and seen < scan_end:
+                if data[i] < 0x80:
+                    i += 1
+                else:
+                    cp, size = _decode(data, i)
+                    i += size
+                    if scripts[cp] != none:
+                        flags[t] |= 2
+                        break
+                seen += 1
+        drop = latin * 2 < non_latin
+        stream[0] = _SPACE
+        ids[0] = 0
+        caps[0] = False
+        m = 1
+        for k in range(count):
+            cp = cps[k]
+            if drop and 0x41 <= cp <= 0x7A:
+                continue
+            ch = norm[cp] if cp < 0x10000 else cp
+            if ch == _SPACE and stream[m - 1] == _SPACE:
+                continue
+            stream[m] = ch
+            ids[m] = compact[ch] if ch < 0x10000 else -1
+            caps[m] = ch < 0x10000 and upper[ch]
+            m += 1
+        acc[:] = 0.0
+        hits = 0
+        last_space = 0  # the last space at or before the previous character
+        for k in range(1, m):
+            ch = stream[k]
+            if caps[k] and caps[k - 1]:  # the 2nd+ letter of an all-caps word
+                continue
+            cc, cb = ids[k], ids[k - 1]
+            if ch != _SPACE:
+                row = direct[cc] if cc >= 0 else _find(keys, ch)
+                if row >= 0:
+                    hits += 1
+                    _add(acc[0], logp[row])
+            row = direct[ascii_n + cb * ascii_n + cc] if cc >= 0 and cb >= 0 else _find(keys, (stream[k - 1] << 21) | ch)
+            if row >= 0:
+                hits += 1
+                _add(acc[1], logp[row])
+            if k - last_space >= 2:
+                ca = ids[k - 2]
+                if ca >= 0 and cb >= 0 and cc >= 0:
+                    row = direct[ascii_n + ascii_n * ascii_n + (ca * ascii_n + cb) * ascii_n + cc]
+                else:
+                    row = _find(keys, (stream[k - 2] << 42) | (stream[k - 1] << 21) | ch)
+                if row >= 0:
+                    hits += 1
+                    _add(acc[2], logp[row])
+            if ch == _SPACE:
+                last_space = k
+        for lang in range(n_lang):
+            scores[t, lang] = (acc[0, lang] + acc[1, lang]) + acc[2, lang]
+        matched[t] = hits
+    return scores, matched, flags
+
+
+@numba.njit(cache=True, nogil=True)
+def _random01(w0: np.uint32, w1: np.uint32) -> float:
+    """``random.random()`` from its two 32-bit words (CPython's ``random_random``)."""
+    return ((np.int64(w0) >> 5) * 67108864.0 + (np.int64(w1) >> 6)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def langdetect_trials(grams: np.ndarray, starts: np.ndarray, probs: np.ndarray, words: np.ndarray,
+                      n_trial: int, alpha0: float, width: float, base_freq: float, conv: float,
+                      limit: int, min_prob: float) -> np.ndarray:
+    """Per text (its n-grams ``grams[starts[t]:starts[t + 1]]``, rows of ``probs``), the column of
+    the language langdetect's ``detect_langs`` puts first when its probability reaches
+    ``min_prob``, -1 when it does not, -2 when ``words`` (the seeded stream every detector reads
+    from its start) ran out before the text was decided (call again with a longer stream).
+
+    langdetect's ``_detect_block``: ``n_trial`` trials, each with a smoothing ``alpha`` drawn by
+    ``random.gauss`` and n-grams drawn by ``random.choice`` until one language passes ``conv``
+    (checked after the first draw and every 5th) or ``limit`` draws; the trials' final
+    probabilities are averaged. The same products, sums and divisions in the same order.
+    A text stops as soon as no language can reach ``min_prob`` any more (each remaining trial
+    adds at most 1 / ``n_trial``): its answer is -1 whatever those trials would say.
+    """
+    n_text = len(starts) - 1
+    n_lang = probs.shape[1]
+    out = np.full(n_text, -1, dtype=np.int64)
+    prob = np.empty(n_lang)
+    total = np.empty(n_lang)
+    n_words = len(words)
+    for t in range(n_text):
+        first, n = starts[t], starts[t + 1] - starts[t]
+        if n == 0:
+            continue
+        shift = 32
+        while (np.int64(1) << (32 - shift)) <= n:  # 32 - n.bit_length()
+            shift -= 1
+        ptr = 0
+        have_next = False
+        gauss_next = 0.0
+        total[:] = 0.0
+        short = False
+        answer = -1
+        for trial in range(n_trial):
+            if have_next:
+                z = gauss_next
+                have_next = False
+            else:
+                if ptr + 4 > n_words:
+                    short = True
+                    break
+                x2pi = _random01(words[ptr], words[ptr + 1]) * (2.0 * math.pi)
+                g2rad = math.sqrt(-2.0 * math.log(1.0 - _random01(words[ptr + 2], words[ptr + 3])))
+                ptr += 4
+                z = math.cos(x2pi) * g2rad
+                gauss_next = math.sin(x2pi) * g2rad
+                have_next = True
+            alpha = alpha0 + (0.0 + z * 1.0) * width
+            weight = alpha / base_freq
+            for lang in range(n_lang):
+                prob[lang] = 1.0 / n_lang
+            i = 0
+            while True:
+                while True:  # random.choice: a word shifted to n's bit length, below n
+                    if ptr >= n_words:
+                        short = True
+                        break
+                    pick = np.int64(words[ptr]) >> shift
+                    ptr += 1
+                    if pick < n:
+                        break
+                if short:
+                    break
+                row = grams[first + pick]
+                for lang in range(n_lang):
+                    prob[lang] *= weight + probs[row, lang]
+                if i % 5 == 0:
+                    norm = 0.0
+                    for lang in range(n_lang):
+                        norm += prob[lang]
+                    top = 0.0
+                    for lang in range(n_lang):
+                        prob[lang] /= norm
+                        if top < prob[lang]:
+                            top = prob[lang]
+                    if top > conv or i >= limit:
+                        break
+                i += 1
+            if short:
+                break
+            best = 0.0
+            for lang in range(n_lang):
+                total[lang] += prob[lang] / n_trial
+                if total[lang] > best:
+                    best = total[lang]
+            if best + (n_trial - trial - 1) / n_trial < min_prob:
+                break
+            if trial == n_trial - 1 and best >= min_prob:
+                answer = int(np.argmax(total))
+        out[t] = -2 if short else answer
+    return out
