@@ -52,15 +52,27 @@ SHORT_WORDS = 20
 
 
 class _Sampler(_TreeSampler):
-    """The tree's peak RSS, and this process's own (the driver's) peak beside it."""
+    """The tree's peak RSS, and this process's own (the driver's) peak beside it: its RSS, and
+    its anonymous memory (``RssAnon``: what it holds itself, without the pages of files it maps
+    and of the object store's shared memory, which the kernel can drop or Ray can spill)."""
 
     driver_mb = 0.0
+    driver_anon_mb = 0.0
+
+    @staticmethod
+    def _anon_kb(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                return next((int(line.split()[1]) for line in fh if line.startswith("RssAnon:")), 0)
+        except OSError:
+            return 0
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
             tree = self._tree()
             sizes = [self._rss_kb(p) for p in tree]
             self.driver_mb = max(self.driver_mb, sizes[0] / 1024)
+            self.driver_anon_mb = max(self.driver_anon_mb, self._anon_kb(tree[0]) / 1024)
             self.peak_mb = max(self.peak_mb, sum(sizes) / 1024)
 
 
@@ -127,6 +139,7 @@ def child(contender: str, path: str, checks: str | None = None, memory: str | No
                for name, r in quality.results.items()}
     return {"contender": contender, "seconds": seconds, "startup": startup, "rows": quality.dataset["total"],
             "tree_peak_rss_mb": tree.peak_mb, "driver_peak_rss_mb": tree.driver_mb,
+            "driver_peak_anon_mb": tree.driver_anon_mb,
             "checks": {k: round(v, 2) for k, v in quality.timings.items()},
             "flagged": {k: r.count for k, r in quality.results.items()}, "digests": digests,
             "steps": [f"{s['step']} ({s['where']}) {s['seconds']:.1f}"
@@ -172,14 +185,15 @@ def main() -> None:
     lines = [f"{what} ({path.stat().st_size / 1e6:.0f} MB JSONL), {os.cpu_count()} cores (shared), one run each"
              + (f", Ray object store {args.memory}" if args.memory else ""), "",
              ("| engine | scan s | records/s | Ray start s | peak RSS, all processes (MB) | driver peak RSS (MB) "
-              "| same flags as first |"),
-             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+              "| driver peak anonymous (MB) | same flags as first |"),
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['contender']} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['contender']} | failed: {r['error']} | | | | | | |")
             continue
         lines.append(f"| {r['contender']} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | "
                      f"{r['startup']:.1f} | {r['tree_peak_rss_mb']:,.0f} | {r['driver_peak_rss_mb']:,.0f} | "
+                     f"{r['driver_peak_anon_mb']:,.0f} | "
                      f"{'yes' if r['digests'] == base['digests'] else 'NO'} |")
     lines += [""] + [f"{r['contender']} per check (s): " + ", ".join(f"{k} {v}" for k, v in r["checks"].items())
                      for r in ok]

@@ -131,6 +131,11 @@ def _views(table: pa.Table, kind: Kind) -> dict[str, pa.Array]:
     return views
 
 
+def kind_of_dataset(table: pa.Table, kind: Kind | str | None = None) -> Kind:
+    """``kind``, or the kind a canonical table's columns show."""
+    return Kind(kind) if kind is not None else kind_of(table.column_names)
+
+
 @dataclass
 class CheckData:
     """A columnar text view of a canonical dataset, the one input every check reads.
@@ -165,7 +170,7 @@ class CheckData:
     def from_dataset(cls, dataset: Dataset, kind: Kind | str | None = None, **kwargs: Any) -> CheckData:
         """Build the view of a canonical dataset (its kind is read from its columns if not given)."""
         table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
-        kind = Kind(kind) if kind is not None else kind_of(table.column_names)
+        kind = kind_of_dataset(table, kind)
         index = table.column(INDEX).to_numpy() if INDEX in table.column_names else np.arange(len(table))
         fields = _views(table, kind)
         release_memory()  # the views' temporaries (copies of text columns) are freed by now

@@ -187,9 +187,8 @@ def run_checks(
         raise UnknownCheckError(str(exc)) from None
     loaded, dataset = _as_load_result(source, format, progress, runner)
     started = time.perf_counter()
-    data = CheckData.from_dataset(dataset, loaded.kind if loaded else None,
-                                  quarantine=loaded.quarantine if loaded else [],
-                                  num_proc=num_proc, progress=progress)
+    data = runner.view(dataset, loaded.kind if loaded else None, quarantine=loaded.quarantine if loaded else [],
+                       num_proc=num_proc, progress=progress)
     if loaded is not None and loaded is not source:
         # read here, so nobody else holds it: the text now lives in the view, and the checks
         # read only the other columns (scores, labels) of the dataset itself

@@ -62,7 +62,8 @@ def _directory(nbytes: int) -> str:
     return tempfile.gettempdir()
 
 
-_NAME = re.compile(r"hubtools-view-(\d+)-[0-9a-f]+\.arrow$")
+#: a view file, or a folder of files mapped back (:mod:`.disk_view`), named by its process
+_NAME = re.compile(r"hubtools-(?:view-(\d+)-[0-9a-f]+\.arrow|disk-(\d+)-[0-9a-f]+)$")
 
 
 def _running(pid: int) -> bool:
@@ -76,7 +77,8 @@ def _running(pid: int) -> bool:
 
 
 def remove_stale(directory: str) -> list[str]:
-    """Remove the view files in ``directory`` whose process no longer runs; return their names."""
+    """Remove the view files (and disk-view folders) in ``directory`` whose process no longer
+    runs; return their names."""
     removed = []
     try:
         names = os.listdir(directory)
@@ -84,9 +86,13 @@ def remove_stale(directory: str) -> list[str]:
         return removed
     for name in names:
         match = _NAME.match(name)
-        if match and not _running(int(match.group(1))):
+        if match and not _running(int(match.group(1) or match.group(2))):
+            path = os.path.join(directory, name)
             try:
-                os.unlink(os.path.join(directory, name))
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
                 removed.append(name)
             except OSError:
                 pass

@@ -50,6 +50,10 @@ class LocalEngine:
             if shared is not None:
                 shared.close()
 
+    def view(self, dataset: Any, kind: Any = None, **kwargs: Any) -> CheckData:
+        """The text view of a canonical dataset, in this process's memory."""
+        return CheckData.from_dataset(dataset, kind, **kwargs)
+
     def load(self, source: Any, *, format: str | None = None, progress: bool = False) -> Any:
         """The input read, converted and validated in this process (:func:`hubtools.load`)."""
         from ...load import load

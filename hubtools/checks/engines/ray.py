@@ -73,6 +73,9 @@ def import_ray():
 # --------------------------------------------------------------------------- batch functions
 
 
+#: records of the canonical table per chunk of the driver's text view (:meth:`RayEngine.view`)
+VIEW_CHUNK = 65_536
+
 #: most local batches in one block of the in-store view
 BLOCK_BATCHES = 4
 
@@ -221,6 +224,7 @@ class RayEngine:
     _cluster: dict[str, Any] = field(default_factory=dict, init=False)
     _input: str = field(default=INPUT_NOTE, init=False)
     _read: dict[str, Any] = field(default_factory=dict, init=False)
+    _folder: str | None = field(default=None, init=False)
 
     # session -----------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -271,9 +275,22 @@ class RayEngine:
             raise HubtoolsError(f"the Ray workers run hubtools {theirs}, this process {__version__}",
                                 hint="install the same hubtools version on every node of the cluster")
 
+    def folder(self) -> str:
+        """This run's folder for the driver's files (:mod:`..disk_view`), under ``spill_dir`` or
+        the temporary directory; removed by :meth:`close`."""
+        if self._folder is None:
+            from ..disk_view import run_folder
+
+            self._folder = run_folder(self.spill_dir)
+        return self._folder
+
     def close(self) -> None:
-        """Free this run's blocks; stop Ray only if this engine started it."""
+        """Free this run's blocks and files; stop Ray only if this engine started it."""
+        from ..disk_view import remove_folder
+
         self._blocks.clear()
+        remove_folder(self._folder)
+        self._folder = None
         if self._started:
             import ray
 
@@ -298,13 +315,25 @@ class RayEngine:
         self.connect()
         started = time.perf_counter()
         try:
-            result, self._input = read_on_ray(source, format=format)
+            result, self._input = read_on_ray(source, format=format, folder=self.folder())
         except BaseException:
             self.close()
             raise
         self._read = {"records_in": result.total, "valid": result.valid, "quarantined": result.quarantined,
                       "seconds": round(time.perf_counter() - started, 3)}
         return result
+
+    def view(self, dataset: Any, kind: Any = None, **kwargs: Any) -> CheckData:
+        """The text view of a canonical dataset, made chunk by chunk into files and mapped back
+        (:func:`..disk_view.build_view`): the driver's memory holds one chunk of it at a time."""
+        from ..base import kind_of_dataset
+        from ..disk_view import build_view
+
+        table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
+        kind = kind_of_dataset(table, kind)
+        index, fields = build_view((pa.Table.from_batches([b]) for b in table.to_batches(VIEW_CHUNK)),
+                                   kind, self.folder())
+        return CheckData(kind=kind, index=index, fields=fields, dataset=dataset, **kwargs)
 
     # per-check records ---------------------------------------------------------------------
     def begin(self, name: str) -> None:
@@ -328,21 +357,24 @@ class RayEngine:
     def dataset(self, data: CheckData, batch_size: int) -> Any:
         """The view's fields as a Ray dataset in blocks of whole batches (put once per field
         arrays and block size; a check that replaces fields, e.g. stripped templates, gets its own)."""
+        import ray
         import ray.data
 
         block = block_rows(len(data), int(self.workers or self._cluster.get("cpus") or 1), batch_size)
         key = (block, tuple((name, id(arr)) for name, arr in data.fields.items()))
         if key not in self._blocks:
             n = len(data)
-            tables = []
+            refs = []
             for start in range(0, n, block):
                 rows = min(block, n - start)
-                # a slice would carry its parent's whole buffer into the object store: copy
+                # a slice would carry its parent's whole buffer into the object store: copy; and
+                # into the store block by block, so the driver holds one block's copy at a time
                 columns = {POS: pa.array(np.arange(start, start + rows, dtype=np.int64))}
                 columns.update({name: pa.concat_arrays([arr.slice(start, rows)])
                                 for name, arr in data.fields.items()})
-                tables.append(pa.table(columns))
-            ds = ray.data.from_arrow(tables)
+                refs.append(ray.put(pa.table(columns)))
+                del columns
+            ds = ray.data.from_arrow_refs(refs)
             _without_budget_backpressure(ds)
             self._blocks[key] = (list(data.fields.values()), ds)
         return self._blocks[key][1]

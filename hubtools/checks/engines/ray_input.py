@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import io
 import itertools
+import os
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -254,9 +255,33 @@ class InputDatasource(Datasource):  # type: ignore[misc]
                 for part in self.parts]
 
 
-def _assemble(envelopes: list[dict[str, Any]], parts: list[Part]) -> tuple[list[pa.Table], list[QuarantineRow],
-                                                                          list[str]]:
-    """Every file's records in file order, with the local load's source indices."""
+class _Spill:
+    """The envelopes' record blocks as they come back, appended to one file (the driver keeps
+    only where each is); read back mapped, in file order, by :func:`_assemble`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fh = open(path, "wb")  # noqa: SIM115 - closed in mapped()
+        self.size = 0
+
+    def keep(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        data = envelope[_VALID]
+        self._fh.write(data)
+        envelope[_VALID] = (self.size, len(data))
+        self.size += len(data)
+        return envelope
+
+    def mapped(self) -> pa.Buffer:
+        from ..disk_view import _mapped
+
+        self._fh.close()
+        return _mapped(self.path)
+
+
+def _assemble(envelopes: list[dict[str, Any]], parts: list[Part], spill: pa.Buffer | None = None
+              ) -> tuple[Iterator[pa.Table], list[QuarantineRow], list[str]]:
+    """Every file's records in file order, with the local load's source indices (with a
+    ``spill``, each block is read from it as the iterator goes); the quarantine and the notes."""
     envelopes.sort(key=lambda e: (e[_PART], e[_FIRST]))
     offsets, total = {}, 0
     for number, group in itertools.groupby(envelopes, key=lambda e: e[_PART]):
@@ -271,24 +296,33 @@ def _assemble(envelopes: list[dict[str, Any]], parts: list[Part]) -> tuple[list[
     if sorted(offsets) != [p.number for p in parts]:
         raise HubtoolsError(f"the Ray read got {len(offsets)} of {len(parts)} files back",
                             hint="a file was lost: please report this with the Ray version")
-    tables, quarantine, notes = [], [], []
+    quarantine, notes = [], []
     for e in envelopes:
         shift = offsets[e[_PART]]
-        table = pa.ipc.open_stream(e[_VALID]).read_all()
-        if shift and table.num_rows:
-            where = table.schema.get_field_index(INDEX)
-            table = table.set_column(where, INDEX, pa.compute.add(table.column(INDEX), shift))
-        tables.append(table)
         quarantine += [replace(row, index=row.index + shift) if row.index >= 0 else row
                        for row in pickle.loads(e[_QUARANTINE])]
         notes += pickle.loads(e[_NOTES])
-    return tables, quarantine, notes
+
+    def tables() -> Iterator[pa.Table]:
+        for e in envelopes:
+            shift = offsets[e[_PART]]
+            table = pa.ipc.open_stream(e[_VALID] if spill is None else spill.slice(*e[_VALID])).read_all()
+            if shift and table.num_rows:
+                where = table.schema.get_field_index(INDEX)
+                table = table.set_column(where, INDEX, pa.compute.add(table.column(INDEX), shift))
+            yield table
+
+    return tables(), quarantine, notes
 
 
 def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None = None,
-                split_bytes: int = SPLIT_BYTES) -> tuple[LoadResult, str]:
+                split_bytes: int = SPLIT_BYTES, folder: str | None = None) -> tuple[LoadResult, str]:
     """:func:`hubtools.load`'s result for ``source``, the files read and validated by Ray Data
-    read tasks (Ray must be connected); and how it was read, for ``quality.json``."""
+    read tasks (Ray must be connected); and how it was read, for ``quality.json``.
+
+    The blocks go to files in ``folder`` as they come back and the dataset is those files mapped
+    back (:mod:`..disk_view`): the driver holds one block at a time, not the input. Without a
+    folder (or for the inputs read on the driver) the dataset is in memory, as the local load's."""
     import pyarrow.compute  # noqa: F401 - pa.compute in _assemble
     import ray
     import ray.data
@@ -313,17 +347,31 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
             why="message trees span records")
     config = _config(fmt, limit)
     ds = ray.data.read_datasource(InputDatasource(parts, fmt.name, config, token))
+    from ..disk_view import TableFile
+
+    spill = _Spill(os.path.join(folder, "read-blocks")) if folder else None
     envelopes = []
     try:
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            envelopes += block.to_pylist()
+            rows = block.to_pylist()
+            envelopes += [spill.keep(e) for e in rows] if spill else rows
+            del rows, block
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, HubtoolsError):
             raise cause from None
         raise
-    tables, quarantine, notes = _assemble(envelopes, parts)
-    table = pa.concat_tables(tables) if tables else schema_for(fmt.kind).empty_table()
+    blocks = spill.mapped() if spill else None
+    tables, quarantine, notes = _assemble(envelopes, parts, blocks)
+    schema = schema_for(fmt.kind)
+    if folder:
+        sink = TableFile(os.path.join(folder, "records.arrow"), schema)
+        for table in tables:
+            sink.append(table)
+        table = sink.finish()
+    else:
+        table = pa.concat_tables(list(tables)) if envelopes else schema.empty_table()
+    del blocks
     result = LoadResult(canonical_dataset(table, fmt.kind), quarantine, detection, src, config,
                         union_keys(parsed), parsed[:2], None, notes)
     return result, NOTE_RAY.format(tasks=len(parts), files=len({(p.location, p.hub) for p in parts}))
