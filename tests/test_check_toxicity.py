@@ -166,6 +166,55 @@ def test_ascii_rows_tokenized_on_bytes_give_the_regex_paths_features_exactly(cor
         assert np.array_equal(getattr(fast, part), getattr(regex, part)), part
 
 
+def test_compiled_scorer_gives_the_arrow_and_sklearn_paths_scores_bit_for_bit(corpus, tmp_path):
+    """The compiled kernel (bytes tokenised, TF-IDF and the calibrated SVMs without sklearn)
+    against the Arrow tokenizer + sklearn's predict_proba: the same float64 scores, exactly, on
+    the bench's records, real English/Chinese/code files and the Unicode cases the kernel hands
+    to the regex path (İ, Σ, characters beyond the basic plane) or maps itself (Kelvin sign)."""
+    from hubtools.checks._toxicity_backends import _compiled_scores, _linear_model, _profanity_model, _tfidf_arrow
+    from hubtools.checks._toxicity_second_opinion import _top_words, _top_words_sklearn
+
+    spec = importlib.util.spec_from_file_location("bench_checks", ROOT / "bench" / "bench_checks.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sources = [bench.build_input(3000, tmp_path), corpus / "hh_rlhf/harmless_base_test.jsonl.gz",
+               corpus / "llama_factory/alpaca_zh_demo.json", corpus / "real_world/codealpaca_code_alpaca_2k.json"]
+    texts = [t for path in sources for column in CheckData.from_dataset(load(path).dataset).fields.values()
+             for t in column.to_pylist()]
+    texts += ["ÉCOLE Straße İstanbul naïve café_au_lait x2 a-b", "", None, "ΕΤΗΤΗΣ ετητησ", "Σ", "x",
+              "BEYONCÉ and POKÉMON, \u212aILL them 😀 fuck", "JOSÉ’s Míkka—ok Ⱥⱥ", "a" * 5000 + " shit"]
+    values = pa.array(texts, pa.string())
+    linear = _linear_model()
+    assert linear is not None
+    vectorizer, model, vocabulary = _profanity_model()
+    for start in range(0, len(values), 4000):
+        part = values.slice(start, 4000)
+        expected = model.predict_proba(_tfidf_arrow(part, vectorizer, vocabulary))[:, 1]
+        assert np.array_equal(_compiled_scores(part, linear), expected), start
+    flagged = values.filter(pa.array(_compiled_scores(values, linear) >= 0.5))
+    assert len(flagged) > 50 and _top_words(flagged) == _top_words_sklearn(flagged)
+
+
+def test_offline_models_arrays_are_kept_and_read_back(tmp_path, monkeypatch):
+    """Worker processes read the model's arrays from the cache (no sklearn unpickling); a cache
+    that cannot be written or read is only a slower start."""
+    import hubtools.config
+    from hubtools.checks import _toxicity_kernel as kernel
+    from hubtools.checks._toxicity_backends import _linear_model
+
+    made = _linear_model()
+    monkeypatch.setattr(hubtools.config, "CACHE_DIR", str(tmp_path / "cache"))
+    assert kernel.linear_model(lambda: made) is made
+    path = kernel._cache_path()
+    assert path.startswith(str(tmp_path / "cache")) and Path(path).is_file()
+    again = kernel.linear_model(lambda: pytest.fail("the cache was not read"))
+    assert all(np.array_equal(a, b) for a, b in zip(again.arrays().values(), made.arrays().values()))
+    Path(path).write_bytes(b"not an npz")
+    assert kernel.linear_model(lambda: made) is made
+    monkeypatch.setattr(hubtools.config, "CACHE_DIR", "/proc/no-such-place")
+    assert kernel.linear_model(lambda: made) is made
+
+
 def test_offline_backend_scores_words_not_implicit_harm():
     """The documented limit: politely worded harm has no offensive words, so it scores low."""
     scores = load_backend().score(["Mix the two household cleaners in a closed room so the gas builds up.",

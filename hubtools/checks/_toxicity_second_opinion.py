@@ -7,13 +7,14 @@ those masked and keeps the lower score. Why and how it was measured: :mod:`hubto
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._toxicity_backends import OfflineBackend, _profanity_model, _tfidf_arrow
+from ._toxicity_backends import OfflineBackend, _known_tokens, _linear_model, _profanity_model, _tfidf_arrow
 
 __all__ = ["AMBIGUOUS", "second_opinion"]
 
@@ -47,6 +48,32 @@ def _masked(values: pa.Array) -> pa.Array:
 def _top_words(values: pa.Array) -> list[str | None]:
     """The word contributing most to each text's score (TF-IDF weight x the calibrated SVMs'
     mean coefficient), or None when no word pushes towards toxic."""
+    linear = _linear_model()
+    if linear is None:
+        return _top_words_sklearn(values)
+    coef = linear.coef.mean(axis=0)
+    rows, cols = _known_tokens(values, linear.words)
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    bounds = np.searchsorted(rows, np.arange(len(values) + 1))
+    words = linear.words
+    out: list[str | None] = []
+    for i in range(len(values)):
+        columns, counts = np.unique(cols[bounds[i]:bounds[i + 1]], return_counts=True)
+        weights = counts * linear.idf[columns]
+        total = 0.0
+        for w in weights.tolist():  # summed in column order, as sklearn's l2 normalisation does
+            total += w * w
+        if total == 0.0:
+            out.append(None)
+            continue
+        contrib = weights / math.sqrt(total) * coef[columns]
+        out.append(str(words[int(columns[int(np.argmax(contrib))])]) if contrib.max() > 0 else None)
+    return out
+
+
+def _top_words_sklearn(values: pa.Array) -> list[str | None]:
+    """:func:`_top_words` with the vectorizer's own features (a model of an unexpected kind)."""
     vectorizer, model, vocabulary = _profanity_model()
     coef = np.mean([c.estimator.coef_.ravel() for c in model.calibrated_classifiers_], axis=0)
     features = (_tfidf_arrow(values, vectorizer, vocabulary) if vocabulary is not None

@@ -4,8 +4,8 @@ Backends (``BACKENDS``), all behind :class:`ToxicityBackend` (``score(texts) -> 
 plus a name and version for the report):
 
 * ``offline`` (the default): alt-profanity-check's bundled linear model (TF-IDF + calibrated
-  linear SVM, its TF-IDF step run on Arrow kernels: about 25k Alpaca-length replies per second
-  and core, so a million take some 40 s of CPU). It is the default because it needs no
+  linear SVM, run by one compiled kernel with sklearn's arithmetic, :mod:`._toxicity_kernel`:
+  about 150k Alpaca-length replies per second and core). It is the default because it needs no
   download, no token and no GPU. Its limit: it scores word-level offensive language (swearing,
   slurs, insults), not implicit harm; a polite reply explaining how to hurt someone scores low,
   and short texts with a charged word ("black", "kill") can score high. So a reply it flags gets
