@@ -433,7 +433,7 @@ def main() -> None:
         child(args)
         return
     import datasketch
-    import rensa  # noqa: F401
+    import numba  # noqa: F401
 
     from importlib.metadata import version
 
@@ -472,7 +472,7 @@ def main() -> None:
     lines = [
         f"Near-duplicate stage, {rows:,} Alpaca-shaped records ({path.stat().st_size / 1e6:.0f} MB JSONL), "
         f"{os.cpu_count()} cores; Jaccard >= {THRESHOLD} over {SHINGLE_SIZE}-word shingles, {NUM_PERM} permutations; "
-        f"rensa {version('rensa')}, datasketch {datasketch.__version__}",
+        f"numba {version('numba')}, datasketch {datasketch.__version__}",
         "",
         "| contender | seconds | CPU s | records/s | recall | precision | peak RSS in stage (MB) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -3,15 +3,19 @@
 The steps (the check, :mod:`hubtools.checks.near_duplicates`, strings them together; the Ray
 engine, :mod:`hubtools.checks.engines.ray_shuffle`, runs the same functions on Ray Data):
 
-1. **Shingles, vectorised** (:func:`shingle_hashes`). Arrow splits the text on whitespace and
-   dictionary-encodes the pieces; only the distinct pieces of a batch go through Python, once
-   each, to be case-folded, cut into words (:data:`~hubtools.text.TOKEN_RE`: runs of
-   letters/digits; every Chinese/Japanese character is a word of its own) and hashed with xxh3.
-   numpy then expands the pieces back into a word-hash stream and combines each window of
-   ``shingle_size`` consecutive words of a record into one 64-bit shingle hash. No Python loop
-   runs per word or per record.
-2. **MinHash with rensa** (:func:`sketch_batch`): ``RMinHash.digest_matrix_from_flat_token_hashes``
-   turns the flat shingle-hash buffer into one ``num_perm`` signature per record in Rust.
+1. **Words, compiled** (:func:`word_hashes`): one pass of a numba kernel
+   (:mod:`hubtools.checks._kernels_text`) over the batch's UTF-8 bytes cuts each text into the
+   words of :func:`hubtools.text.words` (case-folded, runs of letters/digits, every
+   Chinese/Japanese character a word of its own) and hashes each over its code points; the rare
+   text the kernel's table cannot settle (a character above U+FFFF, a case fold of several
+   characters) goes through the regular expression, each distinct whitespace-separated piece once.
+2. **Shingles and MinHash, compiled** (:func:`sketch_batch`): the kernel combines each window of
+   ``shingle_size`` consecutive words of a record into one 64-bit shingle hash (as
+   :func:`shingle_hashes` does with numpy) and keeps, per permutation ``(a, b)``, the minimum of
+   the top 32 bits of ``a * x + b`` over the shingles ``x``: rensa-core's R-MinHash of
+   pre-hashed tokens and its permutations. No Python object is made per word or per record.
+   (rensa 0.5 itself computes another variant and has no array export: reading its signatures
+   back cost more than computing them.)
 3. **LSH banding** (:func:`band_keys`, :class:`Buckets`): each signature is cut into ``bands``
    bands of ``rows_per_band`` values and each band is hashed to one key (in the worker, so only
    ``bands`` keys per record travel back, not the signature). Records sharing a key in any band
@@ -21,8 +25,8 @@ engine, :mod:`hubtools.checks.engines.ray_shuffle`, runs the same functions on R
    object at a time (objects that cannot be built from a digest matrix, and digest matrices do
    not pickle out of worker processes), and its whole-matrix calls return a yes/no flag per row,
    not which rows collide. The bands are chosen so that a pair exactly at the threshold becomes
-   a candidate with probability >= 98% (``r=7, b=18`` for 0.8/128: 99.9% at Jaccard 0.85),
-   which favours recall; step 4 removes the extra candidates this lets in.
+   a candidate with probability >= 99.5% (``r=6, b=21`` for 0.8/128: 99.8% at Jaccard 0.8,
+   99.995% at 0.85), which favours recall; step 4 removes the extra candidates this lets in.
 4. **Verification** (:func:`decide`): the MinHash estimate settles the clear cases; the rest get
    the exact Jaccard similarity of their shingle sets (:class:`ShingleSets`, re-shingled for the
    rows involved only), which must reach ``threshold``.
@@ -41,8 +45,6 @@ from itertools import chain
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
-from rensa import RMinHash
 
 from ..text import TOKEN_RE
 
@@ -63,8 +65,9 @@ __all__ = [
     "window_pairs",
 ]
 
-#: A pair exactly at the threshold must become an LSH candidate with at least this probability.
-CANDIDATE_PROBABILITY = 0.98
+#: A pair exactly at the threshold must become an LSH candidate with at least this probability
+#: (at 0.98, 18 bands of 7, a few true pairs at Jaccard 0.80-0.81 in 200k records were missed).
+CANDIDATE_PROBABILITY = 0.995
 #: Buckets larger than this + 1 pair each member with its WINDOW nearest bucket-mates only.
 WINDOW = 8
 #: A MinHash estimate this far below the threshold rejects a pair without an exact check
@@ -105,8 +108,13 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
 
 
-def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(xxh3 hash of every word, row of every word), words in text order."""
+def _slow_word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(hash of every word, row of every word) by the regular expression: Arrow splits the texts
+    on whitespace and dictionary-encodes the pieces; each distinct piece goes through Python once
+    (case-folded, cut by TOKEN_RE); the words are hashed as :func:`_kernels_text.word_hashes`
+    hashes them (for the texts it leaves: a character above U+FFFF, a fold of several characters)."""
+    from . import _kernels_text as kernels
+
     pieces = pc.utf8_split_whitespace(texts)
     flat = pc.list_flatten(pieces)
     if len(flat) == 0:
@@ -114,17 +122,39 @@ def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     parents = pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False).astype(np.int64)
     encoded = pc.dictionary_encode(flat)
     codes = encoded.indices.to_numpy(zero_copy_only=False)
-    digest = xxhash.xxh3_64_intdigest
-    # each distinct whitespace-separated piece once: casefold, cut into words, hash
-    tokens = [TOKEN_RE.findall(piece.casefold()) for piece in encoded.dictionary.to_pylist()]
-    per_piece = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    hashes = np.fromiter((digest(t.encode()) for t in chain.from_iterable(tokens)), dtype=np.uint64,
-                         count=int(per_piece.sum()))
+    per_piece_tokens = [TOKEN_RE.findall(piece.casefold()) for piece in encoded.dictionary.to_pylist()]
+    per_piece = np.fromiter(map(len, per_piece_tokens), dtype=np.int64, count=len(per_piece_tokens))
+    tokens = list(chain.from_iterable(per_piece_tokens))
+    cps = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype=np.uint32)
+    hashes = kernels.hash_tokens(cps, np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens)))
     piece_start = np.cumsum(per_piece) - per_piece
     counts = per_piece[codes]
-    if (counts == 1).all():
-        return hashes[piece_start[codes]], parents
     return hashes[_expand(piece_start[codes], counts)], np.repeat(parents, counts)
+
+
+def word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``(hashes, counts)``: the hash of every word of the texts, in text order, and each text's
+    number of words (the words of :func:`hubtools.text.words`; hashed by
+    :mod:`~hubtools.checks._kernels_text` in one compiled pass over the UTF-8 bytes, the rare
+    text it leaves by the regular expression)."""
+    from . import _kernels_text as kernels
+    from ._langid import _utf8
+
+    if texts.null_count:
+        texts = pc.fill_null(texts, "")
+    offsets, data = _utf8(texts)
+    fold, cls = kernels.tables()
+    hashes, counts, slow = kernels.word_hashes(offsets, data, fold, cls)
+    if slow.any():
+        rows = np.flatnonzero(slow)
+        extra, extra_row = _slow_word_hashes(texts.take(pa.array(rows)))
+        counts[rows] = np.bincount(extra_row, minlength=len(rows))
+        merged = np.empty(len(hashes) + len(extra), dtype=np.uint64)
+        from_slow = np.repeat(slow, counts)
+        merged[~from_slow] = hashes
+        merged[from_slow] = extra
+        hashes = merged
+    return hashes, counts
 
 
 def shingle_hashes(texts: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,8 +165,8 @@ def shingle_hashes(texts: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.
     :func:`word_shingles` (up to 64-bit hash collisions).
     """
     rows = len(texts)
-    tok, tok_row = _word_hashes(texts)
-    counts = np.bincount(tok_row, minlength=rows).astype(np.int64)
+    tok, counts = word_hashes(texts)
+    tok_row = np.repeat(np.arange(rows, dtype=np.int64), counts)
     row_start = np.cumsum(counts) - counts
     per_row = np.where(counts >= n, counts - n + 1, (counts > 0).astype(np.int64))
     offsets = np.zeros(rows + 1, dtype=np.int64)
@@ -167,7 +197,7 @@ def choose_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     candidate with probability >= :data:`CANDIDATE_PROBABILITY`.
 
     >>> choose_bands(0.8, 128)
-    (18, 7)
+    (21, 6)
     """
     for r in range(num_perm, 0, -1):
         b = num_perm // r
@@ -194,8 +224,7 @@ def sketch_batch(batch: dict[str, pa.Array], *, fields: list[str], shingle_size:
     """Shingle, MinHash and band one batch (runs in a worker process with ``num_proc > 1``).
 
     Done :data:`SKETCH_ROWS` rows at a time (every row is sketched on its own, so the result
-    is the same): the word and shingle arrays of 20,000 Alpaca rows peak at about 280 MB in
-    a worker, those of 10,000 at about 150 MB, in the same time."""
+    is the same), which bounds the word-hash buffer of a worker."""
     rows = len(next(iter(batch.values()))) if batch else 0
     if rows > SKETCH_ROWS:
         kw = {"fields": fields, "shingle_size": shingle_size, "num_perm": num_perm, "seed": seed,
@@ -203,15 +232,14 @@ def sketch_batch(batch: dict[str, pa.Array], *, fields: list[str], shingle_size:
         parts = [sketch_batch({k: v.slice(s, SKETCH_ROWS) for k, v in batch.items()}, **kw)
                  for s in range(0, rows, SKETCH_ROWS)]
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    texts = joined(batch, fields)
-    hashes, offsets, counts = shingle_hashes(texts, shingle_size)
-    matrix = RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets.astype(np.uint64), num_perm, seed)
-    digests = np.fromiter(chain.from_iterable(matrix.to_rows()), dtype=np.uint32,
-                          count=len(texts) * num_perm).reshape(len(texts), num_perm)
-    sums = np.zeros(len(hashes) + 1, dtype=np.uint64)
-    np.cumsum(hashes, out=sums[1:])  # wraps mod 2**64: an order-free hash of each multiset
+    from . import _kernels_text as kernels
+
+    words, counts = word_hashes(joined(batch, fields))
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    digests, sums = kernels.minhash_rows(words, offsets, shingle_size, *kernels.permutations(num_perm, seed))
     return {"keys": band_keys(digests, bands, rows_per_band), "signature": digests.astype(np.uint16),
-            "words": counts, "multiset": sums[offsets[1:]] - sums[offsets[:-1]]}
+            "words": counts, "multiset": sums}
 
 
 # --------------------------------------------------------------------------- candidates, verification, clusters

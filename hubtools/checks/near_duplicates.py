@@ -1,8 +1,8 @@
 """``near_duplicates``: records whose word shingles overlap an earlier record's by Jaccard >= 0.8.
 
 How it works (the MinHash / LSH engine is :mod:`hubtools.checks.minhash`, shared with the Ray
-engine): word shingles of each record, hashed and MinHashed in batches (worker processes with
-``num_proc > 1``, Ray tasks on Ray); LSH band keys make candidate pairs; the MinHash estimate
+engine): word shingles of each record, hashed and MinHashed in batches by compiled kernels
+(worker processes with ``num_proc > 1``, Ray tasks on Ray); LSH band keys make candidate pairs; the MinHash estimate
 settles the clear pairs and the exact Jaccard of the shingle sets the rest; the clusters are the
 connected components of the similar pairs. Every member after the first (lowest source index)
 of a cluster is flagged, with the reason "near-duplicate of #i (jaccard 0.87)", ``i`` being its
@@ -37,7 +37,6 @@ from importlib.metadata import version
 from typing import Any
 
 import numpy as np
-import xxhash
 
 from ..errors import UnknownCheckError
 from ..text import TOKEN_RE, jaccard, word_shingles, words
@@ -231,7 +230,7 @@ def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckR
     logger.info("near_duplicates: %d pairs compared, %d similar, %d flagged",
                 graph.counts["candidate_pairs"], graph.counts["similar_pairs"], len(flagged))
     return CheckResult("near_duplicates", flagged=[int(i) for i in data.index[flagged]], reasons=reasons,
-                       stats=stats, versions={"rensa": version("rensa"), "xxhash": xxhash.VERSION})
+                       stats=stats, versions={"numba": version("numba")})
 
 
 def _reasons(data: CheckData, flagged: np.ndarray, a: np.ndarray, b: np.ndarray, j: np.ndarray) -> dict[int, str]:

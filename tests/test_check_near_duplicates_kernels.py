@@ -1,0 +1,72 @@
+"""The compiled sketching of ``near_duplicates`` (hubtools/checks/_kernels_text.py) against the
+reference definitions: the words of hubtools.text.words, the numpy shingles, MinHash by formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from hubtools.checks import _kernels_text as kernels
+from hubtools.checks.minhash import shingle_hashes, sketch_batch, word_hashes
+from hubtools.text import words
+
+TRICKY = [
+    "Hello, World! 你好", "Straße STRASSE strasse", "naïve café ÉCOLE", "emoji 😀 between words", "", None, "a",
+    "x_y z9 ΣΑΣ ς σ", "“Quoted” — dash… it’s", "ﬁne ﬂow", "İstanbul ıi", "カタカナとひらがな漢字mixed", "e\u0301te\u0301 été",
+    "tab\tnew\nline\u00a0nbsp\u2003em  end ", "Ǆemal ǅ ǆ", "😀", "𠀀𠀁 astral Han", "123 4.5 6,7",
+]
+
+
+def _reference(texts: list[str | None]) -> tuple[np.ndarray, list[int]]:
+    """The words of hubtools.text.words, hashed by the kernel's own word hash."""
+    per_text = [words(t or "") for t in texts]
+    flat = [w for ws in per_text for w in ws]
+    cps = np.frombuffer("".join(flat).encode("utf-32-le"), dtype=np.uint32)
+    hashes = kernels.hash_tokens(cps, np.array([len(w) for w in flat], dtype=np.int64))
+    return hashes, [len(ws) for ws in per_text]
+
+
+def test_word_hashes_are_the_reference_words_in_every_script():
+    hashes, counts = word_hashes(pa.array(TRICKY))
+    ref, ref_counts = _reference(TRICKY)
+    assert counts.tolist() == ref_counts
+    assert np.array_equal(hashes, ref)
+    # both paths ran: the table settles most texts, "ß" (folds to "ss") and astral ones go by the regex
+    fold, cls = kernels.tables()
+    data = np.frombuffer("ßab".encode() + "abc".encode() + "a😀".encode(), np.uint8)
+    _, counts, slow = kernels.word_hashes(np.array([0, 4, 7, len(data)]), data, fold, cls)
+    assert slow.tolist() == [True, False, True] and counts.tolist() == [0, 1, 0]
+
+
+def test_word_hashes_tell_words_apart_and_fold_case():
+    hashes, counts = word_hashes(pa.array(["Apple apple APPLE", "apples appl"]))
+    assert counts.tolist() == [3, 2]
+    assert len(set(hashes[:3].tolist())) == 1 and len(set(hashes.tolist())) == 3
+
+
+def test_permutations_and_formula_match_rensa_cores_golden_vector():
+    # rensa-core's test digest_prehashed_matches_golden_vector (16 permutations, seed 42)
+    a, b = kernels.permutations(16, 42)
+    tokens = np.array([1, 2, 3, 10, 20, 30, 999], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        digest = ((a[None, :] * tokens[:, None] + b[None, :]) >> np.uint64(32)).min(axis=0)
+    assert digest.tolist() == [571772611, 936133835, 752080753, 481772021, 45178047, 175317472, 470513164,
+                               928706636, 766355169, 186861125, 104841669, 219275888, 723396917, 903182598,
+                               455784955, 153681280]
+
+
+def test_sketch_is_minhash_of_the_numpy_shingles():
+    texts = pa.array(TRICKY + [" ".join(f"w{i % 7} x{i}" for i in range(60)), "one two", "one two three four"])
+    shingles, offsets, _ = shingle_hashes(texts, 3)
+    out = sketch_batch({"t": texts}, fields=["t"], shingle_size=3, num_perm=64, seed=7, bands=8, rows_per_band=8)
+    a, b = kernels.permutations(64, 7)
+    for row in range(len(texts)):
+        x = shingles[offsets[row]:offsets[row + 1]]
+        with np.errstate(over="ignore"):
+            expected = (((a[None, :] * x[:, None] + b[None, :]) >> np.uint64(32)).min(axis=0) if len(x)
+                        else np.full(64, 0xFFFFFFFF, np.uint64))
+            total = x.sum(dtype=np.uint64)
+        assert np.array_equal(out["signature"][row], expected.astype(np.uint16)), row
+        assert out["multiset"][row] == total, row
+    assert out["words"].tolist() == [len(words(t or "")) for t in texts.to_pylist()]
+    assert out["keys"].shape == (len(texts), 8)
