@@ -8,6 +8,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from hubtools.checks import REGISTRY, run_checks
@@ -213,6 +214,50 @@ def test_assign_matches_classify_on_real_data(corpus):
     names = assign(data)
     assert names.shape == (len(data),)
     assert names.tolist() == classify(data.texts("prompt"))
+
+
+def _whole_rules(texts: list[str]) -> list[str]:
+    """The rules run one whole pattern at a time, first match wins (what _PARTS must equal)."""
+    import pyarrow.compute as pc
+
+    from hubtools.checks.categories import HEAD_CHARS, RULES
+
+    head = pc.utf8_lower(pc.utf8_slice_codeunits(pa.array(texts, pa.string()), 0, HEAD_CHARS))
+    out = ["open_conversation"] * len(texts)
+    done = np.zeros(len(texts), dtype=bool)
+    for category, pattern in RULES:
+        hit = pc.match_substring_regex(head, pattern).to_numpy(zero_copy_only=False) & ~done
+        for i in np.flatnonzero(hit):
+            out[i] = category
+        done |= hit
+    return out
+
+
+def test_prefiltered_rule_parts_give_the_whole_rules_answers(corpus, tmp_path):
+    """The rules whose bounded gaps are slow run in parts behind cheap prefilters ("how ", a code
+    noun, a language): the same category for every prompt of real files and the bench's records,
+    and for prompts written to hit exactly those parts."""
+    import importlib.util
+    from pathlib import Path
+
+    from hubtools.checks.categories import _PARTS
+
+    assert sum(len(parts) > 1 or parts[0][0] is not None for parts in _PARTS.values()) == 3
+    spec = importlib.util.spec_from_file_location("bench_checks", Path(__file__).parents[1] / "bench/bench_checks.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    texts = []
+    for path in (bench.build_input(3000, tmp_path), corpus / "llama_factory/alpaca_en_demo.json",
+                 corpus / "real_world/codealpaca_code_alpaca_2k.json",
+                 corpus / "real_world/gpteacher_roleplay_simple_deduped_instruct.json",
+                 corpus / "real_world/arena_hard_v0.1_question.jsonl"):
+        texts += CheckData.from_dataset(load(path).dataset).texts("prompt")
+    texts += ["I have 3 apples and eat one. How many are left?", "How many legs do two spiders have?",
+              "how long is 5 km in miles", "Write a function that reverses a linked list.",
+              "Please convert this script to Python code.", "How do you say thank you in Japanese?",
+              "Put this sentence into German: good night", "how many stars are there"]
+    assert len(texts) > 6_000
+    assert classify(texts) == _whole_rules(texts)
 
 
 def test_alpaca_demo_covers_all_but_translation_and_extraction_are_rare(corpus):
