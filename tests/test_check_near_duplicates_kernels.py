@@ -70,3 +70,20 @@ def test_sketch_is_minhash_of_the_numpy_shingles():
         assert out["multiset"][row] == total, row
     assert out["words"].tolist() == [len(words(t or "")) for t in texts.to_pylist()]
     assert out["keys"].shape == (len(texts), 8)
+
+
+def test_repetition_words_compiled_are_the_regex_words():
+    # the repetition check's \w words: the compiled pass and the regular-expression path agree
+    # on rows, lengths and repeats (ids are per-row hashes; only their equality matters)
+    import pyarrow.compute as pc
+
+    from hubtools.checks.repetition import _slow_words, _words
+
+    texts = pc.fill_null(pa.array(TRICKY + ["Stop. Stop. stop.", "a_b a_b c", "日本語の文章。日本語の文章。"]), "")
+    fast, slow = _words(texts), _slow_words(texts)
+    for got, want in zip(fast[1:], slow[1:]):
+        assert got.tolist() == want.tolist()
+    ids, rows = fast[0], fast[1]
+    for r in np.unique(rows):
+        here = np.flatnonzero(rows == r)
+        assert len(set(ids[here].tolist())) == len(set(slow[0][here].tolist()))

@@ -231,3 +231,107 @@ def minhash_rows(words: np.ndarray, offsets: np.ndarray, n: int, a: np.ndarray,
         sums[r] = total
         sig[r] = mins
     return sig, sums
+
+
+# --------------------------------------------------------------------------- repetition: \w words
+
+
+@lru_cache(maxsize=1)
+def word_table() -> np.ndarray:
+    """1 for the code points below 0x10000 that ``regex``'s ``\\w`` matches, else 0 (the
+    ``repetition`` check's words are runs of them, not case-folded)."""
+    import regex
+
+    text = "".join(" " if 0xD800 <= c < 0xE000 else chr(c) for c in range(0x10000))
+    table = np.zeros(0x10000, dtype=np.uint8)
+    table[np.array([m.start() for m in regex.finditer(r"\w", text)], dtype=np.int64)] = 1
+    return table
+
+
+@numba.njit(cache=True, nogil=True)
+def w_words(offsets: np.ndarray, data: np.ndarray,
+            table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(hashes, lengths, repeated, counts, slow)`` of the runs of ``\\w`` characters of every
+    text (``table``: :func:`word_table`), back to back in text order: each word's hash over its
+    code points, its length in characters, whether it occurs more than once in its text; each
+    text's number of words; the texts left to the caller (a code point above 0xFFFF; no word here)."""
+    n = len(offsets) - 1
+    counts = np.zeros(n, dtype=np.int64)
+    slow = np.zeros(n, dtype=np.bool_)
+    out = np.empty(max(16, len(data) // 4), dtype=np.uint64)
+    lengths = np.empty(len(out), dtype=np.int64)
+    at = 0
+    for r in range(n):
+        first = at
+        i, end = offsets[r], offsets[r + 1]
+        if at + (end - i) > len(out):  # a text of k bytes has at most k words
+            size = max(2 * len(out), at + (end - i))
+            grown = np.empty(size, dtype=np.uint64)
+            grown[:at] = out[:at]
+            out = grown
+            grown_len = np.empty(size, dtype=np.int64)
+            grown_len[:at] = lengths[:at]
+            lengths = grown_len
+        h = _SEED
+        length = 0
+        bad = False
+        while i < end:
+            cp = np.int64(data[i])
+            i += 1
+            if cp >= 0x80:
+                if cp < 0xE0:
+                    cp = ((cp & 0x1F) << 6) | (np.int64(data[i]) & 0x3F)
+                    i += 1
+                elif cp < 0xF0:
+                    cp = ((cp & 0x0F) << 12) | ((np.int64(data[i]) & 0x3F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                    i += 2
+                else:
+                    bad = True
+                    break
+            if table[cp]:
+                h = _mix(h, np.uint64(cp))
+                length += 1
+            elif length:
+                out[at] = _word_end(h, length)
+                lengths[at] = length
+                at += 1
+                h = _SEED
+                length = 0
+        if bad:
+            at = first
+            slow[r] = True
+            continue
+        if length:
+            out[at] = _word_end(h, length)
+            lengths[at] = length
+            at += 1
+        counts[r] = at - first
+    # repeated in its text: an open-addressing table per text (slots stamped with the text, so
+    # it is never cleared)
+    repeated = np.zeros(at, dtype=np.bool_)
+    size = 16
+    while size < 2 * (counts.max() if n else 0):
+        size *= 2
+    keys = np.zeros(size, dtype=np.uint64)
+    stamp = np.full(size, -1, dtype=np.int64)
+    where = np.zeros(size, dtype=np.int64)
+    first = 0
+    for r in range(n):
+        m = counts[r]
+        mask = 15
+        while mask + 1 < 2 * m:
+            mask = 2 * mask + 1
+        for k in range(first, first + m):
+            h = out[k]
+            slot = np.int64((h >> np.uint64(40)) & np.uint64(mask))
+            while stamp[slot] == r and keys[slot] != h:
+                slot = (slot + 1) & mask
+            if stamp[slot] == r:
+                repeated[k] = True
+                repeated[where[slot]] = True
+            else:
+                stamp[slot] = r
+                keys[slot] = h
+                where[slot] = k
+        first += m
+    return out[:at], lengths[:at], repeated, counts, slow

@@ -37,9 +37,10 @@ completions of unpaired data; ``rejected`` ones are counted, not flagged, unless
 ``flag_rejected``), the whole text for ``text`` data, or the ``fields`` named.
 
 Vectorised per batch (in worker processes with ``num_proc``): lines and paragraphs are split by
-Arrow kernels, words by Arrow's whitespace split with only the distinct pieces cut in Python,
-and every figure is a numpy pass over the batch. N-grams are hashed only inside runs of words
-that occur twice or more in their text (one stable sort tells which), and grown one word at a
+Arrow kernels, words (each hashed, its length, whether it repeats in its text) by one compiled
+pass over the UTF-8 bytes (:mod:`hubtools.checks._kernels_text`), and every figure is a numpy
+pass over the batch. N-grams are hashed only inside runs of words that occur twice or more in
+their text, and grown one word at a
 time from 2 to 10 words, so each length costs one pass over what is left; ``pandas.factorize``
 finds the first occurrence of each n-gram in its text, and the words inside repeated n-grams are
 summed per stretch. About 25,000 Alpaca-length replies a second per process (50k in 2.0 CPU
@@ -215,9 +216,34 @@ def _element_dups(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray
 def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(word id, row, characters, repeated) of every word: runs of word characters (``\\w``; a
     Chinese or Japanese clause, written without spaces, is one word); ``repeated``: the word
-    occurs more than once in its row.
+    occurs more than once in its row. A word's id is a hash of its characters; only words of one
+    row are ever compared.
 
-    Arrow splits on whitespace and dictionary-encodes the pieces; only the distinct pieces of the
+    One compiled pass over the UTF-8 bytes (:func:`~hubtools.checks._kernels_text.w_words`); the
+    rare text it leaves (a character above U+FFFF) goes through :func:`_slow_words`."""
+    from . import _kernels_text as kernels
+
+    n = len(texts)
+    offsets, data = _utf8(texts)
+    ids, length, repeated, counts, slow = kernels.w_words(offsets, data, kernels.word_table())
+    if slow.any():
+        at = np.flatnonzero(slow)
+        more_ids, more_rows, more_length, more_repeated = _slow_words(texts.take(pa.array(at)))
+        counts[at] = np.bincount(more_rows, minlength=len(at))
+        from_slow = np.repeat(slow, counts)
+        parts = []
+        for fast, extra in ((ids, more_ids), (length, more_length), (repeated, more_repeated)):
+            merged = np.empty(len(from_slow), dtype=fast.dtype)
+            merged[~from_slow] = fast
+            merged[from_slow] = extra
+            parts.append(merged)
+        ids, length, repeated = parts
+    return ids, np.repeat(np.arange(n, dtype=np.int64), counts), length, repeated
+
+
+def _slow_words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_words` by the regular expression: Arrow splits on whitespace and dictionary-encodes
+    the pieces; only the distinct pieces of the
     batch are cut into words in Python, once each (a regex split over the whole text is slower)."""
     pieces = pc.utf8_split_whitespace(texts)
     flat = pc.list_flatten(pieces)
