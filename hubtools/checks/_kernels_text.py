@@ -112,6 +112,20 @@ def _word_end(h: np.uint64, length: int) -> np.uint64:
     return _finalise(h ^ (np.uint64(length) * _M2))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next(data: np.ndarray, i: int) -> tuple[int, int]:
+    """(the code point whose UTF-8 starts at byte ``i``, the byte after it); -1 for one above
+    U+FFFF (the tables stop there)."""
+    cp = np.int64(data[i])
+    if cp < 0x80:
+        return cp, i + 1
+    if cp < 0xE0:
+        return ((cp & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), i + 2
+    if cp < 0xF0:
+        return ((cp & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), i + 3
+    return -1, i + 4
+
+
 @numba.njit(cache=True, nogil=True)
 def hash_tokens(cps: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The hash of each word given as its code points (``cps``, words back to back, ``lengths``
@@ -156,18 +170,10 @@ def word_hashes(offsets: np.ndarray, data: np.ndarray, fold: np.ndarray,
         length = 0
         bad = False
         while i < end:
-            cp = np.int64(data[i])
-            i += 1
-            if cp >= 0x80:
-                if cp < 0xE0:
-                    cp = ((cp & 0x1F) << 6) | (np.int64(data[i]) & 0x3F)
-                    i += 1
-                elif cp < 0xF0:
-                    cp = ((cp & 0x0F) << 12) | ((np.int64(data[i]) & 0x3F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                    i += 2
-                else:
-                    bad = True
-                    break
+            cp, i = _next(data, i)
+            if cp < 0:
+                bad = True
+                break
             kind = cls[cp]
             if kind == WORD:
                 h = _mix(h, np.uint64(fold[cp]))
@@ -276,18 +282,10 @@ def w_words(offsets: np.ndarray, data: np.ndarray,
         length = 0
         bad = False
         while i < end:
-            cp = np.int64(data[i])
-            i += 1
-            if cp >= 0x80:
-                if cp < 0xE0:
-                    cp = ((cp & 0x1F) << 6) | (np.int64(data[i]) & 0x3F)
-                    i += 1
-                elif cp < 0xF0:
-                    cp = ((cp & 0x0F) << 12) | ((np.int64(data[i]) & 0x3F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                    i += 2
-                else:
-                    bad = True
-                    break
+            cp, i = _next(data, i)
+            if cp < 0:
+                bad = True
+                break
             if table[cp]:
                 h = _mix(h, np.uint64(cp))
                 length += 1
