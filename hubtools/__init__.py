@@ -1,10 +1,31 @@
 """hubtools: fine-tuning datasets you can trust, from any format to the Hub."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .errors import ConversionError, ErrorCode, HubtoolsError, InputUnusableError, Issue
-from .load import LoadResult, load
-from .publish import CardResult, CardSettings, PushResult, SpaceResult, deploy_space, push, write_cards
-from .records import Kind
+
+if TYPE_CHECKING:
+    from .load import LoadResult, load
+    from .publish import CardResult, CardSettings, PushResult, SpaceResult, deploy_space, push, write_cards
+    from .records import Kind
+
+#: Imported on first use (PEP 562): a process that only runs check batches (a worker) never
+#: imports ``datasets`` and the publishing stack, about a second of start-up each.
+_LAZY = {"LoadResult": "load", "load": "load", "Kind": "records",
+         **{name: "publish" for name in ("CardResult", "CardSettings", "PushResult", "SpaceResult",
+                                         "deploy_space", "push", "write_cards")}}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
            "CardResult",

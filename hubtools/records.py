@@ -15,9 +15,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import orjson
 import pyarrow as pa
-from datasets import Features, List, Value
+
+if TYPE_CHECKING:
+    from datasets import Features
 
 __all__ = [
     "EXTRA",
@@ -55,30 +59,33 @@ REPLY_KINDS = frozenset({Kind.SFT, Kind.PREFERENCE, Kind.UNPAIRED})
 #: Keys of a canonical message; all but role and content are optional (None when absent).
 MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 
-_MESSAGE = {
-    "role": Value("string"),
-    "content": Value("string"),
-    "name": Value("string"),
-    # JSON string of an OpenAI-style list: [{"type": "function", "function": {name, arguments}}]
-    "tool_calls": Value("string"),
-    "tool_call_id": Value("string"),
-}
-_MESSAGES = List(_MESSAGE)
+def _kind_features(kind: Kind) -> dict[str, Any]:
+    """The columns of each kind as ``datasets`` features (imported here, not at import time:
+    a check worker needs the records module, not ``datasets``)."""
+    from datasets import List, Value
 
-_FEATURES: dict[Kind, dict[str, Any]] = {
-    Kind.SFT: {"messages": _MESSAGES, "tools": Value("string")},
-    Kind.PROMPT: {"prompt": _MESSAGES, "tools": Value("string")},
-    Kind.PREFERENCE: {
-        "prompt": _MESSAGES,
-        "chosen": _MESSAGES,
-        "rejected": _MESSAGES,
-        "score_chosen": Value("float64"),
-        "score_rejected": Value("float64"),
-        "tools": Value("string"),
-    },
-    Kind.UNPAIRED: {"prompt": _MESSAGES, "completion": _MESSAGES, "label": Value("bool")},
-    Kind.TEXT: {"text": Value("string")},
-}
+    message_features = List({
+        "role": Value("string"),
+        "content": Value("string"),
+        "name": Value("string"),
+        # JSON string of an OpenAI-style list: [{"type": "function", "function": {name, arguments}}]
+        "tool_calls": Value("string"),
+        "tool_call_id": Value("string"),
+    })
+    return {
+        Kind.SFT: {"messages": message_features, "tools": Value("string")},
+        Kind.PROMPT: {"prompt": message_features, "tools": Value("string")},
+        Kind.PREFERENCE: {
+            "prompt": message_features,
+            "chosen": message_features,
+            "rejected": message_features,
+            "score_chosen": Value("float64"),
+            "score_rejected": Value("float64"),
+            "tools": Value("string"),
+        },
+        Kind.UNPAIRED: {"prompt": message_features, "completion": message_features, "label": Value("bool")},
+        Kind.TEXT: {"text": Value("string")},
+    }[kind]
 
 
 def message(
@@ -105,8 +112,10 @@ def message(
 
 def features_for(kind: Kind | str) -> Features:
     """Return the ``datasets.Features`` of a canonical dataset of this kind."""
+    from datasets import Features, Value
+
     kind = Kind(kind)
-    return Features({INDEX: Value("int64"), **_FEATURES[kind], EXTRA: Value("string")})
+    return Features({INDEX: Value("int64"), **_kind_features(kind), EXTRA: Value("string")})
 
 
 _SCHEMAS: dict[Kind, pa.Schema] = {}

@@ -15,17 +15,19 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset
 
 from ..records import INDEX, Kind
 from ..shapes import SHAPES, kind_of
 from ..validate import QuarantineRow
 from .shared_view import SharedView, read_batch
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 __all__ = [
     "BATCH_SIZE",
