@@ -56,6 +56,38 @@ def test_template_keys_mask_numbers_quotes_and_names():
     assert keys[6] == keys[7] == "summarize this article for me … thanks a lot in advance!"
 
 
+def test_template_keys_shortcuts_give_the_plain_formulas_keys(corpus):
+    """template_keys masks a text's tail only when it is longer than the 300-character head,
+    runs the quote mask without its {0,300} bound (no quote in a 300-character slice is longer)
+    and builds only the key each row needs: the same keys as masking head and tail in full and
+    choosing, on real prompts and replies and on quotes, names and numbers at the 300 edge."""
+    import pyarrow.compute as pc
+
+    from hubtools.checks import diversity as div
+    from hubtools.checks.length_outliers import word_counts
+
+    def plain_mask(arr):
+        arr = pc.replace_substring_regex(arr, div._QUOTED, "<q>")
+        arr = pc.replace_substring_regex(arr, div._NAME_RUN, r"\1\2<name>")
+        return pc.replace_substring_regex(pc.utf8_lower(arr), div._NUMBER, "0")
+
+    def plain_keys(arr, words=5):
+        head = plain_mask(pc.utf8_slice_codeunits(arr, 0, 300))
+        tail = plain_mask(pc.utf8_slice_codeunits(arr, -300, 2**31 - 1))
+        split = pc.binary_join_element_wise(div._first_words(head, words),
+                                            pc.utf8_reverse(div._first_words(pc.utf8_reverse(tail), words)), " … ")
+        return pc.if_else(pa.array(word_counts(arr) > 2 * words), split, div._first_words(head, 2 * words))
+
+    rows = json.loads((corpus / "llama_factory/alpaca_en_demo.json").read_text(encoding="utf-8"))
+    texts = [r["instruction"] + "\n" + r["input"] for r in rows] + [r["output"] for r in rows]
+    texts += ['"' + "a" * 298 + '"', '"' + "a" * 299 + '"', "x " * 140 + '"Tail Quote" at 12.5', "“" + "b " * 150 + "”",
+              'He said "hello" to Bob Smith 3 times', "", "   ", "one two three four five six seven eight nine ten"]
+    values = pa.array(texts, pa.string())
+    assert pc.sum(pc.greater(pc.utf8_length(values), 300)).as_py() > 300  # both paths well used
+    assert template_keys(values).equals(plain_keys(values))
+    assert template_keys(values, 2).equals(plain_keys(values, 2))
+
+
 def test_group_ranks_against_a_loop():
     codes = np.random.default_rng(0).integers(0, 7, 500)
     counts, rank, first = group_ranks(codes, 9)

@@ -50,6 +50,10 @@ _FRAMING = (r"^(?:(?:please|kindly|hey|hi|hello|ok|okay|now|so|can you|could you
             r"let's|you need to|your task is to)\s+)+")
 _NAME_RUN = r"([^\s.!?:;\"“])(\s+)[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*"
 _QUOTED = r"\"[^\"\n]{0,300}\"|“[^”\n]{0,300}”"
+#: :data:`_QUOTED` as :func:`_mask` runs it: on slices of at most ``_HEAD`` = 300 characters a
+#: quote never holds more than 300, so the bound can go (RE2 compiles {0,300} into a program
+#: 300 times longer: 20 ms a call, most of the masking)
+_QUOTED_IN_HEAD = r"\"[^\"\n]*\"|“[^”\n]*”"
 _NUMBER = r"\d+(?:[.,:/]\d+)*"
 _HEAD = 300
 
@@ -129,9 +133,19 @@ def _first_words(arr: pa.Array, k: int) -> pa.Array:
 
 
 def _mask(arr: pa.Array) -> pa.Array:
-    arr = pc.replace_substring_regex(arr, _QUOTED, "<q>")
+    """Quotes, names and numbers masked in slices of at most ``_HEAD`` characters."""
+    arr = pc.replace_substring_regex(arr, _QUOTED_IN_HEAD, "<q>")
     arr = pc.replace_substring_regex(arr, _NAME_RUN, r"\1\2<name>")
     return pc.replace_substring_regex(pc.utf8_lower(arr), _NUMBER, "0")
+
+
+def _pick(n: int, parts: list[tuple[np.ndarray, pa.Array]]) -> pa.Array:
+    """One array of ``n`` rows from (rows, values) parts that cover every row once."""
+    rows = np.concatenate([r for r, _ in parts])
+    values = pa.concat_arrays([v.cast(pa.string()) for _, v in parts])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[rows] = np.arange(n)
+    return values.take(pa.array(inverse))
 
 
 def template_keys(arr: pa.Array, words: int = 5) -> pa.Array:
@@ -140,14 +154,27 @@ def template_keys(arr: pa.Array, words: int = 5) -> pa.Array:
     >>> template_keys(pa.array(["What is the capital of France?", "What is the capital of Peru?"])).to_pylist()
     ['what is the capital of <name>?', 'what is the capital of <name>?']
     """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
     n_words = word_counts(arr)
     head = _mask(pc.utf8_slice_codeunits(arr, 0, _HEAD))
-    tail = _mask(pc.utf8_slice_codeunits(arr, -_HEAD, np.iinfo(np.int32).max))
-    whole = _first_words(head, 2 * words)
-    first = _first_words(head, words)
-    last = pc.utf8_reverse(_first_words(pc.utf8_reverse(tail), words))
-    split = pc.binary_join_element_wise(first, last, " … ")
-    return pc.if_else(pa.array(n_words > 2 * words), split, whole)
+    # a text of at most _HEAD characters is its own tail: only longer ones are masked again
+    longer = np.flatnonzero(pc.fill_null(pc.greater(pc.utf8_length(arr), _HEAD), False).to_numpy(zero_copy_only=False))
+    tail = head
+    if len(longer):
+        ends = _mask(pc.utf8_slice_codeunits(arr.take(pa.array(longer)), -_HEAD, np.iinfo(np.int32).max))
+        mask = np.zeros(n, dtype=bool)
+        mask[longer] = True
+        tail = pc.replace_with_mask(head, pa.array(mask), ends)
+    split = np.flatnonzero(n_words > 2 * words)
+    whole = np.flatnonzero(n_words <= 2 * words)
+    parts = [(whole, _first_words(head.take(pa.array(whole)), 2 * words))]
+    if len(split):
+        first = _first_words(head.take(pa.array(split)), words)
+        last = pc.utf8_reverse(_first_words(pc.utf8_reverse(tail.take(pa.array(split))), words))
+        parts.append((split, pc.binary_join_element_wise(first, last, " … ")))
+    return _pick(n, parts)
 
 
 def _features(batch: dict[str, pa.Array], name: str, words: int) -> dict[str, pa.Array]:
@@ -187,12 +214,16 @@ def merge_first_counts(parts: list[tuple[pa.Array, np.ndarray, np.ndarray]]) -> 
 
 def _top(counted: tuple[pa.Array, np.ndarray, np.ndarray], n: int, top: int, label: str) -> tuple[list[dict], np.ndarray]:
     """The ``top`` most common non-empty values with count and share, and all counts."""
-    keys, counts = counted[0].to_pylist(), counted[1]
-    keep = np.array([bool(k) for k in keys], dtype=bool) if keys else np.zeros(0, dtype=bool)
-    keys = [k for k, ok in zip(keys, keep) if ok]
-    counts = counts[keep]
+    keep = _filled(counted[0])
+    keys, counts = counted[0].filter(pa.array(keep)), counted[1][keep]
     order = np.argsort(-counts, kind="stable")[:top]
-    return [{label: keys[i], "count": int(counts[i]), "share": round(counts[i] / n, 4)} for i in order], counts
+    return [{label: keys[int(i)].as_py(), "count": int(counts[i]), "share": round(counts[i] / n, 4)}
+            for i in order], counts
+
+
+def _filled(keys: pa.Array) -> np.ndarray:
+    """Which keys are neither empty nor null."""
+    return pc.fill_null(pc.not_equal(keys, ""), False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def group_ranks(codes: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -254,7 +285,7 @@ def check_diversity(data: CheckData, opts: DiversityOptions) -> CheckResult:
         counts[np.asarray(pc.equal(keys, "").to_numpy(zero_copy_only=False), dtype=bool)] = 0  # empty prompts
         flag_pos = np.flatnonzero(np.isin(codes, np.flatnonzero(counts > cap)) & (rank >= keep))
         flag_codes = codes[flag_pos]
-    nonempty = max(int(sum(c for k, c in zip(opening_c[0].to_pylist(), opening_c[1].tolist()) if k)), 1)
+    nonempty = max(int(opening_c[1][_filled(opening_c[0])].sum()), 1)
     top_openings, opening_counts = _top(opening_c, nonempty, opts.top, "opening")
     top_words, word_counts_ = _top(word_c, nonempty, opts.top, "word")
     bits, norm = _entropy(word_counts_)
