@@ -229,3 +229,26 @@ def test_real_kto_demo_prompt_repeats_are_reported_but_not_flagged(corpus):
     assert result.flagged == []
     assert result.stats["same_prompt_different_reply"] == len(same_prompt)
     assert sorted(g["indices"][-1] for g in result.stats["largest_prompt_groups"]) == sorted(same_prompt)
+
+
+def test_compiled_hash_is_the_same_for_the_same_bytes_and_apart_for_different_ones(corpus):
+    """The keys: equal strings hash alike wherever they sit (a slice, a chunk, large_string, a
+    null as ""); every distinct text of real files and of strings one byte apart (each length
+    around the 8-byte blocks) gets its own hash."""
+    import numpy as np
+    import pyarrow as pa
+
+    from hubtools.checks.exact_duplicates import hash_strings
+
+    texts = [r["instruction"] + r["input"] + r["output"]
+             for r in json.loads((corpus / "llama_factory/alpaca_en_demo.json").read_text(encoding="utf-8"))]
+    texts += ["a" * n for n in range(40)] + ["b" * 7 + "\x00", "b" * 7, "ab" * 8 + "c", "ab" * 8 + "d", "é", "e"]
+    distinct = sorted(set(texts))
+    hashes = hash_strings(pa.array(distinct))
+    assert len(set(hashes.tolist())) == len(distinct) > 1000 and hashes.dtype == np.uint64
+    values = pa.array(distinct)
+    assert np.array_equal(hash_strings(values.slice(5, 50)), hashes[5:55])
+    assert np.array_equal(hash_strings(pa.chunked_array([values.slice(0, 3), values.slice(3)])), hashes)
+    assert np.array_equal(hash_strings(values.cast(pa.large_string())), hashes)
+    empty = hash_strings(pa.array([""]))[0]
+    assert hash_strings(pa.array(["x", None, ""])).tolist()[1:] == [empty, empty]
