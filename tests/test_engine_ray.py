@@ -358,7 +358,7 @@ def test_two_node_cluster_same_results(two_node_cluster, corpus, tmp_path):
     """`hubtools check --engine ray --ray-address` on a two-node cluster: the local flags."""
     address, env = two_node_cluster
     path = tmp_path / "planted.jsonl"
-    planted(path, 21_000, corpus)  # two batches: one per node (100k parity: the local-Ray test above)
+    planted(path, 100_000, corpus)  # the issue's parity size, spread over both nodes
     checks = "exact_duplicates,near_duplicates,length_outliers,refusals"
     run = subprocess.run([sys.executable, "-m", "hubtools.cli", "check", str(path), "--out", str(tmp_path / "out"),
                           "--checks", checks, "--engine", "ray", "--ray-address", address],
