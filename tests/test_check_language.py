@@ -376,11 +376,19 @@ def test_ngram_extraction_gives_langdetects_own_list(corpus, tmp_path):
     texts += ["Ελληνικά ΚΕΙΜΕΝΑ", "Привет МИР", "日本語のテキスト ｶﾀｶﾅ", "𝒜𝒷𝒸 😀 text", "ÀÉÎ çà ñ ș ț", "ABC DEF gHI",
               "Tiếng Việt có dấu", "한국어 텍스트", "\u2019quotes\u201d — dash", "\uff21\uff22 fullwidth", " ", ""]
     factory = detector_factory._factory
-    for value in _langid.clean_text(pa.array(texts)).to_pylist():
+    values = _langid.clean_text(pa.array(texts)).to_pylist()
+    expected = []
+    for value in values:
         detector = factory.create()
         detector.append(value)
         detector.cleaning_text()
-        assert _langid._extract_ngrams(detector.text, factory.word_lang_prob_map) == detector._extract_ngrams()
+        grams = detector._extract_ngrams()
+        assert _langid._extract_ngrams(detector.text, factory.word_lang_prob_map) == grams
+        expected.append([_langid._profiles().row[g] for g in grams])
+    # the compiled reader, as profile rows (a text outside the BMP goes to the reader above)
+    rows, sizes = _langid._langdetect_rows(values)
+    assert [part.tolist() for part in np.split(rows, np.cumsum(sizes)[:-1])] == expected
+    assert sum(map(len, expected)) > 100000
 
 
 def test_close_call_tier_gives_langdetects_own_answer_bit_for_bit(corpus):

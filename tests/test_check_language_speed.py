@@ -118,6 +118,9 @@ def test_model_tables_built_at_once_match_a_gram_by_gram_build():
     row = grams.index("the")
     expected = np.log(np.array(table["the"]) + 0.5 / 10000).astype(np.float32)
     assert np.array_equal(model.logp[row], expected)
+    assert [_langid._profiles().grams[k] for k in model.profile_rows] == grams
+    # the normalisation table filled block by block is NGram.normalize of every character
+    assert np.array_equal(model.norm, _langid._normalise_table(reference=True))
 
 
 def test_profiles_read_from_the_json_files_are_langdetects_own():

@@ -416,13 +416,14 @@ class _Model:
         keys = (chars[:, 0] << 42) | (chars[:, 1] << 21) | chars[:, 2]
         order = np.argsort(keys)
         self.keys = keys[order]
-        probs = profiles.probs[order]
+        #: the profile row (langdetect's order, :class:`_Profiles`) of each key
+        self.profile_rows = order
         # langdetect multiplies by (alpha / BASE_FREQ + p) with alpha = 0.5, BASE_FREQ = 10000
-        self.logp = np.log(probs + 0.5 / 10000).astype(np.float32)
+        smoothed = profiles.probs + 0.5 / 10000
+        self.logp = np.log(smoothed, out=smoothed).astype(np.float32)[order]
         self.languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in profiles.langlist],
                                   dtype=np.int16)
-        bmp = [chr(c) if not 0xD800 <= c < 0xE000 else " " for c in range(0x10000)]
-        self.norm = np.array([ord(NGram.normalize(ch)) for ch in bmp], dtype=np.int32)
+        self.norm = _normalise_table()
         self.upper = np.array([chr(c).isupper() for c in self.norm], dtype=bool)
         # direct lookup for n-grams of space + ASCII letters
         compact = np.full(0x10000, -1, dtype=np.int64)
@@ -441,6 +442,34 @@ class _Model:
                           [ids[:, 2], a + ids[:, 1] * a + ids[:, 2]],
                           a + a * a + (ids[:, 0] * a + ids[:, 1]) * a + ids[:, 2])
         self.direct[index[ascii_only]] = np.flatnonzero(ascii_only)
+
+
+def _normalise_table(reference: bool = False) -> np.ndarray:
+    """``ord(NGram.normalize(chr(c)))`` for every code point of the Basic Multilingual Plane (a
+    surrogate: that of a space). ``NGram.normalize`` changes characters of a dozen Unicode blocks
+    only: it is called on those (two of them, the CJK ideographs and the Hangul syllables, are
+    filled from its own map and constant), ~0.3 s sooner than on all 65,536 characters in every
+    worker. ``reference=True`` calls it on every character (what the tests compare it to)."""
+    from langdetect.utils import unicode_block as ub
+
+    norm = np.arange(0x10000, dtype=np.int32)
+    if reference:
+        bmp = [chr(c) if not 0xD800 <= c < 0xE000 else " " for c in range(0x10000)]
+        return np.array([ord(NGram.normalize(ch)) for ch in bmp], dtype=np.int32)
+    changed = {ub.UNICODE_BASIC_LATIN, ub.UNICODE_LATIN_1_SUPPLEMENT, ub.UNICODE_LATIN_EXTENDED_B,
+               ub.UNICODE_GENERAL_PUNCTUATION, ub.UNICODE_ARABIC, ub.UNICODE_LATIN_EXTENDED_ADDITIONAL,
+               ub.UNICODE_HIRAGANA, ub.UNICODE_KATAKANA, ub.UNICODE_BOPOMOFO, ub.UNICODE_BOPOMOFO_EXTENDED}
+    for name, start, end in ub._unicode_blocks:
+        if name in changed and start < 0x10000:
+            norm[start:end + 1] = [ord(NGram.normalize(chr(c))) for c in range(start, end + 1)]
+        elif name == ub.UNICODE_HANGUL_SYLLABLES:
+            norm[start:end + 1] = 0xAC00
+        elif name == ub.UNICODE_CJK_UNIFIED_IDEOGRAPHS:
+            for ch, to in NGram.CJK_MAP.items():
+                if start <= ord(ch) <= end:
+                    norm[ord(ch)] = ord(to)
+    norm[0xD800:0xE000] = 0x20
+    return norm
 
 
 def _key(gram: str) -> int:
@@ -503,7 +532,7 @@ def _streams(arr: pa.Array, model: _Model) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _nb_rows(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: int,
-             scan_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             scan_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_langid_kernels.nb_scores` of the texts ``rows`` of a batch's UTF-8 buffer."""
     model = _model()
     return _kernels.nb_scores(offsets, data, rows.astype(np.int64), prefix, scan_end, model.norm, model.upper,
@@ -519,7 +548,7 @@ def nb_scores(arr: pa.Array, prefix: int = NB_PREFIX) -> tuple[np.ndarray, np.nd
     (:func:`_nb_scores_numpy` is the whole-array reference the tests hold it to, float for float).
     """
     offsets, data = _utf8(arr)
-    scores, matched, _ = _nb_rows(offsets, data, np.arange(len(arr)), prefix, prefix)
+    scores, matched, *_ = _nb_rows(offsets, data, np.arange(len(arr)), prefix, prefix)
     return scores, matched, _model().languages
 
 
@@ -588,15 +617,6 @@ def _nb_scores_numpy(arr: pa.Array, direct: bool = True,
 NB_ROWS = 2048
 
 
-def _lead(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the best profile column and its lead (nats) over the runner-up."""
-    top2 = np.argpartition(-scores, 1, axis=1)[:, :2]
-    rows = np.arange(len(scores))
-    first = np.where(scores[rows, top2[:, 0]] >= scores[rows, top2[:, 1]], top2[:, 0], top2[:, 1])
-    second = np.where(first == top2[:, 0], top2[:, 1], top2[:, 0])
-    return first, scores[rows, first] - scores[rows, second]
-
-
 def decide_by_ngrams(arr: pa.Array, *, two_stage: bool = True, rows: np.ndarray | None = None) -> np.ndarray:
     """Per row (of ``rows``, default all), the n-gram model's language index when it leads by
     ``NB_MARGIN`` nats, else -1.
@@ -615,13 +635,11 @@ def decide_by_ngrams(arr: pa.Array, *, two_stage: bool = True, rows: np.ndarray 
         return out
     languages = _model().languages
     if not two_stage:
-        scores, matched, _ = _nb_rows(offsets, data, rows, NB_PREFIX, NB_PREFIX)
-        first, lead = _lead(scores)
+        _, matched, first, lead, _ = _nb_rows(offsets, data, rows, NB_PREFIX, NB_PREFIX)
         ok = (matched > 0) & (lead >= NB_MARGIN)
         out[ok] = languages[first[ok]]
         return out
-    scores, matched, flags = _nb_rows(offsets, data, rows, NB_FIRST, NB_PREFIX)
-    first, lead = _lead(scores)
+    _, matched, first, lead, flags = _nb_rows(offsets, data, rows, NB_FIRST, NB_PREFIX)
     whole = (flags & 1) == 0  # no longer than NB_FIRST characters
     ok = (matched > 0) & (lead >= np.where(whole, NB_MARGIN, NB_FIRST_MARGIN))
     ok &= whole | ((flags & 2) == 0)  # a longer one: no letter outside ASCII up to NB_PREFIX
@@ -731,11 +749,38 @@ def _extract_ngrams(text: str, table: dict[str, list[float]]) -> list[str]:
     return out
 
 
+def _langdetect_rows(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The n-grams langdetect draws from for each text, as profile rows (one array) and the count
+    per text: its detector prepares the text (``append``, ``cleaning_text``) and
+    :func:`_langid_kernels.langdetect_ngrams` lists them (:func:`_extract_ngrams` for a text with
+    a character outside the Basic Multilingual Plane)."""
+    detector = Detector(_profiles())
+    prepared = []
+    for text in texts:
+        detector.text = ""
+        detector.append(text)
+        detector.cleaning_text()
+        prepared.append(detector.text)
+    model = _model()
+    offsets, data = _utf8(pa.array(prepared, pa.string()))
+    found, sizes, done = _kernels.langdetect_ngrams(offsets, data, model.norm, model.upper, model.compact32,
+                                                    model.ASCII, model.direct, model.keys)
+    rows = model.profile_rows[found]
+    if not done.all():
+        table = _profiles().row
+        parts = np.split(rows, np.cumsum(sizes)[:-1])
+        for t in np.flatnonzero(~done):
+            parts[t] = np.array([table[g] for g in _extract_ngrams(prepared[t], table)], dtype=np.int64)
+            sizes[t] = len(parts[t])
+        rows = np.concatenate(parts)
+    return rows, sizes
+
+
 def langdetect_sure_many(texts: Sequence[str]) -> np.ndarray:
     """:func:`_langdetect_sure_reference` of every text, bit for bit, as language indices.
 
-    langdetect's own detector prepares each text (``append``, ``cleaning_text``) and
-    :func:`_extract_ngrams` lists its n-grams; the trials run compiled
+    langdetect's own detector prepares each text (``append``, ``cleaning_text``), its n-grams
+    are listed in one compiled pass (:func:`_langdetect_rows`) and the trials run compiled
     (:func:`_langid_kernels.langdetect_trials`), text after text:
 
     * **the random draws come from one array.** Each detector reseeds its ``random.Random``
@@ -755,22 +800,12 @@ def langdetect_sure_many(texts: Sequence[str]) -> np.ndarray:
     if not len(texts):
         return out
     factory = _profiles()
-    table = factory.row
-    every: list[str] = []
-    sizes = np.zeros(len(texts), dtype=np.int64)
-    detector = Detector(factory)
-    for t, text in enumerate(texts):
-        detector.text = ""
-        detector.append(text)
-        detector.cleaning_text()
-        grams = _extract_ngrams(detector.text, table)
-        every += grams
-        sizes[t] = len(grams)
-    if not every:
+    rows, sizes = _langdetect_rows(texts)
+    if not len(rows):
         return out
     starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(sizes, out=starts[1:])
-    rows = np.fromiter(map(table.__getitem__, every), dtype=np.int64, count=len(every))
+    detector = Detector(factory)
     languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in factory.langlist], dtype=np.int16)
     stream = _STREAMS.get(detector.seed) or _STREAMS.setdefault(detector.seed, _Stream(detector.seed))
     todo = np.arange(len(texts))

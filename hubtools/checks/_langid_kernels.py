@@ -46,21 +46,17 @@ def script_counts(offsets: np.ndarray, data: np.ndarray, table: np.ndarray, n_sc
     n = len(offsets) - 1
     out = np.zeros((n, n_scripts), dtype=np.int64)
     for r in range(n):
-        i, end = offsets[r], offsets[r + 1]
-        while i < end:
+        letters = 0  # ASCII letters, counted apart: most characters are
+        for i in range(offsets[r], offsets[r + 1]):
             b = data[i]
-            if b < 0x80:
-                if (0x41 <= b <= 0x5A) or (0x61 <= b <= 0x7A):
-                    out[r, latin] += 1
-                i += 1
-            elif b < 0xC0:  # a continuation byte
-                i += 1
+            if b < 0xC0:  # ASCII or a continuation byte
+                folded = (np.int64(b) | 0x20) - 0x61
+                letters += 0 <= folded < 26
             else:
-                cp, size = _decode(data, i)
-                cls = table[cp]
+                cls = table[_decode(data, i)[0]]
                 if cls != none:
                     out[r, cls] += 1
-                i += size
+        out[r, latin] += letters
     return out
 
 
@@ -83,12 +79,12 @@ def _add(into: np.ndarray, values: np.ndarray) -> None:
 def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: int, scan_end: int,
               norm: np.ndarray, upper: np.ndarray, compact: np.ndarray, ascii_n: int, direct: np.ndarray,
               keys: np.ndarray, logp: np.ndarray, scripts: np.ndarray,
-              none: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              none: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Naive-Bayes scores of the first ``prefix`` characters of the texts ``rows``: what
     ``_langid._nb_scores_numpy`` computes, float32 for float32. Returns (scores, n-grams found,
-    flags): flag 1: the text is longer than ``prefix`` characters; flag 2: characters
-    ``prefix:scan_end`` hold a letter outside ASCII (a character of a script class other than
-    ``none`` in ``scripts``).
+    best column, its lead over the runner-up, flags): flag 1: the text is longer than ``prefix``
+    characters; flag 2: characters ``prefix:scan_end`` hold a letter outside ASCII (a character
+    of a script class other than ``none`` in ``scripts``).
 
     Per text: langdetect's ``cleaning_text`` rule on the prefix (Latin letters dropped from a
     text with more than twice as many characters from U+0300 up outside Latin Extended
@@ -102,6 +98,8 @@ def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: i
     scores = np.zeros((len(rows), n_lang), dtype=np.float32)
     matched = np.zeros(len(rows), dtype=np.int64)
     flags = np.zeros(len(rows), dtype=np.int8)
+    best = np.zeros(len(rows), dtype=np.int64)
+    lead = np.zeros(len(rows), dtype=np.float32)
     cps = np.empty(prefix, dtype=np.int64)
     stream = np.empty(prefix + 1, dtype=np.int64)
     ids = np.empty(prefix + 1, dtype=np.int64)  # compact id in the ASCII table (-1: none)
@@ -179,10 +177,100 @@ def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: i
                     _add(acc[2], logp[row])
             if ch == _SPACE:
                 last_space = k
+        top = 0
         for lang in range(n_lang):
             scores[t, lang] = (acc[0, lang] + acc[1, lang]) + acc[2, lang]
+            if scores[t, lang] > scores[t, top]:
+                top = lang
+        runner_up = np.float32(-np.inf)
+        for lang in range(n_lang):
+            if lang != top and scores[t, lang] > runner_up:
+                runner_up = scores[t, lang]
+        best[t] = top
+        lead[t] = scores[t, top] - runner_up
         matched[t] = hits
-    return scores, matched, flags
+    return scores, matched, best, lead, flags
+
+
+@numba.njit(cache=True, nogil=True)
+def _gram_row(a: int, b: int, c: int, ca: int, cb: int, cc: int, ascii_n: int, direct: np.ndarray,
+              keys: np.ndarray) -> int:
+    """The model row of the n-gram ``a b c`` (``a`` = -1: the 2-gram ``b c``; ``b`` = -1 too: the
+    1-gram ``c``) given its characters' compact ids, or -1."""
+    if a < 0 and b < 0:
+        return direct[cc] if cc >= 0 else _find(keys, c)
+    if a < 0:
+        return direct[ascii_n + cb * ascii_n + cc] if cb >= 0 and cc >= 0 else _find(keys, (b << 21) | c)
+    if ca >= 0 and cb >= 0 and cc >= 0:
+        return direct[ascii_n + ascii_n * ascii_n + (ca * ascii_n + cb) * ascii_n + cc]
+    return _find(keys, (a << 42) | (b << 21) | c)
+
+
+@numba.njit(cache=True, nogil=True)
+def langdetect_ngrams(offsets: np.ndarray, data: np.ndarray, norm: np.ndarray, upper: np.ndarray,
+                      compact: np.ndarray, ascii_n: int, direct: np.ndarray,
+                      keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """langdetect's ``Detector._extract_ngrams`` of every text (prepared by its ``append`` and
+    ``cleaning_text``), as model rows: each character normalised (``norm``; ``upper``: whether
+    that is upper case), the n-gram buffer reset at a space, its 1-, 2- and 3-grams listed when
+    they are profile n-grams, none while in an all-caps word (two capitals in a row and after).
+    Returns (rows, n-grams per text, whether the text was read: one with a character outside
+    the Basic Multilingual Plane is not, and is left to the caller)."""
+    n = len(offsets) - 1
+    out = np.empty(3 * len(data), dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    done = np.ones(n, dtype=np.bool_)
+    used = 0
+    for t in range(n):
+        start_used = used
+        # langdetect's buffer: ``first second ch`` (-1: none), the last character and its case
+        first, second, last, last_upper, capital = -1, -1, _SPACE, False, False
+        c_first, c_second = 0, 0
+        i, end = offsets[t], offsets[t + 1]
+        while i < end:
+            cp, size = _decode(data, i)
+            i += size
+            if cp >= 0x10000:
+                done[t] = False
+                break
+            ch = norm[cp]
+            is_upper = upper[cp]
+            if last == _SPACE:
+                capital = False
+                if ch == _SPACE:
+                    continue
+                first, second = -1, _SPACE
+                c_second = 0
+            else:
+                first, second = second, last
+                c_first, c_second = c_second, compact[last]
+            if is_upper:
+                if last_upper:
+                    capital = True
+            else:
+                capital = False
+            last, last_upper = ch, is_upper
+            if capital:
+                continue
+            cc = compact[ch]
+            if ch != _SPACE:
+                row = _gram_row(-1, -1, ch, 0, 0, cc, ascii_n, direct, keys)
+                if row >= 0:
+                    out[used] = row
+                    used += 1
+            row = _gram_row(-1, second, ch, 0, c_second, cc, ascii_n, direct, keys)
+            if row >= 0:
+                out[used] = row
+                used += 1
+            if first >= 0:
+                row = _gram_row(first, second, ch, c_first, c_second, cc, ascii_n, direct, keys)
+                if row >= 0:
+                    out[used] = row
+                    used += 1
+        if not done[t]:
+            used = start_used
+        counts[t] = used - start_used
+    return out[:used], counts, done
 
 
 @numba.njit(cache=True, nogil=True)
