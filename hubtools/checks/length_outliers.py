@@ -18,7 +18,7 @@ statistics (quantiles, mean, log-spaced histograms) go to the report; three rule
   4 x p95 = 4.3k catches exactly those five). The quantile rule stays robust as long as fewer
   than 5% of the values are outliers. Median, IQR and MAD are still reported.
 
-Vectorised: Arrow kernels for trimming and lengths, a byte scan in numpy for word counts,
+Vectorised: Arrow kernels for trimming and lengths, a compiled byte scan for word counts,
 batched through :meth:`CheckData.map` (worker processes with ``num_proc > 1``).
 """
 
@@ -76,7 +76,8 @@ class LengthOptions:
 
 
 def word_counts(arr: pa.Array) -> np.ndarray:
-    """Whitespace-delimited words per string (int64), by one numpy pass over the UTF-8 bytes.
+    """Whitespace-delimited words per string (int64), by one compiled pass over the UTF-8 bytes
+    (:mod:`hubtools.checks._length_kernel`).
 
     >>> word_counts(pa.array(["two words", "", "  one "])).tolist()
     [2, 0, 1]
@@ -91,19 +92,15 @@ def word_counts(arr: pa.Array) -> np.ndarray:
     else:
         arr = arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
         width = np.int32
-    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset: arr.offset + n + 1].astype(np.int64)
-    start, end = int(offsets[0]), int(offsets[-1])
-    if end == start:
-        return np.zeros(n, dtype=np.int64)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[start:end]
-    space = _SPACE[data]
-    # a word starts at a non-space byte preceded by a space byte or by the start of its string
-    starts = ~space
-    starts[1:] &= space[:-1]
-    row_start = offsets[:-1] - start
-    inside = row_start < len(data)
-    starts[row_start[inside]] = ~space[row_start[inside]]
-    return np.diff(np.searchsorted(np.flatnonzero(starts), offsets - start)).astype(np.int64)
+    from ._length_kernel import count_words
+
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset: arr.offset + n + 1]
+    out = np.zeros(n, dtype=np.int64)
+    end = int(offsets[-1])
+    if end == int(offsets[0]):
+        return out
+    count_words(np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=end), offsets, _SPACE, out)
+    return out
 
 
 def _measure(batch: dict[str, pa.Array]) -> dict[str, dict[str, np.ndarray]]:
