@@ -54,10 +54,13 @@ SHORT_WORDS = 20
 class _Sampler(_TreeSampler):
     """The tree's peak RSS, and this process's own (the driver's) peak beside it: its RSS, and
     its anonymous memory (``RssAnon``: what it holds itself, without the pages of files it maps
-    and of the object store's shared memory, which the kernel can drop or Ray can spill)."""
+    and of the object store's shared memory, which the kernel can drop or Ray can spill); and the
+    largest anonymous memory of any other process (a worker's own heap: a worker's RSS counts
+    every object store page it has mapped, up to the whole store)."""
 
     driver_mb = 0.0
     driver_anon_mb = 0.0
+    worker_anon_mb = 0.0  # the largest anonymous memory of any other process of the tree
 
     @staticmethod
     def _anon_kb(pid: int) -> int:
@@ -73,6 +76,7 @@ class _Sampler(_TreeSampler):
             sizes = [self._rss_kb(p) for p in tree]
             self.driver_mb = max(self.driver_mb, sizes[0] / 1024)
             self.driver_anon_mb = max(self.driver_anon_mb, self._anon_kb(tree[0]) / 1024)
+            self.worker_anon_mb = max([self.worker_anon_mb, *(self._anon_kb(p) / 1024 for p in tree[1:])])
             self.peak_mb = max(self.peak_mb, sum(sizes) / 1024)
 
 
@@ -139,7 +143,7 @@ def child(contender: str, path: str, checks: str | None = None, memory: str | No
                for name, r in quality.results.items()}
     return {"contender": contender, "seconds": seconds, "startup": startup, "rows": quality.dataset["total"],
             "tree_peak_rss_mb": tree.peak_mb, "driver_peak_rss_mb": tree.driver_mb,
-            "driver_peak_anon_mb": tree.driver_anon_mb,
+            "driver_peak_anon_mb": tree.driver_anon_mb, "worker_peak_anon_mb": tree.worker_anon_mb,
             "checks": {k: round(v, 2) for k, v in quality.timings.items()},
             "flagged": {k: r.count for k, r in quality.results.items()}, "digests": digests,
             "steps": [f"{s['step']} ({s['where']}) {s['seconds']:.1f}"
@@ -185,15 +189,15 @@ def main() -> None:
     lines = [f"{what} ({path.stat().st_size / 1e6:.0f} MB JSONL), {os.cpu_count()} cores (shared), one run each"
              + (f", Ray object store {args.memory}" if args.memory else ""), "",
              ("| engine | scan s | records/s | Ray start s | peak RSS, all processes (MB) | driver peak RSS (MB) "
-              "| driver peak anonymous (MB) | same flags as first |"),
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+              "| driver peak anonymous (MB) | largest worker anonymous (MB) | same flags as first |"),
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['contender']} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {r['contender']} | failed: {r['error']} | | | | | | | |")
             continue
         lines.append(f"| {r['contender']} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | "
                      f"{r['startup']:.1f} | {r['tree_peak_rss_mb']:,.0f} | {r['driver_peak_rss_mb']:,.0f} | "
-                     f"{r['driver_peak_anon_mb']:,.0f} | "
+                     f"{r['driver_peak_anon_mb']:,.0f} | {r['worker_peak_anon_mb']:,.0f} | "
                      f"{'yes' if r['digests'] == base['digests'] else 'NO'} |")
     lines += [""] + [f"{r['contender']} per check (s): " + ", ".join(f"{k} {v}" for k, v in r["checks"].items())
                      for r in ok]
