@@ -420,7 +420,12 @@ class _Model:
         self.profile_rows = order
         # langdetect multiplies by (alpha / BASE_FREQ + p) with alpha = 0.5, BASE_FREQ = 10000
         smoothed = profiles.probs + 0.5 / 10000
-        self.logp = np.log(smoothed, out=smoothed).astype(np.float32)[order]
+        logp = np.log(smoothed, out=smoothed).astype(np.float32)[order]
+        #: the same, padded with zeros to 64 columns: the compiled scoring adds whole rows in four
+        #: 16-float vector steps, no scalar remainder (~20% sooner); ``logp`` is a view of it
+        self.logp64 = np.zeros((len(logp), 64), dtype=np.float32)
+        self.logp64[:, :logp.shape[1]] = logp
+        self.logp = self.logp64[:, :logp.shape[1]]
         self.languages = np.array([_CODE.get(normalise_code(lang), 0) for lang in profiles.langlist],
                                   dtype=np.int16)
         self.norm = _normalise_table()
@@ -536,7 +541,8 @@ def _nb_rows(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: in
     """:func:`_langid_kernels.nb_scores` of the texts ``rows`` of a batch's UTF-8 buffer."""
     model = _model()
     return _kernels.nb_scores(offsets, data, rows.astype(np.int64), prefix, scan_end, model.norm, model.upper,
-                              model.compact32, model.ASCII, model.direct, model.keys, model.logp,
+                              model.compact32, model.ASCII, model.direct, model.keys, model.logp64,
+                              model.logp.shape[1],
                               _script_table(), S_NONE)
 
 

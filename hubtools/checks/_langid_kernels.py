@@ -78,10 +78,12 @@ def _add(into: np.ndarray, values: np.ndarray) -> None:
 @numba.njit(cache=True, nogil=True)
 def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: int, scan_end: int,
               norm: np.ndarray, upper: np.ndarray, compact: np.ndarray, ascii_n: int, direct: np.ndarray,
-              keys: np.ndarray, logp: np.ndarray, scripts: np.ndarray,
+              keys: np.ndarray, logp: np.ndarray, n_lang: int, scripts: np.ndarray,
               none: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Naive-Bayes scores of the first ``prefix`` characters of the texts ``rows``: what
-    ``_langid._nb_scores_numpy`` computes, float32 for float32. Returns (scores, n-grams found,
+    ``_langid._nb_scores_numpy`` computes, float32 for float32 (``logp``: the log-probabilities of
+    the ``n_lang`` languages, padded with columns of zeros to a whole number of vector registers,
+    whose sums are not read). Returns (scores, n-grams found,
     best column, its lead over the runner-up, flags): flag 1: the text is longer than ``prefix``
     characters; flag 2: characters ``prefix:scan_end`` hold a letter outside ASCII (a character
     of a script class other than ``none`` in ``scripts``).
@@ -94,7 +96,6 @@ def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: i
     n-grams and its log-probabilities added, one float32 sum per n-gram size in text order, the
     three added at the end (the order of the sparse products they replace).
     """
-    n_lang = logp.shape[1]
     scores = np.zeros((len(rows), n_lang), dtype=np.float32)
     matched = np.zeros(len(rows), dtype=np.int64)
     flags = np.zeros(len(rows), dtype=np.int8)
@@ -104,7 +105,7 @@ def nb_scores(offsets: np.ndarray, data: np.ndarray, rows: np.ndarray, prefix: i
     stream = np.empty(prefix + 1, dtype=np.int64)
     ids = np.empty(prefix + 1, dtype=np.int64)  # compact id in the ASCII table (-1: none)
     caps = np.empty(prefix + 1, dtype=np.bool_)  # an upper-case letter
-    acc = np.zeros((3, n_lang), dtype=np.float32)
+    acc = np.zeros((3, logp.shape[1]), dtype=np.float32)
     for t in range(len(rows)):
         r = rows[t]
         i, end = offsets[r], offsets[r + 1]
