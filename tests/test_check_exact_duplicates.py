@@ -231,7 +231,7 @@ def test_real_kto_demo_prompt_repeats_are_reported_but_not_flagged(corpus):
     assert sorted(g["indices"][-1] for g in result.stats["largest_prompt_groups"]) == sorted(same_prompt)
 
 
-def test_compiled_hash_is_the_same_for_the_same_bytes_and_apart_for_different_ones(corpus):
+def test_hash_is_the_same_for_the_same_bytes_and_apart_for_different_ones(corpus):
     """The keys: equal strings hash alike wherever they sit (a slice, a chunk, large_string, a
     null as ""); every distinct text of real files and of strings one byte apart (each length
     around the 8-byte blocks) gets its own hash."""

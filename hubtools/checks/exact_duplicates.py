@@ -1,8 +1,7 @@
 """``exact_duplicates``: records that repeat an earlier one once case and whitespace are ignored.
 
-Two keys per record, both 64-bit hashes of normalised text (lower case, every run of whitespace
-one space, ends stripped; normalised with Arrow kernels, hashed over the Arrow buffers in one
-compiled pass, MurmurHash3's mixing: :mod:`hubtools.checks._hash_kernel`):
+Two keys per record, both xxh3-64 hashes of normalised text (lower case, every run of whitespace
+one space, ends stripped; normalised with Arrow kernels, hashed over the Arrow buffers):
 
 * the whole example: every field normalised on its own and joined with a separator that
   normalisation never produces, so text cannot slide from the prompt into the reply;
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import xxhash
 
 from ..records import Kind
 from .base import CheckData, CheckResult, register
@@ -81,17 +81,19 @@ def normalise(texts: pa.Array) -> pa.Array:
 
 
 def hash_strings(texts: pa.Array) -> np.ndarray:
-    """A 64-bit hash of each string's UTF-8 bytes, read straight from the Arrow buffers (uint64;
-    one compiled pass, :mod:`hubtools.checks._hash_kernel`)."""
-    from ._hash_kernel import hash_strings as compiled
-
-    return compiled(texts)
-
-
-def _numba_version() -> str:
-    import numba
-
-    return numba.__version__
+    """xxh3-64 of each string's UTF-8 bytes, read straight from the Arrow buffers (uint64)."""
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    n = len(texts)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    _, offsets_buf, data_buf = texts.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(texts.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=offset_type)[texts.offset: texts.offset + n + 1]
+    data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+    digest = xxhash.xxh3_64_intdigest
+    return np.fromiter((digest(data[s:e]) for s, e in zip(offsets[:-1].tolist(), offsets[1:].tolist())),
+                       dtype=np.uint64, count=n)
 
 
 def _hash_batch(batch: dict[str, pa.Array], *, example: list[str], prompt: list[str]) -> dict[str, np.ndarray]:
@@ -211,7 +213,7 @@ def check_exact_duplicates(data: CheckData, opts: ExactDuplicateOptions) -> Chec
     stats["flagged"] = len(reasons)
     stats["share_flagged"] = round(len(reasons) / n, 6) if n else 0.0
     return CheckResult("exact_duplicates", flagged=list(reasons), reasons=reasons, stats=stats,
-                       versions={"numba": _numba_version(), "pyarrow": pa.__version__})
+                       versions={"xxhash": xxhash.VERSION, "pyarrow": pa.__version__})
 
 
 def _prompt_groups(prompt_first: np.ndarray, example_first: np.ndarray, data: CheckData) -> list[dict[str, Any]]:
