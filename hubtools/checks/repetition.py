@@ -197,8 +197,18 @@ def _first_in_row(keys: np.ndarray) -> np.ndarray:
 
 
 def _element_dups(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: elements (split on ``pattern``), repeated elements, characters of the repeats."""
+    """Per row: elements (split on ``pattern`` once trimmed), repeated elements, characters of the
+    repeats. A text without a newline is one element (most replies of instruction data): only the
+    others are trimmed and split."""
     n = len(texts)
+    lines = pc.match_substring(texts, "\n").to_numpy(zero_copy_only=False)
+    if not lines.all():
+        counts, dups, chars = np.ones(n, dtype=np.int64), np.zeros(n), np.zeros(n)
+        at = np.flatnonzero(lines)
+        if len(at):
+            counts[at], dups[at], chars[at] = _element_dups(texts.take(pa.array(at)), pattern)
+        return counts, dups, chars
+    texts = pc.utf8_trim_whitespace(texts)
     parts = pc.split_pattern_regex(texts, pattern)
     counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(parts)
@@ -393,12 +403,11 @@ def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True, min_re
     """
     n = len(texts)
     texts = pc.fill_null(texts, "")
-    trimmed = pc.utf8_trim_whitespace(texts)
     chars = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(float)
     denom = np.maximum(chars, 1.0)
     out: dict[str, np.ndarray] = {}
-    paras, dup_paras, dup_para_chars = _element_dups(trimmed, _PARA_BREAK)
-    lines, dup_lines, dup_line_chars = _element_dups(trimmed, _LINE_BREAK)
+    paras, dup_paras, dup_para_chars = _element_dups(texts, _PARA_BREAK)
+    lines, dup_lines, dup_line_chars = _element_dups(texts, _LINE_BREAK)
     out["dup_para_frac"] = dup_paras / np.maximum(paras, 1)
     out["dup_para_char_frac"] = dup_para_chars / denom
     out["dup_line_frac"] = dup_lines / np.maximum(lines, 1)
