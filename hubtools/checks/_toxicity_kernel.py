@@ -39,8 +39,9 @@ for _c in b"0123456789_abcdefghijklmnopqrstuvwxyz":
     _WORD[_c] = _c
 _WORD[0x41:0x5B] = np.arange(0x61, 0x7B, dtype=np.uint8)
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
+#: the bit index of a power of two p: _DEBRUIJN[(p * 0x03F79D71B4CB0A89) >> 58]
+_DEBRUIJN = np.zeros(64, dtype=np.int64)
+_DEBRUIJN[[((1 << i) * 0x03F79D71B4CB0A89 % 2**64) >> 58 for i in range(64)]] = np.arange(64)
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def _kernel(data, offsets, mode, other_ptr, other_cols, lut, kind, low, vocab_by
         table[slot] = (h & ~low_bits) | np.uint64(col + 1)
     acc = np.zeros(k_models, np.float64)
     seen = np.zeros(v, np.float64)  # a row's count per column (zeroed again after the row)
+    bitmap = np.zeros(v // 64 + 1, np.uint64)  # a row's columns (cleared again as they are read)
     longest = 2
     for row in range(n):
         longest = max(longest, offsets[row + 1] - offsets[row], other_ptr[row + 1] - other_ptr[row])
@@ -293,18 +295,25 @@ def _kernel(data, offsets, mode, other_ptr, other_cols, lut, kind, low, vocab_by
         if m == 0:
             continue
         # counts per distinct column, the columns in order (sklearn's sorted CSR row), x idf
-        u = 0
+        # (a bitmap of the row's columns read word by word gives them in order without a sort)
+        lo, hi = v, 0
         for j in range(m):
             c = cols[j]
-            if seen[c] == 0.0:
-                uniq[u] = c
-                u += 1
             seen[c] += 1.0
-        uniq[:u].sort()
-        for j in range(u):
-            c = uniq[j]
-            weights[j] = seen[c] * idf[c]
-            seen[c] = 0.0
+            bitmap[c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+            lo, hi = min(lo, c >> 6), max(hi, c >> 6)
+        u = 0
+        for word in range(lo, hi + 1):
+            bits = bitmap[word]
+            bitmap[word] = 0
+            while bits:
+                lowest = bits & (~bits + np.uint64(1))
+                c = word * 64 + _DEBRUIJN[(lowest * np.uint64(0x03F79D71B4CB0A89)) >> np.uint64(58)]
+                bits ^= lowest
+                uniq[u] = c
+                weights[u] = seen[c] * idf[c]
+                seen[c] = 0.0
+                u += 1
         total = 0.0
         for j in range(u):
             total += weights[j] * weights[j]
