@@ -31,35 +31,57 @@ _M3 = np.uint64(0x94D049BB133111EB)
 _SEED = np.uint64(0x243F6A8885A308D3)
 _LOW32 = np.uint64(0xFFFFFFFF)
 #: code point classes of :func:`tables`
-SEPARATOR, WORD, SINGLE, SLOW = 0, 1, 2, 3
+SEPARATOR, WORD, SINGLE, SLOW, MULTI = 0, 1, 2, 3, 4
+
+
+def _runs(pattern: str, text: str) -> np.ndarray:
+    """True at each character of ``text`` inside a match of ``pattern``."""
+    import regex
+
+    edges = np.zeros(len(text) + 1, dtype=np.int64)
+    for match in regex.finditer(pattern, text):
+        edges[match.start()] += 1
+        edges[match.end()] -= 1
+    return np.cumsum(edges[:-1]) > 0
 
 
 @lru_cache(maxsize=1)
-def tables() -> tuple[np.ndarray, np.ndarray]:
-    """(case fold, class) of every code point below 0x10000: ``fold[c]`` is ``c.casefold()``
-    when that is one character; ``cls[c]`` is the class of that folded character under
-    ``TOKEN_RE`` (SEPARATOR, WORD: part of a run, SINGLE: a word of its own) or SLOW (the fold is
-    several characters, or ``c`` is a surrogate)."""
-    import regex
-
+def tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(case fold, several-character folds, class) of every code point: ``fold[c]`` is
+    ``c.casefold()`` when that is one character, ``multi[c]`` its characters (up to 3, then
+    zeros) when it is several (``ß`` -> ``ss``, BMP only); ``cls[c]`` the class of the folded
+    character(s) under ``TOKEN_RE``: SEPARATOR, WORD (part of a run), SINGLE (a word of its own),
+    MULTI (several word characters), or SLOW (anything else; a surrogate)."""
     from ..text import _CJK  # TOKEN_RE is "[{_CJK}]|[^\W{_CJK}]+": its two branches, one character each
 
-    size = 0x10000
-    fold = np.arange(size, dtype=np.int64)
-    cls = np.full(size, SLOW, dtype=np.uint8)
-    chars = []
-    for c in range(size):
-        f = "" if 0xD800 <= c < 0xE000 else chr(c).casefold()
+    size = 0x110000
+    points = np.arange(size, dtype=np.uint32)
+    points[0xD800:0xE000] = 0x20  # surrogates: not characters
+    fold = points.astype(np.int32)
+    multi = np.zeros((0x10000, 3), dtype=np.int32)
+    several = []
+    for c in range(0x10000):  # per character: some fold to several
+        f = chr(fold[c]).casefold()
         if len(f) == 1:
             fold[c] = ord(f)
-            cls[c] = SEPARATOR
-        chars.append(f if len(f) == 1 else " ")
-    text = "".join(chars)
-    for pattern, kind in ((rf"[^\W{_CJK}]", WORD), (rf"[{_CJK}]", SINGLE)):
-        at = np.array([m.start() for m in regex.finditer(pattern, text)], dtype=np.int64)
-        at = at[cls[at] != SLOW]
-        cls[at] = kind
-    return fold, cls
+        else:
+            several.append(c)
+            multi[c, :len(f)] = [ord(ch) for ch in f[:3]]
+            fold[c] = 0x20
+    astral = points[0x10000:].tobytes().decode("utf-32-le").casefold()  # at once: one character each
+    if len(astral) == size - 0x10000:
+        fold[0x10000:] = np.frombuffer(astral.encode("utf-32-le"), dtype=np.uint32)
+    folded = fold.astype(np.uint32).tobytes().decode("utf-32-le")
+    word, single = _runs(rf"[^\W{_CJK}]+", folded), _runs(rf"[{_CJK}]+", folded)
+    cls = np.where(single, SINGLE, np.where(word, WORD, SEPARATOR)).astype(np.uint8)
+    if len(astral) != size - 0x10000:
+        cls[0x10000:] = SLOW
+    for c in several:
+        chars = [int(v) for v in multi[c] if v]
+        ok = len(chr(c).casefold()) <= 3 and all(cls[v] == WORD and fold[v] == v for v in chars)
+        cls[c] = MULTI if ok else SLOW
+    cls[0xD800:0xE000] = SLOW
+    return fold, multi, cls
 
 
 @lru_cache(maxsize=8)
@@ -114,8 +136,7 @@ def _word_end(h: np.uint64, length: int) -> np.uint64:
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _next(data: np.ndarray, i: int) -> tuple[int, int]:
-    """(the code point whose UTF-8 starts at byte ``i``, the byte after it); -1 for one above
-    U+FFFF (the tables stop there)."""
+    """(the code point whose UTF-8 starts at byte ``i``, the byte after it)."""
     cp = np.int64(data[i])
     if cp < 0x80:
         return cp, i + 1
@@ -123,7 +144,8 @@ def _next(data: np.ndarray, i: int) -> tuple[int, int]:
         return ((cp & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), i + 2
     if cp < 0xF0:
         return ((cp & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), i + 3
-    return -1, i + 4
+    return (((cp & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12)
+            | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)), i + 4
 
 
 @numba.njit(cache=True, nogil=True)
@@ -152,11 +174,12 @@ def _grow(out: np.ndarray, used: int, need: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def word_hashes(offsets: np.ndarray, data: np.ndarray, fold: np.ndarray,
-                cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def word_hashes(offsets: np.ndarray, data: np.ndarray, fold: np.ndarray, multi: np.ndarray,
+                table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(hashes, counts, slow)``: the hashes of the words of every text, back to back in text
     order, the number of words of each text, and the texts left to the caller (with no word
-    here): those holding a code point of class SLOW or one above 0xFFFF."""
+    here): those holding a code point of class SLOW or one beyond ``table`` (``fold``, ``multi``
+    and ``table``: :func:`tables`)."""
     n = len(offsets) - 1
     counts = np.zeros(n, dtype=np.int64)
     slow = np.zeros(n, dtype=np.bool_)
@@ -171,13 +194,20 @@ def word_hashes(offsets: np.ndarray, data: np.ndarray, fold: np.ndarray,
         bad = False
         while i < end:
             cp, i = _next(data, i)
-            if cp < 0:
+            if cp >= len(table):
                 bad = True
                 break
-            kind = cls[cp]
+            kind = table[cp]
             if kind == WORD:
                 h = _mix(h, np.uint64(fold[cp]))
                 length += 1
+                continue
+            if kind == MULTI:
+                for q in range(3):
+                    if multi[cp, q] == 0:
+                        break
+                    h = _mix(h, np.uint64(multi[cp, q]))
+                    length += 1
                 continue
             if kind == SLOW:
                 bad = True
@@ -244,13 +274,18 @@ def minhash_rows(words: np.ndarray, offsets: np.ndarray, n: int, a: np.ndarray,
 
 @lru_cache(maxsize=1)
 def word_table() -> np.ndarray:
-    """1 for the code points below 0x10000 that ``regex``'s ``\\w`` matches, else 0 (the
+    """1 for the code points that ``regex``'s ``\\w`` matches, else 0, over all of Unicode (the
     ``repetition`` check's words are runs of them, not case-folded)."""
     import regex
 
-    text = "".join(" " if 0xD800 <= c < 0xE000 else chr(c) for c in range(0x10000))
-    table = np.zeros(0x10000, dtype=np.uint8)
-    table[np.array([m.start() for m in regex.finditer(r"\w", text)], dtype=np.int64)] = 1
+    points = np.arange(0x110000, dtype=np.uint32)
+    points[0xD800:0xE000] = 0x20  # surrogates: not characters
+    text = points.tobytes().decode("utf-32-le")
+    edges = np.zeros(0x110001, dtype=np.int64)
+    for match in regex.finditer(r"\w+", text):
+        edges[match.start()] += 1
+        edges[match.end()] -= 1
+    table = (np.cumsum(edges[:-1]) > 0).astype(np.uint8)
     return table
 
 
@@ -260,7 +295,8 @@ def w_words(offsets: np.ndarray, data: np.ndarray,
     """``(hashes, lengths, repeated, counts, slow)`` of the runs of ``\\w`` characters of every
     text (``table``: :func:`word_table`), back to back in text order: each word's hash over its
     code points, its length in characters, whether it occurs more than once in its text; each
-    text's number of words; the texts left to the caller (a code point above 0xFFFF; no word here)."""
+    text's number of words; the texts left to the caller (a code point beyond ``table``; no word
+    here; none with :func:`word_table`, which covers all of Unicode)."""
     n = len(offsets) - 1
     counts = np.zeros(n, dtype=np.int64)
     slow = np.zeros(n, dtype=np.bool_)
@@ -283,7 +319,7 @@ def w_words(offsets: np.ndarray, data: np.ndarray,
         bad = False
         while i < end:
             cp, i = _next(data, i)
-            if cp < 0:
+            if cp >= len(table):
                 bad = True
                 break
             if table[cp]:

@@ -143,8 +143,7 @@ def word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if texts.null_count:
         texts = pc.fill_null(texts, "")
     offsets, data = _utf8(texts)
-    fold, cls = kernels.tables()
-    hashes, counts, slow = kernels.word_hashes(offsets, data, fold, cls)
+    hashes, counts, slow = kernels.word_hashes(offsets, data, *kernels.tables())
     if slow.any():
         rows = np.flatnonzero(slow)
         extra, extra_row = _slow_word_hashes(texts.take(pa.array(rows)))
