@@ -227,6 +227,11 @@ def test_prompts_are_not_scored_and_empty_replies_score_zero():
     result = SPEC.run(ds)
     assert result.flagged == []
     assert score_fields(ds, load_backend())["response"][1] == 0.0
+    from hubtools.checks.toxicity import _score_batch
+
+    texts = ["Shut the fuck up.", " \n\t", "\u3000\u00a0 ", "", "ok"]
+    scores = _score_batch({"response": pa.array(texts)}, load_backend())["response"]
+    assert scores[0] >= 0.6 and scores[1:4].tolist() == [0.0, 0.0, 0.0] and scores[4] > 0.0  # blank: never scored
 
 
 def test_threshold_option_changes_what_is_flagged():

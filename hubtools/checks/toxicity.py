@@ -94,7 +94,10 @@ def _score_batch(batch: dict[str, pa.Array], backend: ToxicityBackend, threshold
     out = {}
     for name, values in batch.items():
         scores = np.zeros(len(values), np.float64)
-        filled = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0).to_numpy(zero_copy_only=False)
+        # not empty and not all white space (utf8_is_space: the same white space as utf8_trim_whitespace,
+        # without copying every text)
+        blank = pc.or_(pc.utf8_is_space(values), pc.equal(pc.binary_length(values), 0))
+        filled = ~pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
         positions = np.flatnonzero(filled)
         if len(positions):
             texts = pc.take(values, pa.array(positions))
