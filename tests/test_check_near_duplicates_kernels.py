@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hubtools.checks import _kernels_text as kernels
-from hubtools.checks.minhash import shingle_hashes, sketch_batch, word_hashes
+from hubtools.checks.minhash import _slow_word_hashes, shingle_hashes, sketch_batch, word_hashes
 from hubtools.text import words
 
 TRICKY = [
@@ -31,6 +32,9 @@ def test_word_hashes_are_the_reference_words_in_every_script():
     ref, ref_counts = _reference(TRICKY)
     assert counts.tolist() == ref_counts
     assert np.array_equal(hashes, ref)
+    # the regex path (for a text the tables cannot settle) hashes the same words the same way
+    slow, slow_rows = _slow_word_hashes(pc.fill_null(pa.array(TRICKY), ""))
+    assert np.array_equal(slow, ref) and np.bincount(slow_rows, minlength=len(TRICKY)).tolist() == ref_counts
     # the table settles "ß" (folds to "ss") and astral characters; a lone surrogate-free text
     # with a character it cannot settle is left to the regex (here: none of these)
     data = np.frombuffer("ßab".encode() + "abc".encode() + "a😀".encode() + "𠀀".encode(), np.uint8)
@@ -75,8 +79,6 @@ def test_sketch_is_minhash_of_the_numpy_shingles():
 def test_repetition_words_compiled_are_the_regex_words():
     # the repetition check's \w words: the compiled pass and the regular-expression path agree
     # on rows, lengths and repeats (ids are per-row hashes; only their equality matters)
-    import pyarrow.compute as pc
-
     from hubtools.checks.repetition import _slow_words, _words
 
     texts = pc.fill_null(pa.array(TRICKY + ["Stop. Stop. stop.", "a_b a_b c", "日本語の文章。日本語の文章。"]), "")
