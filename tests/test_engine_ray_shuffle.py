@@ -97,7 +97,7 @@ def test_chains_same_clusters_row_by_row(ray_engine, tmp_path):
     ray_engine.begin("near_duplicates")
     distributed = view.shuffle.near_duplicate_graph(view, names, opts, bands, rows_per_band)
     steps = [s["step"] for s in ray_engine._steps]
-    assert np.array_equal(distributed.label, local.label)
+    assert np.array_equal(distributed.labels(len(data)), local.labels(len(data)))
     assert (distributed.identical, distributed.largest, distributed.compared, distributed.short) == \
         (local.identical, local.largest, local.compared, local.short)
     # every Ray pair is a verified one, and Ray decided at least the pairs the local engine did
@@ -109,7 +109,7 @@ def test_chains_same_clusters_row_by_row(ray_engine, tmp_path):
     # chains are one cluster although their ends are not similar (LSH finds a link at 0.85
     # with probability 0.999, so nearly every chain is whole)
     texts = data.fields["text"].to_pylist()
-    whole = [c for c in chains if len(c) >= 5 and len(set(local.label[c].tolist())) == 1]
+    whole = [c for c in chains if len(c) >= 5 and len(set(local.labels(len(data))[c].tolist())) == 1]
     assert len(whole) >= 0.9 * len([c for c in chains if len(c) >= 5])
     ends = [jaccard(word_shingles(texts[c[0]], 3), word_shingles(texts[c[-1]], 3)) for c in whole]
     assert min(ends) < opts.threshold
@@ -123,7 +123,7 @@ def test_chains_same_clusters_row_by_row(ray_engine, tmp_path):
     near = on_ray.results["near_duplicates"]
     assert_near_same(on_local.results["near_duplicates"], near, "chains")
     assert near.count >= len(chains)
-    label = dict(zip(data.index.tolist(), local.label.tolist()))
+    label = dict(zip(data.index.tolist(), local.labels(len(data)).tolist()))
     for index, reason in near.reasons.items():
         other = int(reason.split("#")[1].split()[0])
         assert label[other] == label[index]

@@ -138,10 +138,13 @@ def _gather(parts: list[dict[str, np.ndarray]], name: str) -> np.ndarray:
 
 @dataclass
 class Graph:
-    """What the dataset-wide steps find: each row's cluster ``label`` (the cluster's lowest
-    position), the similar pairs ``(edge_a, edge_b, edge_j)`` they were built from, and figures."""
+    """What the dataset-wide steps find: the rows that join an earlier row's cluster (``node``,
+    sorted) with their cluster's lowest position (``root``), the similar pairs ``(edge_a, edge_b,
+    edge_j)`` they were built from, and figures. Only clustered rows are listed (not a label per
+    record), so what the Ray engine's driver holds grows with the duplicates, not the input."""
 
-    label: np.ndarray
+    node: np.ndarray
+    root: np.ndarray
     edge_a: np.ndarray
     edge_b: np.ndarray
     edge_j: np.ndarray
@@ -150,6 +153,12 @@ class Graph:
     largest: int
     compared: int
     short: int
+
+    def labels(self, n: int) -> np.ndarray:
+        """Every row's cluster (its lowest position; a row alone is its own), for ``n`` rows."""
+        label = np.arange(n, dtype=np.int64)
+        label[self.node] = self.root
+        return label
 
 
 def _graph(data: CheckData, names: list[str], opts: NearDuplicateOptions, bands: int, rows_per_band: int) -> Graph:
@@ -183,7 +192,9 @@ def _graph(data: CheckData, names: list[str], opts: NearDuplicateOptions, bands:
     edge_a = np.concatenate([same_first[identical], pair_a])
     edge_b = np.concatenate([identical, pair_b])
     edge_j = np.concatenate([np.ones(len(identical)), pair_j])
-    return Graph(components(n, edge_a, edge_b), edge_a, edge_b, edge_j, len(identical), counts, largest,
+    label = components(n, edge_a, edge_b)
+    node = np.flatnonzero(label != positions)
+    return Graph(node, label[node], edge_a, edge_b, edge_j, len(identical), counts, largest,
                  int(compared.sum()), int(((word_counts > 0) & (word_counts < opts.shingle_size)).sum()))
 
 
@@ -200,24 +211,23 @@ def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckR
     shuffle = getattr(data, "shuffle", None)  # an engine that runs the dataset-wide steps itself (Ray)
     graph = (shuffle.near_duplicate_graph if shuffle is not None else _graph)(data, names, opts, bands, rows_per_band)
     n = len(data)
-    label, edge_a, edge_j = graph.label, graph.edge_a, graph.edge_j
-    flagged = np.flatnonzero(label != np.arange(n, dtype=np.int64))
-
+    edge_a, edge_j = graph.edge_a, graph.edge_j
+    flagged = graph.node
     reasons = _reasons(data, flagged, edge_a, graph.edge_b, edge_j)
-    sizes = np.bincount(label, minlength=n)
+    roots, members = np.unique(graph.root, return_counts=True)
     stats: dict[str, Any] = {
         "rows": n,
         "compared": graph.compared,
         "no_words": n - graph.compared,
         "short": graph.short,
-        "clusters": int((sizes > 1).sum()),
+        "clusters": len(roots),
         "flagged": len(flagged),
         "share_flagged": round(len(flagged) / n, 6) if n else 0.0,
         "identical_shingles": graph.identical,
         **graph.counts,
         "largest_bucket": graph.largest,
         "jaccard_histogram": _histogram(edge_j, opts.threshold),
-        "largest_clusters": _largest_clusters(data, names, label, sizes, edge_a, edge_j),
+        "largest_clusters": _largest_clusters(data, names, graph, roots, members + 1),
         "threshold": opts.threshold,
         "num_perm": opts.num_perm,
         "shingle_size": opts.shingle_size,
@@ -255,19 +265,23 @@ def _histogram(similarity: np.ndarray, threshold: float) -> dict[str, list]:
     return {"edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]}
 
 
-def _largest_clusters(data: CheckData, names: list[str], label: np.ndarray, sizes: np.ndarray,
-                      edge_a: np.ndarray, edge_j: np.ndarray) -> list[dict[str, Any]]:
-    roots = np.flatnonzero(sizes > 1)
+def _largest_clusters(data: CheckData, names: list[str], graph: Graph, roots: np.ndarray,
+                      sizes: np.ndarray) -> list[dict[str, Any]]:
+    """The biggest clusters (``roots`` and their ``sizes``), largest first, ties by position."""
     if len(roots) == 0:
         return []
-    top = roots[np.lexsort((roots, -sizes[roots]))[:TOP_CLUSTERS]]
-    lowest = np.full(len(label), np.inf)
-    np.minimum.at(lowest, label[edge_a], edge_j)
+    order = np.lexsort((roots, -sizes))[:TOP_CLUSTERS]
+    # each pair's cluster, from its first row: that row's root, or the row itself if it is one
+    at = np.minimum(np.searchsorted(graph.node, graph.edge_a), max(len(graph.node) - 1, 0))
+    joined = (graph.node[at] == graph.edge_a) if len(graph.node) else np.zeros(len(graph.edge_a), bool)
+    cluster = np.where(joined, graph.root[at] if len(graph.node) else graph.edge_a, graph.edge_a)
     out = []
-    for root in top.tolist():
-        members = np.flatnonzero(label == root)[:MEMBERS_SHOWN]
+    for root, size in zip(roots[order].tolist(), sizes[order].tolist()):
+        members = np.concatenate([[root], graph.node[graph.root == root]])[:MEMBERS_SHOWN]
+        similar = graph.edge_j[cluster == root]
         text = " | ".join(t for t in (data.fields[f][root].as_py() for f in names) if t)
-        out.append({"size": int(sizes[root]), "first": int(data.index[root]),
+        out.append({"size": int(size), "first": int(data.index[root]),
                     "indices": [int(i) for i in data.index[members]],
-                    "min_jaccard": round(float(lowest[root]), 4), "text": preview(text)})
+                    "min_jaccard": round(float(similar.min()) if len(similar) else float("inf"), 4),
+                    "text": preview(text)})
     return out

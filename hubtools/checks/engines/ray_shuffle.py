@@ -27,8 +27,8 @@ an aggregator actor per partition, which costs seconds before any row moves.
   edges then form one star per component around its lowest position). The driver gets the
   similar pairs and each clustered row's root, never a signature, a bucket or a candidate.
 
-The driver still holds the text view (it reads the input, see the engine's ``input`` note) and
-one label per row (8 bytes) to write the report. Locally a pair whose rows are already in one
+The driver holds the clustered rows with their roots and the similar pairs (what grows with the
+duplicates, not with the input); its text view is files it maps (:mod:`..disk_view`). Locally a pair whose rows are already in one
 cluster is not compared; here every candidate is, so the pair counts and the neighbour a reason
 names may differ; the clusters and the flagged records do not.
 """
@@ -218,7 +218,7 @@ class RayShuffle:
                 started = self._timed(started, "near duplicates: pairs verified")
         counts["rejected_pairs"] = counts["candidate_pairs"] - counts["similar_pairs"]
 
-        label = np.arange(len(data), dtype=np.int64)
+        node = root = np.zeros(0, np.int64)
         edge = {"a": np.zeros(0, np.int64), "b": np.zeros(0, np.int64), "j": np.zeros(0)}
         edges_parts = [e for e in edges_parts if _rows(e)]
         if edges_parts:
@@ -226,9 +226,8 @@ class RayShuffle:
             table = _collect(edges)
             edge = {k: table.column(k).to_numpy() for k in edge}
             node, root, rounds = self.components(edges.select_columns(["a", "b"]).rename_columns({"a": "u", "b": "v"}))
-            label[node] = root
             self._timed(started, f"near duplicates: connected components ({rounds} rounds)")
-        return Graph(label, edge["a"], edge["b"], edge["j"], identical, counts, largest,
+        return Graph(node, root, edge["a"], edge["b"], edge["j"], identical, counts, largest,
                      int(figures["sum(compared)"]), int(figures["sum(short)"]))
 
     def named_rows(self, pairs: Any, n: int) -> Any:
