@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from hubtools.checks import CheckData
@@ -43,8 +44,8 @@ def _ngram_tier(texts: list[str]) -> pa.Array:
 
 
 @pytest.fixture(scope="module")
-def corpus_texts() -> dict[str, pa.Array]:
-    """Every loadable file of the shared corpus (real_world/ included): its texts for the n-gram tier."""
+def corpus_raw() -> dict[str, list[str]]:
+    """Every loadable file of the shared corpus (real_world/ included): its prompts and replies."""
     from tests.conftest import CORPUS
 
     out = {}
@@ -54,8 +55,14 @@ def corpus_texts() -> dict[str, pa.Array]:
         except HubtoolsError:  # not a dataset (llama_factory/dataset_info.json)
             continue
         if texts:
-            out[str(path.relative_to(CORPUS))] = _ngram_tier(texts)
+            out[str(path.relative_to(CORPUS))] = texts
     return out
+
+
+@pytest.fixture(scope="module")
+def corpus_texts(corpus_raw) -> dict[str, pa.Array]:
+    """The corpus texts the n-gram tier reads, per file."""
+    return {name: _ngram_tier(texts) for name, texts in corpus_raw.items()}
 
 
 def _changed(arr: pa.Array) -> list[tuple[str, int, int, int]]:
@@ -136,3 +143,66 @@ def test_profiles_read_from_the_json_files_are_langdetects_own():
     expected = np.array([factory.word_lang_prob_map[g] for g in profiles.grams])
     assert expected.shape == profiles.probs.shape and np.array_equal(profiles.probs, expected)
     assert profiles.probs[profiles.row["the"], profiles.langlist.index("en")] > 0.001
+
+
+#: a line (or text) for every alternative of ``_NOISE`` and ``_CODE_LINE``, keyword by keyword
+CODE_SIGNS = [
+    "def f(x):", "class Foo:", "import os", "from a import b", "return", "  yield;", "break", "continue;", "pass", "elif x:", "else:", "try:",
+    "except ValueError:", "finally:", "for (i = 0; i < n; i++)", "for x, y in pairs:", "if x == 1:", "while (x)",
+    "switch (x)", "catch (e)", "with open(f) as g:", "const x = 1", "let y: number", "var z;", "val w = 2",
+    "auto v = f", "function go() {", "fn main() {", "func main() {", "package main", "#include <stdio.h>",
+    "#define X 1", "using System;", "struct Foo {", "int x = 1;", "float y;", "double z(", "char c,", "bool b)",
+    "boolean f =", "unsigned u;", "String s = t", "SELECT a", "FROM t", "WHERE x", "GROUP BY y", "ORDER BY z",
+    "HAVING q", "INSERT INTO t", "VALUES (1)", "UPDATE t", "SET x", "DELETE FROM t", "CREATE TABLE t",
+    "ALTER TABLE t", "DROP TABLE t", "INNER JOIN t", "JOIN u", "Prose first.\n \r\n\tJOIN t", "LIMIT 5",
+    "UNION ALL", "<?php echo 1", "<div class='x'>", "// comment", "/* c", "*/", "$ pip install -U x",
+    "sudo apt-get install -y x", "pip3 install -r r.txt", "npm install --save x", "npx create-app ./app",
+    "yarn add x -D", "git commit -m msg", "cd ~/projects", "ls -la", "du -sh /var", "df -h", "grep -r x .",
+    "egrep -i x file.txt", "echo hi > out.txt", "curl -X POST url", "wget -q url", "mkdir -p a/b", "rmdir ./x",
+    "rm -rf ./build", "cp a.txt b.txt", "mv ./a ./b", "chmod +x ./run.sh", "chown user ./f", "cat file.txt",
+    "docker run -it x", "kubectl get pods -n x", "apt install -y x", "apt-get update -q", "brew install --cask x",
+    "python3 main.py", "python -m venv .venv", "node app.js", "java -jar x.jar", "javac Main.java",
+    "gcc -o a a.c", "g++main.cpp -O2", "make -j4", "tar -xzf a.tar.gz", "ssh user -p 22", "scp a.txt ~/",
+    "find . -name x", "awk -F, x", "sed -i s/a/b/ f.txt", "head -n 5 f", "tail -f log.txt", "sort -u f",
+    "uniq -c f", "wc -l f.txt", "touch ./new", "export PATH ~/bin", "source ~/.bashrc", "conda create -n env",
+    "ps aux | grep x", "kill -s 9 123", "top -o cpu", "ping -c 3 host.com", "systemctl start x -q",
+    "service nginx -h", "  return x", "\treturn x", "  throw err", "  await f", "  raise E", "  yield v",
+    "Ends like code;", "Opens a block {", "}", "Call it (twice):", "Call it (twice)\n  :", "see foo(bar)",
+    "[1, 2]", "a => b", "a ->", "x = 1", "a.b[2] += 3", "  y **= 2", "$v = 5", "Total\n= 1",
+    "call obj.method(x) now", "use snake_case(x) please", "try camelCase(y) ok", "```py\nx\n```", "`x`",
+    "see https://a.b", "www.example.com", "mail me at a.b@c.de", "Prose first.\ndef f(x):\nProse after.",
+]
+
+
+def _regex_found(texts: pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.or_(pc.match_substring_regex(texts, pattern=_langid._NOISE),
+                               pc.match_substring_regex(texts, pattern=_langid._CODE_LINE)), False).to_numpy(
+        zero_copy_only=False)
+
+
+def _maybe(texts: pa.Array) -> np.ndarray:
+    from hubtools.checks import _langid_kernels
+
+    return _langid_kernels.maybe_code(*_langid._utf8(texts), *_langid._code_starts())
+
+
+def test_code_prefilter_flags_every_text_the_cleaning_patterns_match(corpus_raw, tmp_path):
+    """:func:`clean_text` runs its regular expressions only on the texts the compiled pass
+    (``maybe_code``) flags: a text for every alternative of the patterns, every text of the shared
+    corpus and of the bench's records that the patterns match, is flagged; on the bench's records
+    about a tenth are, and the cleaned texts are those of the patterns run on every text."""
+    signs = pa.array(CODE_SIGNS)
+    assert _regex_found(signs).all(), [t for t, f in zip(CODE_SIGNS, _regex_found(signs)) if not f]
+    assert _maybe(signs).all(), [t for t, f in zip(CODE_SIGNS, _maybe(signs)) if not f]
+    assert all(any(sign.lstrip(" \t$").startswith(word) for sign in CODE_SIGNS) for word in _langid._CODE_STARTS)
+    data = CheckData.from_dataset(load(_bench_input(3000, tmp_path)).dataset)
+    bench = [t for name in ("prompt", "response") for t in data.texts(name)]
+    for texts in [*corpus_raw.values(), bench]:
+        arr = pa.array(texts, pa.string())
+        missed = _regex_found(arr) & ~_maybe(arr)
+        assert not missed.any(), [texts[i][:100] for i in np.flatnonzero(missed)[:3]]
+    assert 0.02 < _maybe(pa.array(bench)).mean() < 0.2
+    arr = pa.array(bench + [t for texts in corpus_raw.values() for t in texts], pa.string())
+    plain = pc.replace_substring_regex(pc.replace_substring_regex(arr, pattern=_langid._NOISE, replacement=" "),
+                                       pattern=_langid._CODE_LINE, replacement="")
+    assert _langid.clean_text(arr).equals(plain)

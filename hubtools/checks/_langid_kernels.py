@@ -5,6 +5,7 @@ written once, character by character, so that a batch costs one pass over its by
 dozen whole-array temporaries; the answers are the same to the bit (the tests hold each kernel to
 the numpy version or to langdetect itself):
 
+* :func:`maybe_code` : which texts the cleaning's regular expressions can match at all;
 * :func:`script_counts` : characters per script class of every text (tier 1);
 * :func:`nb_scores` : the naive-Bayes log-likelihoods of a prefix of chosen texts under every
   langdetect profile, langdetect's character normalisation and n-gram rules inline (tier 2);
@@ -19,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["langdetect_trials", "nb_scores", "script_counts"]
+__all__ = ["langdetect_ngrams", "langdetect_trials", "maybe_code", "nb_scores", "script_counts"]
 
 _SPACE = 0x20
 
@@ -36,6 +37,158 @@ def _decode(data: np.ndarray, i: int) -> tuple[int, int]:
         return ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
     return (((b0 & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12)
             | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)), 4
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _starts(data: np.ndarray, i: int, end: int, b0: int, b1: int, b2: int, b3: int) -> bool:
+    """Whether the four bytes at ``i`` are ``b0 b1 b2 b3``."""
+    return i + 4 <= end and data[i] == b0 and data[i + 1] == b1 and data[i + 2] == b2 and data[i + 3] == b3
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_word(b: int) -> bool:
+    return (0x30 <= b <= 0x39) or (0x41 <= b <= 0x5A) or (0x61 <= b <= 0x7A) or b == 0x5F
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_alpha(b: int) -> bool:
+    return (0x41 <= b <= 0x5A) or (0x61 <= b <= 0x7A)
+
+
+@numba.njit(cache=True, nogil=True)
+def _starts_with_any(data: np.ndarray, i: int, end: int, words: np.ndarray, lengths: np.ndarray) -> bool:
+    for k in range(len(lengths)):
+        if i + lengths[k] <= end:
+            same = True
+            for j in range(lengths[k]):
+                if data[i + j] != words[k, j]:
+                    same = False
+                    break
+            if same:
+                return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _assignment_at(data: np.ndarray, i: int, end: int) -> bool:
+    r"""Whether ``_CODE_LINE``'s assignment can start at ``i``: ``[A-Za-z_$][\w$.]*``, then
+    ``(?:\[[^\]\n]*\])*\s*``, then ``=`` within three bytes (an operator such as ``+=``)."""
+    b = data[i]
+    if not (_is_alpha(b) or b == 0x5F or b == 0x24):
+        return False
+    i += 1
+    while i < end and (_is_word(data[i]) or data[i] == 0x24 or data[i] == 0x2E):
+        i += 1
+    while i < end and data[i] == 0x5B:
+        i += 1
+        while i < end and data[i] != 0x5D and data[i] != 0x0A:
+            i += 1
+        if i >= end or data[i] != 0x5D:
+            return False
+        i += 1
+    while i < end and data[i] in (0x20, 0x09, 0x0A, 0x0C, 0x0D):
+        i += 1
+    for k in range(i, min(i + 3, end)):
+        if data[k] == 0x3D:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _call_before(data: np.ndarray, start: int, i: int) -> bool:
+    """Whether the run of word characters and dots before the ``(`` at ``i`` holds a dot, an
+    underscore or a lower-case letter followed by a capital (``_CODE_LINE``'s calls)."""
+    k = i - 1
+    while k >= start and (_is_word(data[k]) or data[k] == 0x2E):
+        b = data[k]
+        if b == 0x2E or b == 0x5F:
+            return True
+        if 0x41 <= b <= 0x5A and k > start and 0x61 <= data[k - 1] <= 0x7A:
+            return True
+        k -= 1
+    return False
+
+
+_ENDS_LIKE_CODE = (0x3B, 0x7B, 0x7D, 0x5D, 0x29, 0x3A, 0x3E)  # ; { } ] ) : >
+
+
+@numba.njit(cache=True, nogil=True)
+def _line_start_is_code(data: np.ndarray, i: int, end: int, words: np.ndarray, lengths: np.ndarray) -> bool:
+    """Whether the line starting at ``i`` starts like code (see :func:`maybe_code`)."""
+    while i < end and data[i] in (0x20, 0x09, 0x0C, 0x0D):
+        i += 1
+    if i >= end:
+        return False
+    b = data[i]
+    if b in (0x3C, 0x23, 0x2F, 0x2A, 0x24) or _assignment_at(data, i, end):
+        return True
+    if 0x61 <= b <= 0x7A:
+        return _starts_with_any(data, i, end, words, lengths)
+    if 0x41 <= b <= 0x5A and i + 1 < end:
+        return 0x41 <= data[i + 1] <= 0x5A or (_starts(data, i, end, 0x53, 0x74, 0x72, 0x69)
+                                              and _starts(data, i + 2, end, 0x72, 0x69, 0x6E, 0x67))
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def _line_ends_like_code(data: np.ndarray, start: int, i: int) -> bool:
+    """Whether the line ending before ``i`` has one of ``; { } ] ) : >`` as its last character
+    but spaces and tabs."""
+    k = i - 1
+    while k >= start and (data[k] == 0x20 or data[k] == 0x09):
+        k -= 1
+    return k >= start and data[k] != 0x0A and data[k] in _ENDS_LIKE_CODE
+
+
+@numba.njit(cache=True, nogil=True)
+def maybe_code(offsets: np.ndarray, data: np.ndarray, words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per text, False when ``_langid._NOISE`` and ``_langid._CODE_LINE`` cannot be found in it,
+    from one pass over its bytes (:func:`_langid.clean_text` scans with RE2 only where it is
+    True). Every match of those patterns needs one of (the tests hold this on the corpus, the
+    bench's records, and texts written for every alternative):
+
+    * a backquote, ``@``, ``http`` or ``www.`` (code spans, e-mail addresses, URLs);
+    * a line whose first character past spaces, tabs, form feeds and carriage returns starts one
+      of ``words`` (keywords and shell commands, ``_langid._CODE_STARTS``), is one of
+      ``< # / * $``, two capitals (SQL), ``String``, or an assignment (:func:`_assignment_at`);
+    * a call (:func:`_call_before`);
+    * a line whose last character before trailing spaces and tabs is one of ``; { } ] ) : >``
+      (lines that end like code).
+
+    Only the bytes that can begin one of these (newline, backquote, ``@``, ``(``, ``h``, ``w``)
+    stop the scan (a 256-entry table).
+    """
+    stop = np.zeros(256, dtype=np.bool_)
+    for b in (0x0A, 0x60, 0x40, 0x28, 0x68, 0x77):
+        stop[b] = True
+    n = len(offsets) - 1
+    out = np.zeros(n, dtype=np.bool_)
+    for r in range(n):
+        first, end = offsets[r], offsets[r + 1]
+        if first == end:
+            continue
+        found = _line_start_is_code(data, first, end, words, lengths)
+        i = first
+        while not found:
+            while i < end and not stop[data[i]]:
+                i += 1
+            if i >= end:
+                found = _line_ends_like_code(data, first, end)
+                break
+            b = data[i]
+            if b == 0x0A:
+                found = _line_ends_like_code(data, first, i) or _line_start_is_code(data, i + 1, end, words, lengths)
+            elif b == 0x60 or b == 0x40:
+                found = True
+            elif b == 0x28:
+                found = i > first and _is_word(data[i - 1]) and _call_before(data, first, i)
+            elif b == 0x68:
+                found = _starts(data, i, end, 0x68, 0x74, 0x74, 0x70)
+            else:
+                found = _starts(data, i, end, 0x77, 0x77, 0x77, 0x2E)
+            i += 1
+        out[r] = found
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -355,8 +508,7 @@ def langdetect_trials(grams: np.ndarray, starts: np.ndarray, probs: np.ndarray, 
                     top = 0.0
                     for lang in range(n_lang):
                         prob[lang] /= norm
-                        if top < prob[lang]:
-                            top = prob[lang]
+                        top = max(top, prob[lang])
                     if top > conv or i >= limit:
                         break
                 i += 1
@@ -365,8 +517,7 @@ def langdetect_trials(grams: np.ndarray, starts: np.ndarray, probs: np.ndarray, 
             best = 0.0
             for lang in range(n_lang):
                 total[lang] += prob[lang] / n_trial
-                if total[lang] > best:
-                    best = total[lang]
+                best = max(best, total[lang])
             if best + (n_trial - trial - 1) / n_trial < min_prob:
                 break
             if trial == n_trial - 1 and best >= min_prob:
