@@ -1,10 +1,12 @@
 """Fast language identification that keeps langdetect's answers where it matters.
 
 langdetect reads every character in Python (about 600 texts/s per core). The ``language`` check
-decides most texts with whole-batch numpy work instead, in two tiers, and sends only the
-doubtful rest to langdetect itself:
+decides most texts with whole-batch work instead, in two tiers, and sends only the doubtful rest
+to langdetect's model itself; the per-character loops are compiled (numba,
+:mod:`hubtools.checks._langid_kernels`) and run over the batch's UTF-8 buffer and offsets, each
+held by the tests to a numpy reference or to langdetect:
 
-1. **Script.** The UTF-8 bytes of a batch are decoded at once and every character is classed
+1. **Script.** The UTF-8 bytes of a batch are decoded in one pass and every character is classed
    by Unicode script. A text written in a script that belongs to one langdetect language is
    decided by it: Hangul -> ko, Greek -> el, Thai -> th, Hebrew -> he, Georgian -> ka,
    Armenian -> hy, the Indic scripts with one language each, and Han -> zh (ja with kana). Chinese/Japanese/Korean are decided this
@@ -14,8 +16,9 @@ doubtful rest to langdetect itself:
 2. **langdetect's own model, without the dice.** langdetect scores a text by drawing random
    character 1-3-grams and multiplying their per-language probabilities from its profiles,
    until one language passes 0.99999. Here the same n-grams (same character normalisation,
-   word boundaries and all-caps rule) are read from a prefix of every text at once and scored
-   against the same profiles by one sparse matrix product: the naive-Bayes answer langdetect's
+   word boundaries and all-caps rule) are read from a prefix of every text and their
+   log-probabilities summed (:func:`nb_scores`; the same float32 sums, in the same order, as the
+   sparse matrix product of :func:`_nb_scores_numpy`): the naive-Bayes answer langdetect's
    sampling converges to. It decides when the winner leads the runner-up by ``NB_MARGIN`` nats
    (a likelihood ratio of e^6, about 400:1). It reads in two stages: the first ``NB_FIRST``
    (150) characters of every text, which decide a text that long or shorter as before, and a
@@ -28,10 +31,10 @@ doubtful rest to langdetect itself:
    answer on 6 and the new on 1; 3 of the bench's 3,000 records change, 2 toward langdetect.
 3. **langdetect** (seeded, so deterministic) for everything else: close calls, texts with no
    known n-gram. Its answer counts when its probability is at least ``LANGDETECT_MIN_PROB``;
-   below that the text is ``und``. Its sampling runs for all of a batch's close calls at once
-   on numpy arrays, from the seeded random stream made once, and stops once no language can
-   reach that probability (:func:`langdetect_sure_many`): the same answers, bit for bit, about
-   20x sooner than langdetect itself. Which close calls langdetect is sure of cannot be told
+   below that the text is ``und``. Its sampling runs compiled, from the seeded random stream
+   made once, and stops once no language can reach that probability
+   (:func:`langdetect_sure_many`): the same answers, bit for bit, about 100x sooner than
+   langdetect itself. Which close calls langdetect is sure of cannot be told
    from the n-gram lead: on the bench's close calls, even a lead under 0.5 nats ends sure 4% of
    the time, so all of them go to it.
 
@@ -39,7 +42,8 @@ Tiers 2 and 3 read langdetect's profile files themselves (:class:`_Profiles`: th
 as its ``DetectorFactory``, in one array, without its 0.4 s of Python lists in every worker).
 
 What is read is natural language only: fenced and inline code, whole lines of unfenced code or
-shell commands (:data:`_CODE_LINE`), URLs and e-mail addresses are dropped first. Texts with
+shell commands (:data:`_CODE_LINE`), URLs and e-mail addresses are dropped first (by RE2, on the
+texts a compiled pass finds a sign of them in). Texts with
 fewer than ``min_chars`` letters left are ``und`` (undetermined), unless their script settles
 the language (tier 1 with at least :data:`SHORT_SCRIPT_LETTERS` letters: "谢谢" is zh, "ok" is
 und); a Chinese, Japanese or Korean character counts as :data:`CJK_LETTERS` letters. Georgian,
