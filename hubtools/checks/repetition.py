@@ -196,12 +196,21 @@ def _first_in_row(keys: np.ndarray) -> np.ndarray:
     return np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]]
 
 
-def _element_dups(texts: pa.Array, pattern: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _newlines(texts: pa.Array) -> np.ndarray:
+    """True for the texts holding a newline (a byte scan of the Arrow buffer)."""
+    offsets, data = _utf8(texts)
+    out = np.zeros(len(texts), dtype=bool)
+    out[np.searchsorted(offsets, np.flatnonzero(data == 0x0A), side="right") - 1] = True
+    return out
+
+
+def _element_dups(texts: pa.Array, pattern: str, lines: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: elements (split on ``pattern`` once trimmed), repeated elements, characters of the
     repeats. A text without a newline is one element (most replies of instruction data): only the
-    others are trimmed and split."""
+    others are trimmed and split (``lines``: which texts hold a newline, if known)."""
     n = len(texts)
-    lines = pc.match_substring(texts, "\n").to_numpy(zero_copy_only=False)
+    lines = _newlines(texts) if lines is None else lines
     if not lines.all():
         counts, dups, chars = np.ones(n, dtype=np.int64), np.zeros(n), np.zeros(n)
         at = np.flatnonzero(lines)
@@ -406,8 +415,9 @@ def figures(texts: pa.Array, min_words: int = 50, char_rule: bool = True, min_re
     chars = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(float)
     denom = np.maximum(chars, 1.0)
     out: dict[str, np.ndarray] = {}
-    paras, dup_paras, dup_para_chars = _element_dups(texts, _PARA_BREAK)
-    lines, dup_lines, dup_line_chars = _element_dups(texts, _LINE_BREAK)
+    newlines = _newlines(texts)
+    paras, dup_paras, dup_para_chars = _element_dups(texts, _PARA_BREAK, newlines)
+    lines, dup_lines, dup_line_chars = _element_dups(texts, _LINE_BREAK, newlines)
     out["dup_para_frac"] = dup_paras / np.maximum(paras, 1)
     out["dup_para_char_frac"] = dup_para_chars / denom
     out["dup_line_frac"] = dup_lines / np.maximum(lines, 1)
