@@ -105,6 +105,21 @@ def _rows(ds: Any) -> int:
     return int(ds.count())
 
 
+#: band rows (a key and a row number) per partition of the LSH shuffle: at 10M records x 21 bands
+#: in 20 partitions (one per 500k records) a worker's heap reached 1.1 GB in that step
+KEY_ROWS_PER_PARTITION = 4_000_000
+
+
+def shuffle_partitions(partitions: int, key_rows: int | None = None) -> int:
+    """A shuffle's partitions: the view's (``partitions``), or more for ``key_rows`` small key
+    rows, at most :data:`KEY_ROWS_PER_PARTITION` in each.
+
+    >>> shuffle_partitions(20), shuffle_partitions(20, 21 * 10_000_000), shuffle_partitions(4, 1_000)
+    (20, 53, 4)
+    """
+    return partitions if key_rows is None else max(partitions, -(-key_rows // KEY_ROWS_PER_PARTITION))
+
+
 class RayShuffle:
     """The duplicate checks' dataset-wide steps for one Ray view (see the module docstring)."""
 
@@ -126,18 +141,21 @@ class RayShuffle:
         self.engine.step(where, 0, now - started, desc)
         return now
 
-    def by_partition(self, ds: Any, by: str, func: Any, **kwargs: Any) -> Any:
+    def by_partition(self, ds: Any, by: str, func: Any, *, key_rows: int | None = None, **kwargs: Any) -> Any:
         """``func`` over whole shuffle partitions of ``ds`` by its ``by`` column (every row of a
-        key in one call): a Ray Data group-by on the partition of the key."""
+        key in one call): a Ray Data group-by on the partition of the key. ``key_rows``: the rows
+        of a shuffle of small key rows that outnumbers the records (LSH: one per record and
+        band), so partitions grow with them and a worker's share stays bounded."""
         from ray.data.context import ShuffleStrategy
 
-        tagged = ds.map_batches(_tag, fn_kwargs={"key": by, "parts": self.partitions}, batch_format="pyarrow",
+        parts = shuffle_partitions(self.partitions, key_rows)
+        tagged = ds.map_batches(_tag, fn_kwargs={"key": by, "parts": parts}, batch_format="pyarrow",
                                 batch_size=None)
         # a sort-based shuffle runs as tasks; the hash shuffle starts an aggregator actor per
         # partition, seconds each before any row moves (a dataset keeps the context it was
         # made with, shared along its chain: set there, not in the process's current one)
         tagged.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-        return (tagged.groupby(_PART, num_partitions=self.partitions)
+        return (tagged.groupby(_PART, num_partitions=parts)
                 .map_groups(_untagged, fn_kwargs={"fn": func, "kwargs": kwargs}, batch_format="pyarrow"))
 
     def _map(self, ds: Any, func: Any, **kwargs: Any) -> Any:
@@ -194,6 +212,7 @@ class RayShuffle:
 
             # LSH: buckets by band key to candidate pairs, each pair once
             found = self.by_partition(self._map(firsts, _band_rows, bands=bands), "bk", _bucket_pairs,
+                                      key_rows=int(figures["sum(compared)"]) * bands,
                                       window=WINDOW).materialize()
             if _rows(found):
                 largest = _totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
