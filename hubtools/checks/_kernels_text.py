@@ -4,10 +4,10 @@
   :data:`~hubtools.text.TOKEN_RE`'s words of the case-folded text (runs of word characters;
   every Chinese/Japanese character a word of its own), each hashed over its case-folded code
   points (:func:`hash_tokens` hashes words given as strings the same way). A code point's case
-  fold and class come from a table of the Basic Multilingual Plane built with ``str.casefold``
-  and ``TOKEN_RE`` themselves (:func:`tables`); a text holding a character outside it, or one
-  whose case fold is several characters (``ß`` -> ``ss``), is left to the caller (``slow``),
-  which cuts it with the regular expression.
+  fold and class come from a table of all of Unicode built with ``str.casefold`` and
+  ``TOKEN_RE``'s own classes (:func:`tables`; a fold of several characters, ``ß`` -> ``ss``,
+  kept inline); a text holding a character the table cannot settle (none today) is left to the
+  caller (``slow``), which cuts it with the regular expression.
 * :func:`minhash_rows`: each text's word ``n``-shingles (the same hashes as
   :func:`hubtools.checks.minhash.shingle_hashes`), their order-free sum, and the MinHash
   signature: per permutation ``(a, b)``, the minimum over the shingles ``x`` of the top 32 bits

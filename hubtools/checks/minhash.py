@@ -6,9 +6,9 @@ engine, :mod:`hubtools.checks.engines.ray_shuffle`, runs the same functions on R
 1. **Words, compiled** (:func:`word_hashes`): one pass of a numba kernel
    (:mod:`hubtools.checks._kernels_text`) over the batch's UTF-8 bytes cuts each text into the
    words of :func:`hubtools.text.words` (case-folded, runs of letters/digits, every
-   Chinese/Japanese character a word of its own) and hashes each over its code points; the rare
-   text the kernel's table cannot settle (a character above U+FFFF, a case fold of several
-   characters) goes through the regular expression, each distinct whitespace-separated piece once.
+   Chinese/Japanese character a word of its own) and hashes each over its code points; a text
+   with a character the kernel's tables cannot settle (none today) goes through the regular
+   expression, each distinct whitespace-separated piece once.
 2. **Shingles and MinHash, compiled** (:func:`sketch_batch`): the kernel combines each window of
    ``shingle_size`` consecutive words of a record into one 64-bit shingle hash (as
    :func:`shingle_hashes` does with numpy) and keeps, per permutation ``(a, b)``, the minimum of
@@ -112,7 +112,7 @@ def _slow_word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(hash of every word, row of every word) by the regular expression: Arrow splits the texts
     on whitespace and dictionary-encodes the pieces; each distinct piece goes through Python once
     (case-folded, cut by TOKEN_RE); the words are hashed as :func:`_kernels_text.word_hashes`
-    hashes them (for the texts it leaves: a character above U+FFFF, a fold of several characters)."""
+    hashes them (for the texts it leaves: a character its tables cannot settle)."""
     from . import _kernels_text as kernels
 
     pieces = pc.utf8_split_whitespace(texts)

@@ -239,7 +239,7 @@ def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     row are ever compared.
 
     One compiled pass over the UTF-8 bytes (:func:`~hubtools.checks._kernels_text.w_words`); the
-    rare text it leaves (a character above U+FFFF) goes through :func:`_slow_words`."""
+    text it would leave (a character beyond its table, none today) goes through :func:`_slow_words`."""
     from . import _kernels_text as kernels
 
     n = len(texts)
