@@ -8,14 +8,17 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .errors import ConversionError, ErrorCode, HubtoolsError, InputUnusableError, Issue
 
+# eager: ``hubtools.load`` is both this function and a module, and importing the module later
+# would make the package's attribute the module (load.py imports datasets only when it builds one)
+from .load import LoadResult, load
+
 if TYPE_CHECKING:
-    from .load import LoadResult, load
     from .publish import CardResult, CardSettings, PushResult, SpaceResult, deploy_space, push, write_cards
     from .records import Kind
 
 #: Imported on first use (PEP 562): a process that only runs check batches (a worker) never
 #: imports ``datasets`` and the publishing stack, about a second of start-up each.
-_LAZY = {"LoadResult": "load", "load": "load", "Kind": "records",
+_LAZY = {"Kind": "records",
          **{name: "publish" for name in ("CardResult", "CardSettings", "PushResult", "SpaceResult",
                                          "deploy_space", "push", "write_cards")}}
 

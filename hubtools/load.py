@@ -14,11 +14,9 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from datasets import Dataset, DatasetInfo
-from datasets.table import InMemoryTable
 
 from ._fastpath import fast_load
 from .errors import ConversionError, InputUnusableError
@@ -35,6 +33,9 @@ from .formats import (
 from .io import RawItem, Source, iter_raw, open_source, union_keys
 from .records import Kind, features_for, schema_for
 from .validate import QuarantineRow, ValidationConfig, check_record
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 __all__ = ["LoadResult", "canonical_dataset", "check_item", "convert_item", "detect_head", "load",
            "no_usable_record", "validated"]
@@ -159,6 +160,9 @@ def no_usable_record(summary: dict[str, Any], *, name: str | None = None) -> Inp
 
 def canonical_dataset(records: list[dict[str, Any]] | pa.Table, kind: Kind | str) -> Dataset:
     """Build a canonical ``Dataset`` of ``kind`` from canonical record dicts or an Arrow table."""
+    from datasets import Dataset, DatasetInfo  # here, not at import: check workers never need it
+    from datasets.table import InMemoryTable
+
     table = records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema_for(kind))
     # a fresh fingerprint: without one, datasets pickles and hashes the whole table
     # (for 1M records that doubled the time and peak memory)

@@ -16,6 +16,7 @@ folders of processes that no longer run (as :func:`.shared_view.remove_stale` do
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -28,7 +29,7 @@ import pyarrow as pa
 from ..shapes import Kind
 from .shared_view import remove_stale
 
-__all__ = ["IntColumnFile", "StringColumnFile", "TableFile", "build_view", "run_folder"]
+__all__ = ["IntColumnFile", "StringColumnFile", "TableFile", "build_view", "open_view", "run_folder"]
 
 #: bytes of text a string array may hold with 32-bit offsets
 _STRING_LIMIT = 2**31 - 1
@@ -50,16 +51,18 @@ def remove_folder(path: str | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _mapped(path: str) -> pa.Buffer:
-    """The whole file as a buffer over its memory map (empty files have no map), then unlinked."""
+def _mapped(path: str, keep: bool = False) -> pa.Buffer:
+    """The whole file as a buffer over its memory map (empty files have no map), then unlinked
+    unless ``keep`` (other processes will map it too)."""
     if os.path.getsize(path) == 0:
         buf = pa.py_buffer(b"")
     else:
         buf = pa.memory_map(path, "r").read_buffer()
-    try:
-        os.unlink(path)
-    except OSError:  # a platform that cannot unlink a mapped file: removed with the run's folder
-        pass
+    if not keep:
+        try:
+            os.unlink(path)
+        except OSError:  # a platform that cannot unlink a mapped file: removed with the run's folder
+            pass
     return buf
 
 
@@ -83,8 +86,8 @@ class StringColumnFile:
     :meth:`finish` maps them back as one Arrow array: ``string`` while the text fits 32-bit
     offsets, ``large_string`` beyond (where an array in memory could not hold it at all)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, keep: bool = False) -> None:
+        self.path, self.keep = path, keep
         self._data = open(path + ".data", "wb")  # noqa: SIM115 - closed in finish()
         self._offsets = open(path + ".offsets", "wb")  # noqa: SIM115
         self._offsets.write(np.zeros(1, dtype=np.int64).tobytes())
@@ -114,18 +117,19 @@ class StringColumnFile:
     def finish(self) -> pa.Array:
         self._data.close()
         self._offsets.close()
-        offsets = np.frombuffer(_mapped(self.path + ".offsets"), dtype=np.int64)
-        data = _mapped(self.path + ".data")
+        data = _mapped(self.path + ".data", self.keep)
         if self.nbytes <= _STRING_LIMIT:
             # 32-bit offsets, as a view in memory has: 4 bytes a record, written and mapped too
+            offsets = np.frombuffer(_mapped(self.path + ".offsets"), dtype=np.int64)
             narrow = np.memmap(self.path + ".offsets32", dtype=np.int32, mode="w+", shape=(self.rows + 1,))
             step = 1 << 20
             for start in range(0, self.rows + 1, step):
                 narrow[start:start + step] = offsets[start:start + step]
             narrow.flush()
-            del narrow
-            return pa.StringArray.from_buffers(self.rows, _mapped(self.path + ".offsets32"), data)
-        return pa.LargeStringArray.from_buffers(self.rows, pa.py_buffer(offsets), data)
+            del narrow, offsets
+            return pa.StringArray.from_buffers(self.rows, _mapped(self.path + ".offsets32", self.keep), data)
+        offsets = _mapped(self.path + ".offsets", self.keep)
+        return pa.LargeStringArray.from_buffers(self.rows, offsets, data)
 
 
 class TableFile:
@@ -152,16 +156,18 @@ class TableFile:
         return table
 
 
-def build_view(chunks: Iterable[pa.Table], kind: Kind, folder: str) -> tuple[np.ndarray, dict[str, pa.Array]]:
+def build_view(chunks: Iterable[pa.Table], kind: Kind, folder: str,
+               keep: bool = False) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """The text view of ``kind`` (source indices, fields by name) of the canonical records in
-    ``chunks``, each chunk's view written to files in ``folder`` as it is made."""
+    ``chunks``, each chunk's view written to files in ``folder`` as it is made. With ``keep`` the
+    fields' files stay for other processes to map (:func:`open_view`) until the folder is removed."""
     from ..records import INDEX
     from ..shapes import SHAPES
     from .base import _views
 
     names = [text.name for text in SHAPES[kind].text_fields]
     index = IntColumnFile(os.path.join(folder, "view-index"))
-    columns = {name: StringColumnFile(os.path.join(folder, f"view-{k}")) for k, name in enumerate(names)}
+    columns = {name: StringColumnFile(os.path.join(folder, f"field-{k}"), keep) for k, name in enumerate(names)}
     start = 0
     for chunk in chunks:
         if INDEX in chunk.column_names:
@@ -171,4 +177,30 @@ def build_view(chunks: Iterable[pa.Table], kind: Kind, folder: str) -> tuple[np.
         start += chunk.num_rows
         for name, arr in _views(chunk, kind).items():
             columns[name].append(arr)
-    return index.finish(), {name: column.finish() for name, column in columns.items()}
+    fields = {name: column.finish() for name, column in columns.items()}
+    if keep:
+        manifest = {name: {"file": os.path.basename(column.path), "rows": column.rows,
+                           "large": column.nbytes > _STRING_LIMIT} for name, column in columns.items()}
+        with open(os.path.join(folder, VIEW_MANIFEST), "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh)
+    return index.finish(), fields
+
+
+#: what :func:`build_view` with ``keep`` writes beside the fields: each one's file, rows and width
+VIEW_MANIFEST = "view.json"
+
+
+def open_view(folder: str) -> dict[str, pa.Array]:
+    """In another process: the fields of a view kept in ``folder``, mapped (not read)."""
+    with open(os.path.join(folder, VIEW_MANIFEST), encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    out = {}
+    for name, entry in manifest.items():
+        path = os.path.join(folder, entry["file"])
+        if entry["large"]:
+            out[name] = pa.LargeStringArray.from_buffers(entry["rows"], _mapped(path + ".offsets", True),
+                                                         _mapped(path + ".data", True))
+        else:
+            out[name] = pa.StringArray.from_buffers(entry["rows"], _mapped(path + ".offsets32", True),
+                                                    _mapped(path + ".data", True))
+    return out

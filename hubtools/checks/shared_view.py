@@ -46,6 +46,9 @@ class SharedView:
         return all(name in self.arrays and fields.get(name) is self.arrays[name] for name in names)
 
     def close(self) -> None:
+        if os.path.isdir(self.path):  # a view built into files on disk (:mod:`.disk_view`)
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
         try:
             os.unlink(self.path)
         except OSError:  # already gone; or a platform that cannot unlink a mapped file
@@ -129,14 +132,22 @@ def _only_chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-#: the file this worker process has mapped (one run at a time per pool)
-_MAPPED: dict[str, pa.Table] = {}
+#: the view this worker process has mapped (one run at a time per pool)
+_MAPPED: dict[str, dict[str, pa.Array]] = {}
 
 
 def read_batch(path: str, names: list[str], start: int, rows: int) -> dict[str, pa.Array]:
-    """In a worker: the batch ``rows`` rows from ``start`` of the shared view at ``path``."""
-    table = _MAPPED.get(path)
-    if table is None:
-        _MAPPED.clear()  # a new run's file: drop the old mapping
-        table = _MAPPED[path] = _open(path)
-    return {name: _only_chunk(table.column(name)).slice(start, rows) for name in names}
+    """In a worker: the batch ``rows`` rows from ``start`` of the shared view at ``path`` (an
+    Arrow file, or a folder of field files made by :func:`.disk_view.build_view`)."""
+    arrays = _MAPPED.get(path)
+    if arrays is None:
+        _MAPPED.clear()  # a new run's view: drop the old mapping
+        if os.path.isdir(path):
+            from .disk_view import open_view
+
+            arrays = open_view(path)
+        else:
+            table = _open(path)
+            arrays = {name: _only_chunk(table.column(name)) for name in table.column_names}
+        _MAPPED[path] = arrays
+    return {name: arrays[name].slice(start, rows) for name in names}

@@ -7,10 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pyarrow as pa
+
 from ..base import CheckData, CheckResult, make_pool, release_memory
-from ..shared_view import share
+from ..shared_view import SharedView, share
 
 __all__ = ["LocalEngine"]
+
+#: records of the canonical table per chunk of a view built on disk
+VIEW_CHUNK = 65_536
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +36,8 @@ class LocalEngine:
         self.num_proc = num_proc
         pool = make_pool(num_proc)
         data.pool = pool
-        shared = None
-        if pool is not None and len(data):
+        shared = data.shared  # a view built on disk by view(): already shared
+        if pool is not None and len(data) and shared is None:
             try:
                 shared = share(data.fields)
             except OSError as exc:  # no room for the file: batches are shipped to the workers instead
@@ -50,9 +55,27 @@ class LocalEngine:
             if shared is not None:
                 shared.close()
 
-    def view(self, dataset: Any, kind: Any = None, **kwargs: Any) -> CheckData:
-        """The text view of a canonical dataset, in this process's memory."""
-        return CheckData.from_dataset(dataset, kind, **kwargs)
+    def view(self, dataset: Any, kind: Any = None, *, num_proc: int = 1, **kwargs: Any) -> CheckData:
+        """The text view of a canonical dataset: in this process's memory; or, when worker
+        processes will read it (``num_proc`` > 1), built chunk by chunk into files on disk that
+        this process and the workers map (:func:`..disk_view.build_view`): never a second copy
+        of the text in memory beside the dataset's, and pages the kernel may drop and read again."""
+        from ..base import kind_of_dataset
+        from ..disk_view import build_view, run_folder
+
+        if num_proc <= 1 or len(dataset) == 0:
+            return CheckData.from_dataset(dataset, kind, num_proc=num_proc, **kwargs)
+        table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
+        kind = kind_of_dataset(table, kind)
+        folder = run_folder()
+        try:
+            index, fields = build_view((pa.Table.from_batches([b]) for b in table.to_batches(VIEW_CHUNK)),
+                                       kind, folder, keep=True)
+        except BaseException:
+            SharedView(folder).close()
+            raise
+        return CheckData(kind=kind, index=index, fields=fields, dataset=dataset, num_proc=num_proc,
+                         shared=SharedView(folder, dict(fields)), **kwargs)
 
     def load(self, source: Any, *, format: str | None = None, progress: bool = False) -> Any:
         """The input read, converted and validated in this process (:func:`hubtools.load`)."""
