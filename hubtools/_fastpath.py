@@ -26,7 +26,7 @@ from .formats.base import ROLE_ALIASES
 from .io import Source
 from .records import EXTRA, INDEX, schema_for
 
-__all__ = ["fast_load"]
+__all__ = ["fast_load", "fast_part", "has_columnar_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -235,11 +235,12 @@ _CONVERTERS = {"alpaca": (_alpaca, ("instruction", "output")), "text": (_text, (
 
 
 class _Guarded(io.RawIOBase):
-    """The file as pyarrow reads it, each chunk checked first: a line that may nest too deep for
-    pyarrow's parser (it overflows its stack and kills the process) ends the stream with an error."""
+    """The file (a path, or an open binary stream) as pyarrow reads it, each chunk checked
+    first: a line that may nest too deep for pyarrow's parser (it overflows its stack and kills
+    the process) ends the stream with an error."""
 
-    def __init__(self, path: str):
-        self._file = open(path, "rb")  # noqa: SIM115 (closed with the reader)
+    def __init__(self, path: str | io.RawIOBase | io.BufferedIOBase):
+        self._file = open(path, "rb") if isinstance(path, str) else path  # noqa: SIM115 (closed with the reader)
         self._guard = ArrowGuard(max_line=_BLOCK)
 
     def readable(self) -> bool:
@@ -283,10 +284,26 @@ def fast_load(src: Source, *, format: str | None, max_chars: int) -> tuple[pa.Ta
     except OSError:  # the exact path says why the file cannot be read
         return None
     with guarded:
-        return _fast_load(guarded, src, format=format, max_chars=max_chars)
+        return _fast_load(guarded, src.name, lambda: _floats_exact(src.location), format=format, max_chars=max_chars)
 
 
-def _fast_load(guarded: _Guarded, src: Source, *, format: str | None,
+def has_columnar_path(format_name: str) -> bool:
+    """Whether records of this format can take the columnar path."""
+    return format_name in _CONVERTERS
+
+
+def fast_part(data: bytes, format: str, max_chars: int, name: str = "part") -> pa.Table | None:
+    """The canonical table of the JSON Lines records in ``data`` (a file's lines, e.g. one Ray
+    read task's byte range) converted as ``format``, indices from 0; None where the file path
+    would not take the columnar path (then the records are read one by one, as the load does).
+    The same all-or-nothing rule as :func:`fast_load`, per piece: a clean piece gives the records
+    the record-by-record path gives."""
+    with _Guarded(io.BytesIO(data)) as guarded:
+        out = _fast_load(guarded, name, lambda: not float_hazard(data), format=format, max_chars=max_chars)
+    return None if out is None else out[0]
+
+
+def _fast_load(guarded: _Guarded, name: str, floats_exact: Any, *, format: str | None,
                max_chars: int) -> tuple[pa.Table, Detection, list[dict]] | None:
     try:
         reader = pajson.open_json(guarded, read_options=pajson.ReadOptions(block_size=_BLOCK))
@@ -324,8 +341,8 @@ def _fast_load(guarded: _Guarded, src: Source, *, format: str | None,
         except StopIteration:
             batch = None
         except (pa.ArrowInvalid, OSError):
-            logger.info("%s: a later block does not parse as one table; reading record by record", src.name)
+            logger.info("%s: a later block does not parse as one table; reading record by record", name)
             return None
-    if floats and not _floats_exact(src.location):
+    if floats and not floats_exact():
         return None
     return pa.concat_tables(tables), detection, head

@@ -179,6 +179,34 @@ def test_big_jsonl_file_is_read_in_byte_ranges(local_ray, shards, tmp_path):
     assert distributed.total == 6_000 and [r.index for r in distributed.quarantine][:4] == [3, 11, 17, 23]
 
 
+def test_clean_jsonl_ranges_take_the_columnar_path_with_the_local_records(local_ray, tmp_path):
+    """A clean JSON Lines file (BOM, CRLF, blank lines between records) read in 40 kB ranges:
+    every range is parsed and converted by Arrow in its task, and the records, indices and
+    figures are the local load's; a file with one bad line keeps that range on the record path."""
+    from hubtools.checks.engines.ray_input import read_on_ray as read_ranges
+
+    path = tmp_path / "clean.jsonl"
+    planted(path, 3_000, CORPUS)
+    lines = path.read_bytes().splitlines()
+    lines = [line + b"\r" if k % 7 == 0 else line for k, line in enumerate(lines)]
+    lines[100:100] = [b"", b"  "]
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    local = load(path)
+    distributed, how = read_ranges(path, split_bytes=40_000)
+    parts = -(-path.stat().st_size // 40_000)
+    assert parts > 10 and f"({parts} of them parsed and converted column by column by Arrow)" in how, how
+    assert_same_load(local, distributed)
+    assert distributed.total == 3_000 and distributed.quarantined == 0
+
+    lines[2_000] = b'{"instruction": nope}'
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    local = load(path)
+    distributed, how = read_ranges(path, split_bytes=40_000)
+    assert f"({parts - 1} of them parsed" in how, how
+    assert_same_load(local, distributed)
+    assert [row.index for row in distributed.quarantine] == [row.index for row in local.quarantine] != []
+
+
 def test_hub_dataset_files_read_by_ray_workers(hub_env, hub_repo_id, corpus, tmp_path):
     """A Hub dataset of three Parquet shards, and one of two JSON Lines files, on the local Hub:
     the workers download and read its files; records, quarantine and flags as the local load's."""
