@@ -16,6 +16,7 @@ from hubtools import load
 from hubtools.checks import disk_view, shared_view
 from hubtools.checks.base import CheckData
 from hubtools.checks.disk_view import IntColumnFile, StringColumnFile, TableFile, build_view
+from hubtools.records import Kind
 
 
 def _pieces() -> list[pa.Array]:
@@ -99,3 +100,50 @@ def test_a_killed_runs_disk_folder_is_removed_by_the_next_run(tmp_path):
     assert not os.path.exists(folder) and os.path.isdir(mine)
     disk_view.remove_folder(mine)
     assert list(tmp_path.iterdir()) == []
+
+
+def _resident_kb(path: str) -> int:
+    """kB of this process's mappings of ``path`` that are resident (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+                inside = line.rstrip().endswith(os.path.basename(path)) or line.rstrip().endswith(
+                    os.path.basename(path) + " (deleted)")
+            elif inside and line.startswith("Rss:"):
+                total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads /proc/self/smaps (Linux)")
+def test_a_views_pages_go_back_to_the_kernel_and_read_again_unchanged(tmp_path):
+    """A process that has read a mapped view hands its pages back (drop_pages): what it maps
+    falls to nothing and the same texts are read again (MADV_DONTNEED keeps the file's data)."""
+    texts = pa.array([f"record {i}: " + "lorem ipsum " * 40 for i in range(20_000)])  # ~10 MB
+    _, fields = build_view([pa.table({"text": texts})], Kind.TEXT, str(tmp_path), keep=True)
+    data_file = next(str(p) for p in tmp_path.iterdir() if p.name.endswith(".data"))
+    before = [fields[name].to_pylist() for name in fields]  # reads every page
+    assert _resident_kb(data_file) > 5_000
+    shared_view.drop_pages(fields.values())
+    assert _resident_kb(data_file) < 200
+    assert [fields[name].to_pylist() for name in fields] == before
+
+
+def test_take_from_a_shared_view_reads_the_same_rows_in_steps(tmp_path, monkeypatch):
+    """CheckData.take copies rows of a mapped view a few at a time, handing pages back between:
+    the same texts as Arrow's take, and the pages are back once it returns."""
+    from hubtools.checks import base
+    from hubtools.checks.shared_view import SharedView
+
+    monkeypatch.setattr(base, "TAKE_ROWS", 7)
+    texts = pa.array([f"row {i} " + "x" * (i % 300) for i in range(5_000)])
+    index, fields = build_view([pa.table({"text": texts})], Kind.TEXT, str(tmp_path), keep=True)
+    data = CheckData(kind=Kind.TEXT, index=index, fields=fields, shared=SharedView(str(tmp_path), dict(fields)))
+    rows = np.sort(np.random.default_rng(0).choice(5_000, 100, replace=False))
+    name = next(iter(fields))
+    assert data.take(name, rows).to_pylist() == [fields[name][int(r)].as_py() for r in rows]
+    fields[name].to_pylist()  # map every page, then take again: take hands them back
+    data.take(name, rows)
+    data_file = next(str(p) for p in tmp_path.iterdir() if p.name.endswith(".data"))
+    assert _resident_kb(data_file) < 200

@@ -15,6 +15,8 @@ exact extent is the longest common prefix of those texts, cut back to a word bou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import os
 from dataclasses import dataclass
 
@@ -44,11 +46,12 @@ class Template:
     records: int = 0
 
 
-def _sample(arr: pa.Array) -> pa.Array:
+def _sample(arr: pa.Array, take: Callable[[np.ndarray], pa.Array] | None = None) -> pa.Array:
     n = len(arr)
     if n <= SAMPLE:
         return arr
-    return arr.take(pa.array(np.linspace(0, n - 1, SAMPLE).astype(np.int64)))
+    rows = np.linspace(0, n - 1, SAMPLE).astype(np.int64)
+    return take(rows) if take is not None else arr.take(pa.array(rows))
 
 
 def _prefixes(arr: pa.Array) -> list[str]:
@@ -85,11 +88,12 @@ def _prefixes(arr: pa.Array) -> list[str]:
     return sorted(frames, key=len, reverse=True)
 
 
-def find_templates(arr: pa.Array, field: str) -> list[Template]:
-    """The prefixes and suffixes shared by many texts of ``arr`` with their record counts."""
+def find_templates(arr: pa.Array, field: str, take: Callable[[np.ndarray], pa.Array] | None = None) -> list[Template]:
+    """The prefixes and suffixes shared by many texts of ``arr`` with their record counts
+    (``take(rows)``, when given, reads the sampled rows: :meth:`CheckData.take`)."""
     if len(arr) < MIN_RECORDS:
         return []
-    sample = pc.fill_null(_sample(arr), "")
+    sample = pc.fill_null(_sample(arr, take), "")
     out: list[Template] = []
     for where in ("prefix", "suffix"):
         view = sample if where == "prefix" else pc.utf8_reverse(sample)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ..records import INDEX, Kind
 from ..shapes import SHAPES, kind_of
 from ..validate import QuarantineRow
-from .shared_view import SharedView, read_batch
+from .shared_view import SharedView, drop_mapped, read_batch
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Rows of a mapped view read between two hand-backs of its pages (:meth:`CheckData.take`)
+TAKE_ROWS = 1_000
 
 #: Rows per batch handed to a mapped function (and to a worker process).
 BATCH_SIZE = 20_000
@@ -263,6 +266,28 @@ class CheckData:
             out[name] = text if max_chars is None or len(text) <= max_chars else text[: max_chars - 1] + "…"
         return out
 
+    def take(self, name: str, rows: np.ndarray) -> pa.Array:
+        """The field's texts at ``rows`` (ascending positions), copied out. From a view shared
+        through a mapped file they are copied :data:`TAKE_ROWS` at a time with the pages handed
+        back in between: the kernel maps a whole stretch around each row it reads, so a sample
+        spread over the file would otherwise map all of it."""
+        arr = self.fields[name]
+        if self.shared is None or len(rows) <= TAKE_ROWS:
+            out = arr.take(pa.array(rows, pa.int64()))
+            self.drop_pages()
+            return out
+        parts = []
+        for start in range(0, len(rows), TAKE_ROWS):
+            parts.append(arr.take(pa.array(rows[start:start + TAKE_ROWS], pa.int64())))
+            self.drop_pages()
+        return pa.concat_arrays(parts)
+
+    def drop_pages(self) -> None:
+        """Hand back the pages of a view shared through a mapped file that this process has
+        read (:func:`.shared_view.drop_pages`); nothing for a view in memory."""
+        if self.shared is not None:
+            self.shared.drop_pages()
+
     # batched mapping --------------------------------------------------------------------
     def map(self, fn: Callable[..., Any], names: Sequence[str], *, desc: str = "",
             batch_size: int = BATCH_SIZE, parallel: bool = True, **kwargs: Any) -> list[Any]:
@@ -343,8 +368,12 @@ def _in_worker(fn: Callable[..., Any], batch: dict[str, pa.Array], kwargs: dict[
 
 def _in_worker_shared(fn: Callable[..., Any], path: str, names: list[str], start: int, rows: int,
                       kwargs: dict[str, Any]) -> Any:
-    """Run one batch read from the shared view in a worker process."""
-    return _in_worker(fn, read_batch(path, names, start, rows), kwargs)
+    """Run one batch read from the shared view in a worker process; then hand the view's pages
+    back, so a worker holds the batch in flight, not every page it has read."""
+    try:
+        return _in_worker(fn, read_batch(path, names, start, rows), kwargs)
+    finally:
+        drop_mapped(path)
 
 
 def teaching_rows(data: CheckData, name: str, flag_rejected: bool) -> np.ndarray | None:

@@ -273,7 +273,7 @@ def check_diversity(data: CheckData, opts: DiversityOptions) -> CheckResult:
         distinct, opening_c, word_c, (keys, counts, first_pos), (flag_pos, flag_codes) = aggregate.diversity(
             name, opts.template_words, rows, opts.sample_chars, cap, keep)
     else:
-        sample = arr if rows is None else arr.take(pa.array(rows))
+        sample = arr if rows is None else data.take(name, rows)
         distinct = distinct_n(pc.utf8_slice_codeunits(sample, 0, opts.sample_chars))
         parts = data.map(_features, [name], desc="diversity", name=name, words=opts.template_words)
         everyone = np.arange(n)
@@ -335,7 +335,8 @@ def _shared_templates(data: CheckData) -> str:
     description; :mod:`hubtools.checks._templates`), as one line for the report."""
     from ._templates import find_templates
 
-    found = [t for name in data.fields for t in find_templates(data.fields[name], name)]
+    found = [t for name in data.fields
+             for t in find_templates(data.fields[name], name, lambda rows, name=name: data.take(name, rows))]
     return "; ".join(f"{t.field} {t.where} ({len(t.text):,} characters) in {t.records:,} records "
                      f"({t.records / len(data):.0%}): {_short(t.text, 80)}" for t in found) or "none"
 

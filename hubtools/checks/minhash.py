@@ -314,11 +314,18 @@ class ShingleSets:
         sets = cls({"t": pa.concat_arrays([texts_a, texts_b])}, ["t"], np.arange(2 * k), n)
         return sets.jaccard(np.arange(k), np.arange(k, 2 * k))
 
-    def __init__(self, fields: dict[str, pa.Array], names: list[str], rows: np.ndarray, n: int):
+    def __init__(self, fields: dict[str, pa.Array], names: list[str], rows: np.ndarray, n: int,
+                 after_chunk: Callable[[], None] | None = None):
+        """Hash the shingles of ``rows`` (ascending) of ``fields``, :data:`SKETCH_ROWS` at a
+        time; ``after_chunk`` runs after each (the local engine hands a mapped view's pages back
+        there, so what this process maps is one chunk's stretch of the view)."""
         self.rows = rows
         flats, sizes = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
-        for start in range(0, len(rows), SKETCH_ROWS):  # SKETCH_ROWS bounds the shingling temporaries
-            take = pa.array(rows[start:start + SKETCH_ROWS])
+        # SKETCH_ROWS bounds the shingling temporaries; with pages to hand back, fewer rows at a
+        # time bound the stretch of the view mapped in between (see CheckData.take)
+        step = SKETCH_ROWS if after_chunk is None else SKETCH_ROWS // 10
+        for start in range(0, len(rows), step):
+            take = pa.array(rows[start:start + step])
             hashes, offsets, _ = shingle_hashes(joined({f: pc.take(fields[f], take) for f in names}, names), n)
             row_id = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
             order = np.lexsort((hashes, row_id))
@@ -326,6 +333,8 @@ class ShingleSets:
             keep = np.r_[True, (hashes[1:] != hashes[:-1]) | (row_id[1:] != row_id[:-1])][: len(hashes)]
             flats.append(hashes[keep])
             sizes.append(np.bincount(row_id[keep], minlength=len(offsets) - 1))
+            if after_chunk is not None:
+                after_chunk()
         self.flat = np.concatenate(flats)
         self.size = np.concatenate(sizes)
         self.offsets = np.cumsum(self.size) - self.size

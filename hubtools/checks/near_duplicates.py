@@ -182,11 +182,14 @@ def _graph(data: CheckData, names: list[str], opts: NearDuplicateOptions, bands:
     label = components(n, same_first[identical], identical)
     reps = np.flatnonzero(compared & (same_first == positions))
     buckets = Buckets(keys[reps], reps)
+    del keys  # the buckets hold what pairs need (84 MB per million rows)
+    release_memory()
     largest = buckets.largest
 
     def verify(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         rows = distinct(np.concatenate([a, b]))
-        return ShingleSets(data.fields, names, rows, opts.shingle_size).jaccard(a, b)
+        # a mapped view's pages go back chunk by chunk, once the chunk's text is hashed
+        return ShingleSets(data.fields, names, rows, opts.shingle_size, after_chunk=data.drop_pages).jaccard(a, b)
 
     pair_a, pair_b, pair_j, counts = similar_pairs(buckets, signature, verify, opts.threshold, label)
     edge_a = np.concatenate([same_first[identical], pair_a])
@@ -202,7 +205,9 @@ def _graph(data: CheckData, names: list[str], opts: NearDuplicateOptions, bands:
           description="records whose word shingles overlap an earlier record's (MinHash LSH, Jaccard)")
 def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckResult:
     names = _fields(data, opts)
-    templates = [t for name in names for t in find_templates(data.fields[name], name)] if opts.strip_templates else []
+    templates = [t for name in names
+                 for t in find_templates(data.fields[name], name, lambda rows, name=name: data.take(name, rows))
+                 ] if opts.strip_templates else []
     if templates:
         data = replace(data, fields={**data.fields, **{
             name: strip_templates(data.fields[name], [t for t in templates if t.field == name])

@@ -28,6 +28,7 @@ class LocalEngine:
     def __init__(self) -> None:
         self.num_proc = 1
         self.checks: dict[str, dict[str, Any]] = {}
+        self._shared: SharedView | None = None
 
     @contextmanager
     def session(self, data: CheckData, *, num_proc: int = 1) -> Iterator[CheckData]:
@@ -45,9 +46,11 @@ class LocalEngine:
             else:
                 data.fields, data.shared = dict(shared.arrays), shared
                 release_memory()  # the heap copy of the view
+        self._shared = shared
         try:
             yield data
         finally:
+            self._shared = None
             data.pool = None
             data.shared = None
             if pool is not None:
@@ -87,6 +90,8 @@ class LocalEngine:
         """A check starts (the local engine keeps no per-step record)."""
 
     def end(self, name: str, result: CheckResult, records: int, seconds: float) -> None:
+        if self._shared is not None:  # the pages of the view this check read: back to the kernel
+            self._shared.drop_pages()
         self.checks[name] = {"records_in": records, "flagged": result.count, "seconds": round(seconds, 3)}
 
     def describe(self) -> dict[str, Any]:
