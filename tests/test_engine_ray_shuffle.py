@@ -145,11 +145,11 @@ def test_exact_duplicate_prompts_grouped_on_ray(ray_engine, corpus):
 
 def test_verification_ships_only_rows_named_by_a_pair(ray_engine, tmp_path):
     """The pair verification is a semi-join: the bit set of the rows some candidate pair names
-    (built block by block), and only those rows' signatures and texts enter the shuffles."""
+    (built block by block), and only those rows' signatures (or texts) enter the shuffles."""
     import pyarrow as pa
 
     from hubtools.checks.engines.ray import POS
-    from hubtools.checks.engines.ray_shuffle import RayShuffle, _verify_rows
+    from hubtools.checks.engines.ray_shuffle import RayShuffle, _join_rows
 
     rows = 1_003  # not a multiple of 8: the last byte is partly used
     rng = np.random.default_rng(3)
@@ -165,9 +165,37 @@ def test_verification_ships_only_rows_named_by_a_pair(ray_engine, tmp_path):
     assert named.tolist() == sorted(set(a.tolist()) | set(b.tolist()))
     assert len(named) < rows // 2
 
-    sketch = pa.table({POS: np.arange(rows), "signature": pa.array([b"ab"] * rows, pa.binary(2)),
-                       "text": [f"t{i}" for i in range(rows)]})
-    sent = _verify_rows(sketch, data=True, width=2, bits=ref)
+    sketch = pa.table({POS: np.arange(rows), "signature": pa.array([b"ab"] * rows, pa.binary(2))})
+    sent = _join_rows(sketch, data=True, column="signature", kind=pa.binary(), bits=ref)
     assert sent.column("node").to_pylist() == named.tolist()
-    assert sent.column("text").to_pylist() == [f"t{i}" for i in named]
+    assert sent.column("val").to_pylist() == [b"ab"] * len(named)
+    view = pa.table({POS: np.arange(rows), "prompt": [f"t{i}" for i in range(rows)],
+                     "response": [f"r{i}" for i in range(rows)]})
+    sent = _join_rows(view, data=True, fields=["prompt", "response"], kind=pa.large_string(), bits=ref)
+    assert sent.column("val").to_pylist() == [f"t{i}\nr{i}" for i in named]  # joined as the sketch joins
 
+
+
+def test_a_block_is_cut_into_partitions_that_hold_each_key_once_in_order():
+    """The task shuffle's two halves: a block cut by key hash (every row in exactly one piece,
+    rows of a key together, order kept), and a partition's pieces joined, empty and column-less
+    pieces (an empty block passes a Ray map untouched) left out, the function not called on none."""
+    import pyarrow as pa
+
+    from hubtools.checks.engines.ray_blocks import _joined, _split
+
+    keys = np.array([5, 3, 5, 9, 3, 3, 1, 5], np.int64)
+    table = pa.table({"k": keys, "row": np.arange(len(keys))})
+    pieces = _split(table, "k", 3)
+    assert len(pieces) == 3 and sum(p.num_rows for p in pieces) == len(keys)
+    for piece in pieces:
+        rows = piece.column("row").to_numpy()
+        assert (np.diff(rows) > 0).all()  # order kept
+        others = [q for q in pieces if q is not piece]
+        assert not set(piece.column("k").to_pylist()) & {k for q in others for k in q.column("k").to_pylist()}
+    assert _split(pa.table({}), "k", 3) == (pa.table({}),) * 3
+    calls = []
+    assert _joined(lambda t: calls.append(t.num_rows) or t, {}, pa.table({}), pieces[0].slice(0, 0)).num_rows == 0
+    assert calls == []
+    whole = _joined(lambda t: t, {}, pa.table({}), *pieces)
+    assert sorted(whole.column("row").to_pylist()) == list(range(len(keys)))

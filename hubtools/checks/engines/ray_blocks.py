@@ -14,9 +14,6 @@ from ..minhash import ShingleSets, _finalise, decide, distinct, joined, sketch_b
 from .ray import POS
 
 _FIRST = "first"
-#: The shuffle partition of a row (a hash of its key): a group-by on it brings every row of a
-#: key into one task, where numpy does the grouping of the whole partition at once.
-_PART = "__hubtools_part__"
 
 
 def _as_column(values: Any) -> pa.Array:
@@ -47,12 +44,11 @@ def _columns(table: pa.Table, fn: Any, kwargs: dict[str, Any]) -> pa.Table:
 
 
 def _sketch(batch: dict[str, pa.Array], *, fields: list[str], shingle_size: int, **kwargs: Any) -> dict[str, Any]:
-    """:func:`~hubtools.checks.minhash.sketch_batch` plus the joined text (for verification)
-    and the per-row figures the report sums."""
+    """:func:`~hubtools.checks.minhash.sketch_batch` plus the per-row figures the report sums
+    (the text is not kept: verification reads the few rows it needs from the view)."""
     out = sketch_batch(batch, fields=fields, shingle_size=shingle_size, **kwargs)
     words = out.pop("words")
-    out.update(compared=(words > 0).astype(np.int64), short=((words > 0) & (words < shingle_size)).astype(np.int64),
-               text=joined(batch, fields))
+    out.update(compared=(words > 0).astype(np.int64), short=((words > 0) & (words < shingle_size)).astype(np.int64))
     return out
 
 
@@ -62,15 +58,27 @@ def _where(table: pa.Table, column: str, value: bool) -> pa.Table:
     return table.filter(pa.array(mask if value else ~mask))
 
 
-def _tag(table: pa.Table, key: str, parts: int) -> pa.Table:
-    """The shuffle partition of each row, from its ``key`` column."""
+def _split(table: pa.Table, key: str, parts: int) -> tuple[pa.Table, ...]:
+    """A block cut into its ``parts`` shuffle partitions by its ``key`` column (rows keep their
+    order inside each piece; an empty block, which may have no columns at all: empty pieces)."""
+    if not table.num_rows:
+        return tuple(table for _ in range(parts)) if parts > 1 else table
     keys = table.column(key).to_numpy().astype(np.uint64)
-    return table.append_column(_PART, pa.array((_finalise(keys) % np.uint64(parts)).astype(np.int64)))
+    part = (_finalise(keys) % np.uint64(parts)).astype(np.int64)
+    order = np.argsort(part, kind="stable")
+    ends = np.searchsorted(part[order], np.arange(1, parts + 1))
+    ordered = table.take(pa.array(order))
+    pieces = tuple(ordered.slice(start, end - start) for start, end in zip(np.r_[0, ends[:-1]], ends))
+    return pieces if parts > 1 else pieces[0]
 
 
-def _untagged(table: pa.Table, fn: Any, kwargs: dict[str, Any]) -> pa.Table:
-    """``fn`` over one whole partition."""
-    return fn(table.drop_columns([_PART]).combine_chunks(), **kwargs)
+def _joined(fn: Any, kwargs: dict[str, Any], *pieces: pa.Table) -> pa.Table:
+    """``fn`` over one whole partition: its pieces from every block, in block order (an empty
+    partition is an empty block: ``fn`` is not called, as Ray Data's group-by makes no group)."""
+    pieces = [p for p in pieces if p.num_rows]  # an empty block passes a map untouched: its columns may differ
+    if not pieces:
+        return pa.table({})
+    return fn(pa.concat_tables(pieces).combine_chunks(), **kwargs)
 
 
 def _with_first(table: pa.Table, key: str) -> pa.Table:
@@ -142,52 +150,62 @@ def _named(table: pa.Table, bits: Any) -> pa.Table:
     return table.filter(pa.array(((bits[pos >> 3] >> (pos & 7).astype(np.uint8)) & 1).astype(bool)))
 
 
-def _verify_rows(table: pa.Table, *, data: bool, width: int, bits: Any = None) -> pa.Table:
-    """Rows of the two-step join of pairs with their rows' signatures and texts, one schema:
-    a record (``node``: its position, ``other`` -1, its ``sig`` and ``text``; only the rows set
-    in ``bits``, those some pair names) or a pair (``node``, ``other``, and the other row's
-    ``sig_o`` / ``text_o`` once shipped)."""
+def _join_rows(table: pa.Table, *, data: bool, column: str = "", kind: Any = None, bits: Any = None,
+               fields: list[str] | None = None) -> pa.Table:
+    """Rows of the two-step join of pairs with a per-row value, one schema: a record (``node``:
+    its position, ``other`` -1, its ``val``: ``column``, or the ``fields`` joined as the sketch
+    joins them; only the rows set in ``bits``, those some pair names) or a pair (``node``,
+    ``other``, and the other row's ``val_o`` once shipped). ``kind``: the value's Arrow type."""
     if bits is not None:
         table = _named(table, bits)
-    n, sig = len(table), pa.binary(width)
+    n = len(table)
     if data:
+        value = joined({f: table.column(f).combine_chunks() for f in fields}, fields) if fields else table.column(column)
         return pa.table({"node": table.column(POS), "other": pa.array(np.full(n, -1, np.int64)),
-                         "sig": table.column("signature").cast(sig), "text": table.column("text").cast(pa.large_string()),
-                         "sig_o": pa.nulls(n, sig), "text_o": pa.nulls(n, pa.large_string())})
-    return pa.table({"node": table.column("a"), "other": table.column("b"), "sig": pa.nulls(n, sig),
-                     "text": pa.nulls(n, pa.large_string()), "sig_o": pa.nulls(n, sig),
-                     "text_o": pa.nulls(n, pa.large_string())})
+                         "val": value.cast(kind), "val_o": pa.nulls(n, kind)})
+    return pa.table({"node": table.column("a"), "other": table.column("b"), "val": pa.nulls(n, kind),
+                     "val_o": pa.nulls(n, kind)})
+
+
+def _records_and_pairs(table: pa.Table) -> tuple[pa.Table, pa.Table, pa.Array]:
+    """A partition of the join split into records and pairs, with the record of each pair's ``node``."""
+    other = table.column("other").to_numpy()
+    data, pairs = table.filter(pa.array(other < 0)), table.filter(pa.array(other >= 0))
+    nodes = data.column("node").to_numpy()
+    order = np.argsort(nodes)
+    return data, pairs, pa.array(order[np.searchsorted(nodes[order], pairs.column("node").to_numpy())])
 
 
 def _ship(table: pa.Table) -> pa.Table:
     """A partition of records and pairs keyed by the pairs' first row: each pair goes on,
-    keyed by its second row, carrying the first row's signature and text."""
-    other = table.column("other").to_numpy()
-    data, pairs = table.filter(pa.array(other < 0)), table.filter(pa.array(other >= 0))
-    nodes = data.column("node").to_numpy()
-    order = np.argsort(nodes)
-    at = pa.array(order[np.searchsorted(nodes[order], pairs.column("node").to_numpy())])
-    n = len(pairs)
+    keyed by its second row, carrying the first row's value."""
+    data, pairs, at = _records_and_pairs(table)
+    kind = table.schema.field("val").type
     return pa.table({"node": pairs.column("other"), "other": pairs.column("node"),
-                     "sig": pa.nulls(n, table.schema.field("sig").type), "text": pa.nulls(n, pa.large_string()),
-                     "sig_o": data.column("sig").take(at), "text_o": data.column("text").take(at)})
+                     "val": pa.nulls(len(pairs), kind), "val_o": data.column("val").take(at)})
 
 
-def _meet(table: pa.Table, *, threshold: float, shingle_size: int, num_perm: int) -> pa.Table:
-    """A partition of records and shipped pairs keyed by the pairs' second row: each pair
-    decided (:func:`~hubtools.checks.minhash.decide`) with both rows' signatures and texts."""
-    other = table.column("other").to_numpy()
-    data, pairs = table.filter(pa.array(other < 0)), table.filter(pa.array(other >= 0))
-    nodes = data.column("node").to_numpy()
-    order = np.argsort(nodes)
-    at = pa.array(order[np.searchsorted(nodes[order], pairs.column("node").to_numpy())])
-    sig_b, text_b = data.column("sig").take(at), data.column("text").take(at).combine_chunks()
-    sig_a, text_a = pairs.column("sig_o"), pairs.column("text_o").combine_chunks()
+def _meet_estimate(table: pa.Table, *, threshold: float, num_perm: int) -> pa.Table:
+    """A partition of records and shipped pairs keyed by the pairs' second row, the values being
+    signatures: each pair's MinHash estimate, decided where it is decisive
+    (:func:`~hubtools.checks.minhash.decide`); ``unsure`` pairs go on to :func:`_meet_exact`."""
+    data, pairs, at = _records_and_pairs(table)
+    sig_b, sig_a = data.column("val").take(at), pairs.column("val_o")
     estimate = (_fixed(sig_a, np.uint16, num_perm) == _fixed(sig_b, np.uint16, num_perm)).mean(axis=1)
-    sim, unsure, ok = decide(estimate, threshold, lambda m: ShingleSets.of_pairs(
-        text_a.filter(pa.array(m)), text_b.filter(pa.array(m)), shingle_size))
+    sim, unsure, ok = decide(estimate, threshold, lambda m: np.full(int(m.sum()), np.nan))
     return pa.table({"a": pairs.column("other"), "b": pairs.column("node"), "j": pa.array(sim),
-                     "unsure": pa.array(unsure.astype(np.int64)), "ok": pa.array(ok.astype(np.int64))})
+                     "unsure": pa.array(unsure.astype(np.int64)), "ok": pa.array((ok & ~unsure).astype(np.int64))})
+
+
+def _meet_exact(table: pa.Table, *, threshold: float, shingle_size: int) -> pa.Table:
+    """As :func:`_meet_estimate`, the values being texts, for the pairs the estimate left
+    unsure: the exact Jaccard of their shingle sets decides."""
+    data, pairs, at = _records_and_pairs(table)
+    text_b, text_a = data.column("val").take(at).combine_chunks(), pairs.column("val_o").combine_chunks()
+    sim = ShingleSets.of_pairs(text_a, text_b, shingle_size) if len(pairs) else np.zeros(0)
+    ok = sim >= threshold - 1e-9
+    return pa.table({"a": pairs.column("other"), "b": pairs.column("node"), "j": pa.array(sim, pa.float64()),
+                     "unsure": pa.array(np.ones(len(pairs), np.int64)), "ok": pa.array(ok.astype(np.int64))})
 
 
 def _both_ways(table: pa.Table) -> pa.Table:

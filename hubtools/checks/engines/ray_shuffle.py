@@ -6,10 +6,12 @@ then do these steps in their own process. The functions that decide anything are
 ones (:mod:`hubtools.checks.minhash`, ``exact_duplicates._hash_batch``), so the answers match.
 
 One primitive, :meth:`RayShuffle.by_partition`: each row gets the shuffle partition of its key
-(a hash), a Ray Data group-by on that partition brings every row of a key into one task, and
-numpy groups the whole partition at once (a group-by per key would call Python once per key,
-and ``Dataset.join`` needs polars). Sort-based shuffles run as tasks; Ray's hash shuffle starts
-an aggregator actor per partition, which costs seconds before any row moves.
+(a hash), a Ray task per block cuts the block into partitions and a Ray task per partition brings
+every row of a key together, and numpy groups the whole partition at once (a group-by per key
+would call Python once per key, and ``Dataset.join`` needs polars). Ray Data's own group-by sorts
+by a sampled range first and reads its input twice; its hash shuffle starts an aggregator actor
+per partition, which costs seconds before any row moves. The steps' inputs and outputs stay Ray
+Data datasets (blocks in the object store, spilled beyond its bound).
 
 * **exact duplicates**: the keys are hashed in ``map_batches``; each key's rows meet in one
   partition, which gives each its lowest position; only the rows that repeat an earlier one
@@ -18,10 +20,12 @@ an aggregator actor per partition, which costs seconds before any row moves.
   multisets grouped (only the first enters LSH); the band keys exploded to ``(band key,
   position)`` rows and grouped into candidate pairs (each member with its
   :data:`~hubtools.checks.minhash.WINDOW` nearest bucket-mates, as locally), each pair once;
-  a pair meets its first row's signature and text in that row's partition, then its second
-  row's in the second's (a semi-join: only the rows some pair names, a bit per row in the
-  object store, enter these two shuffles, not every record's text), and is decided there (:func:`~hubtools.checks.minhash.decide`: the
-  MinHash estimate, else the exact Jaccard of the shingle sets); the connected components of
+  a pair meets its first row's signature in that row's partition, then its second row's in the
+  second's (a semi-join: only the rows some pair names, a bit per row in the object store,
+  enter these two shuffles), and the MinHash estimate decides it where it is decisive
+  (:func:`~hubtools.checks.minhash.decide`); the pairs it leaves unsure (a tenth of them on
+  the bench's data) meet their rows' texts, read from the view, the same way, and the exact
+  Jaccard of the shingle sets decides; the connected components of
   the similar pairs are computed in rounds on the cluster (large-star / small-star, Kiveris et
   al. 2014: each round two shuffles of the edge list, until a round changes nothing; the
   edges then form one star per component around its lowest position). The driver gets the
@@ -44,23 +48,23 @@ import pyarrow as pa
 from .ray import POS
 from .ray_blocks import (
     _FIRST,
-    _PART,
     _band_rows,
     _both_ways,
     _bucket_pairs,
     _columns,
     _distinct_pairs,
     _identical_edges,
+    _joined,
     _large_star,
     _later,
-    _meet,
+    _join_rows,
+    _meet_estimate,
+    _meet_exact,
     _pair_nodes,
     _ship,
     _sketch,
     _small_star,
-    _tag,
-    _untagged,
-    _verify_rows,
+    _split,
     _where,
     _with_first,
 )
@@ -143,20 +147,25 @@ class RayShuffle:
 
     def by_partition(self, ds: Any, by: str, func: Any, *, key_rows: int | None = None, **kwargs: Any) -> Any:
         """``func`` over whole shuffle partitions of ``ds`` by its ``by`` column (every row of a
-        key in one call): a Ray Data group-by on the partition of the key. ``key_rows``: the rows
-        of a shuffle of small key rows that outnumbers the records (LSH: one per record and
-        band), so partitions grow with them and a worker's share stays bounded."""
-        from ray.data.context import ShuffleStrategy
+        key in one call), as a dataset of the calls' tables. ``key_rows``: the rows of a shuffle
+        of small key rows that outnumbers the records (LSH: one per record and band), so
+        partitions grow with them and a worker's share stays bounded.
+
+        A hash shuffle in Ray tasks: one task per block cuts it into the partitions
+        (``num_returns``), one task per partition joins its pieces in block order and calls
+        ``func``. Ray Data's group-by sorted each partition by a sampled range first (reading
+        its input twice) and ran four operators per shuffle; this is about a quarter faster on
+        the near-duplicate steps, with the same answers (the functions group within the call).
+        """
+        import ray
 
         parts = shuffle_partitions(self.partitions, key_rows)
-        tagged = ds.map_batches(_tag, fn_kwargs={"key": by, "parts": parts}, batch_format="pyarrow",
-                                batch_size=None)
-        # a sort-based shuffle runs as tasks; the hash shuffle starts an aggregator actor per
-        # partition, seconds each before any row moves (a dataset keeps the context it was
-        # made with, shared along its chain: set there, not in the process's current one)
-        tagged.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-        return (tagged.groupby(_PART, num_partitions=parts)
-                .map_groups(_untagged, fn_kwargs={"fn": func, "kwargs": kwargs}, batch_format="pyarrow"))
+        split = ray.remote(_split).options(num_returns=parts)
+        joined = ray.remote(_joined)
+        pieces = [split.remote(ref, by, parts) for ref in ds.to_arrow_refs()]
+        if parts == 1:
+            pieces = [[piece] for piece in pieces]
+        return ray.data.from_arrow_refs([joined.remote(func, kwargs, *[p[k] for p in pieces]) for k in range(parts)])
 
     def _map(self, ds: Any, func: Any, **kwargs: Any) -> Any:
         return ds.map_batches(func, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None, zero_copy_batch=True)
@@ -218,22 +227,26 @@ class RayShuffle:
                 largest = _totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
                 pairs = self.by_partition(found.select_columns(["code"]), "code", _distinct_pairs).materialize()
                 started = self._timed(started, "near duplicates: LSH buckets to candidate pairs")
-                # verification: each pair meets its first row's data, then its second row's; a
-                # semi-join: only the rows some pair names enter the two shuffles (a bit per row)
-                width = 2 * opts.num_perm
-                bits = self.named_rows(pairs, len(data))
-                # made once (each sort shuffle reads its input twice: to sample, then to sort)
-                records = self._map(sketch.select_columns([POS, "signature", "text"]), _verify_rows, data=True,
-                                    width=width, bits=bits).materialize()
-                shipped = self.by_partition(records.union(self._map(pairs, _verify_rows, data=False, width=width)),
-                                            "node", _ship)
-                decided = self.by_partition(records.union(shipped), "node", _meet, threshold=opts.threshold,
-                                            shingle_size=opts.shingle_size, num_perm=opts.num_perm).materialize()
+                # verification, a semi-join twice (only the rows some pair names enter a shuffle,
+                # a bit per row): each pair meets its first row's signature, then its second
+                # row's, and the estimate decides; the pairs it leaves unsure meet their rows'
+                # texts the same way and the exact Jaccard decides
+                decided = self.join_pairs(sketch.select_columns([POS, "signature"]), pairs, len(data), _meet_estimate,
+                                          column="signature", kind=pa.binary(2 * opts.num_perm),
+                                          threshold=opts.threshold, num_perm=opts.num_perm)
                 sums = _totals(decided.select_columns(["unsure", "ok"]), ["unsure", "ok"])
                 counts = {"candidate_pairs": _rows(decided), "exact_pairs": int(sums["sum(unsure)"]),
                           "similar_pairs": int(sums["sum(ok)"])}
                 edges_parts.append(self._map(decided, _where, column="ok", value=True)
                                    .select_columns(["a", "b", "j"]).materialize())
+                if counts["exact_pairs"]:
+                    unsure = self._map(decided, _where, column="unsure", value=True).select_columns(["a", "b"])
+                    exact = self.join_pairs(self._source(data, names), unsure.materialize(), len(data), _meet_exact,
+                                            fields=names, kind=pa.large_string(), threshold=opts.threshold,
+                                            shingle_size=opts.shingle_size)
+                    counts["similar_pairs"] += _totals(exact.select_columns(["ok"]), ["ok"])["sum(ok)"]
+                    edges_parts.append(self._map(exact, _where, column="ok", value=True)
+                                       .select_columns(["a", "b", "j"]).materialize())
                 started = self._timed(started, "near duplicates: pairs verified")
         counts["rejected_pairs"] = counts["candidate_pairs"] - counts["similar_pairs"]
 
@@ -249,6 +262,18 @@ class RayShuffle:
         return Graph(node, root, edge["a"], edge["b"], edge["j"], identical, counts, largest,
                      int(figures["sum(compared)"]), int(figures["sum(short)"]))
 
+    def join_pairs(self, rows: Any, pairs: Any, n: int, meet: Any, *, kind: Any, column: str = "",
+                   fields: list[str] | None = None, **kwargs: Any) -> Any:
+        """Each pair of ``pairs`` (columns ``a``, ``b``) with both rows' values from ``rows``
+        (``column``, or ``fields`` joined), given to ``meet`` in the second row's partition:
+        two shuffles that carry only the rows some pair names (:meth:`named_rows`)."""
+        bits = self.named_rows(pairs, n)
+        # made once (each sort shuffle reads its input twice: to sample, then to sort)
+        records = self._map(rows, _join_rows, data=True, column=column, fields=fields, kind=kind,
+                            bits=bits).materialize()
+        shipped = self.by_partition(records.union(self._map(pairs, _join_rows, data=False, kind=kind)), "node", _ship)
+        return self.by_partition(records.union(shipped), "node", meet, **kwargs).materialize()
+
     def named_rows(self, pairs: Any, n: int) -> Any:
         """One bit per row (``np.packbits`` little-endian), set for the rows some pair of ``pairs``
         names, in the object store: each block's distinct rows are set as they come, so the
@@ -257,7 +282,10 @@ class RayShuffle:
 
         bits = np.zeros((n + 7) // 8, np.uint8)
         for ref in self._map(pairs, _pair_nodes).to_arrow_refs():
-            node = ray.get(ref).column("node").to_numpy()  # sorted, distinct
+            table = ray.get(ref)
+            if not table.num_rows:  # an empty block passes a map untouched
+                continue
+            node = table.column("node").to_numpy()  # sorted, distinct
             byte = node >> 3
             starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]]) if len(node) else np.zeros(0, np.int64)
             # distinct rows of one byte have distinct bits: their sum is their union
