@@ -163,6 +163,29 @@ def test_one_file_with_bad_lines(local_ray, shards, tmp_path):
     assert_same(run_checks(local, checks=CHECKS), run_checks(path, checks=CHECKS, engine="ray"), "one file")
 
 
+def _ranges(size: int, split: int) -> int:
+    """The ranges a file is read in: at most ``split`` bytes each, a multiple of Ray's CPUs."""
+    cpus = int(ray.cluster_resources()["CPU"])
+    return -(-(-(-size // split)) // cpus) * cpus
+
+
+def test_byte_ranges_come_in_a_multiple_of_the_cpus_and_cover_the_file_once(tmp_path):
+    """A big JSON Lines file's ranges: no more than the split each, as many as a multiple of the
+    CPUs (no CPU idles through the last round), end to end over the whole file."""
+    from hubtools.checks.engines.ray_input import plan_parts
+    from hubtools.io.sources import open_source
+
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"text": "x"}\n' * 10_000)  # 140,000 bytes
+    for split, cpus, expected in ((40_000, 1, 4), (40_000, 2, 4), (40_000, 3, 6), (30_000, 2, 6), (200_000, 4, 1)):
+        parts = plan_parts(open_source(path), split, cpus)
+        assert len(parts) == expected, (split, cpus)
+        if expected > 1:
+            assert parts[0].span[0] == 0 and parts[-1].span[1] == 140_000
+            assert all(a.span[1] == b.span[0] for a, b in zip(parts, parts[1:]))
+            assert max(p.size for p in parts) <= split
+
+
 def test_big_jsonl_file_is_read_in_byte_ranges(local_ray, shards, tmp_path):
     """One JSON Lines file (BOM, CRLF and blank lines, bad lines) read in ranges of 40 kB, a task
     each: every line read once, by the range it starts in; indices and quarantine as locally."""
@@ -173,7 +196,7 @@ def test_big_jsonl_file_is_read_in_byte_ranges(local_ray, shards, tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n\n")
     local = load(path)
     distributed, how = read_ranges(path, split_bytes=40_000)
-    parts = -(-path.stat().st_size // 40_000)
+    parts = _ranges(path.stat().st_size, 40_000)
     assert parts > 20 and f"{parts} task(s) over 1 file(s)" in how
     assert_same_load(local, distributed)
     assert distributed.total == 6_000 and [r.index for r in distributed.quarantine][:4] == [3, 11, 17, 23]
@@ -193,7 +216,7 @@ def test_clean_jsonl_ranges_take_the_columnar_path_with_the_local_records(local_
     path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
     local = load(path)
     distributed, how = read_ranges(path, split_bytes=40_000)
-    parts = -(-path.stat().st_size // 40_000)
+    parts = _ranges(path.stat().st_size, 40_000)
     assert parts > 10 and f"({parts} of them parsed and converted column by column by Arrow)" in how, how
     assert_same_load(local, distributed)
     assert distributed.total == 3_000 and distributed.quarantined == 0

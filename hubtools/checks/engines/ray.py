@@ -155,6 +155,17 @@ def _worker_version() -> str:
     return __version__
 
 
+def _warm() -> None:
+    """Import what a read task and the checks' batch functions need (a second or two of imports,
+    ``datasets`` among them), so a worker's first task does not pay for it."""
+    from ...records import schema_for
+    from ...shapes import Kind
+    from .. import REGISTRY  # noqa: F401 - every check module
+    from . import ray_input  # noqa: F401
+
+    schema_for(Kind.SFT)
+
+
 def _shippable(fn: Callable[..., Any]) -> bool:
     """A module-level function (pickled by reference); lambdas and closures keep local state."""
     return "<" not in getattr(fn, "__qualname__", "<") and getattr(fn, "__closure__", None) is None
@@ -254,6 +265,11 @@ class RayEngine:
             ctx.execution_options.resource_limits = limits.copy(object_store_memory=self.object_store_memory)
         self._check_workers(ray)
         resources = ray.cluster_resources()
+        if self._started:
+            # a new Ray's workers start cold: each imports hubtools while the driver plans the
+            # read (not waited for; the read's tasks queue behind these)
+            for _ in range(int(resources.get("CPU", 0))):
+                ray.remote(_warm).remote()
         self._cluster = {"nodes": len([n for n in ray.nodes() if n.get("Alive")]),
                          "cpus": int(resources.get("CPU", 0)),
                          "object_store_memory": int(resources.get("object_store_memory", 0))}

@@ -126,9 +126,10 @@ def _hub_parts(src: Source) -> list[Part] | str:
     return parts or "the split has no data files"
 
 
-def plan_parts(src: Source, split_bytes: int = SPLIT_BYTES) -> list[Part] | str:
-    """The files of ``src``, one :class:`Part` each (a big JSON Lines file: one per byte range),
-    in the local load's order; or why the workers cannot read them."""
+def plan_parts(src: Source, split_bytes: int = SPLIT_BYTES, cpus: int = 1) -> list[Part] | str:
+    """The files of ``src``, one :class:`Part` each (a big JSON Lines file: one per byte range of
+    at most ``split_bytes``, as many ranges as a multiple of ``cpus``, so no CPU idles through
+    the last round), in the local load's order; or why the workers cannot read them."""
     if src.container == "dir":
         root = Path(src.location)
         files = [open_source(p) for p in dataset_files(root)]
@@ -138,6 +139,8 @@ def plan_parts(src: Source, split_bytes: int = SPLIT_BYTES) -> list[Part] | str:
         return _hub_parts(src)
     size = Path(src.location).stat().st_size
     if src.container == "jsonl" and not src.compressed and size > split_bytes:
+        ranges = -(-size // split_bytes)
+        split_bytes = -(-size // (-(-ranges // cpus) * cpus))
         return [Part(k, src.location, src.container, size=min(split_bytes, size - start),
                      span=(start, min(start + split_bytes, size)))
                 for k, start in enumerate(range(0, size, split_bytes))]
@@ -154,6 +157,31 @@ def _lines_in(path: str, start: int, end: int) -> Iterator[bytes]:
         while pos < end and (line := fh.readline()):
             pos += len(line)
             yield line.removeprefix(BOM) if pos == len(line) else line
+
+
+def _range_bytes(path: str, start: int, end: int) -> bytes:
+    r"""``b"".join(_lines_in(path, start, end))``, read in one call: the bytes from the first line
+    that starts at or after ``start`` through the end of the last line that starts before ``end``.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(delete=False) as fh:
+    ...     _ = fh.write(BOM + b"ab\ncd\nef")
+    >>> [_range_bytes(fh.name, s, e) for s, e in ((0, 6), (6, 9), (9, 12), (12, 13))]
+    [b'ab\n', b'cd\n', b'ef', b'']
+    >>> all(_range_bytes(fh.name, s, e) == b"".join(_lines_in(fh.name, s, e)) for s in range(12) for e in range(s, 12))
+    True
+    """
+    with open(path, "rb") as fh:
+        if start:
+            fh.seek(start - 1)
+            fh.readline()  # the line under way at ``start`` belongs to the range before
+        first = fh.tell()
+        if first >= end:
+            return b""
+        data = fh.read(end - first)
+        if data and not data.endswith(b"\n"):
+            data += fh.readline()  # the last line started before ``end``: all of it
+    return data.removeprefix(BOM) if first == 0 else data
 
 
 def part_items(part: Part, notes: list[str], token: str | bool | None = None) -> Iterator[RawItem]:
@@ -212,7 +240,7 @@ def _part_bytes(part: Part) -> bytes | None:
     if part.hub is not None or part.name is not None or part.container != "jsonl" or part.compressed:
         return None
     if part.span is not None:
-        return b"".join(_lines_in(part.location, *part.span))
+        return _range_bytes(part.location, *part.span)
     with open(part.location, "rb") as fh:
         return fh.read().removeprefix(BOM)
 
@@ -357,7 +385,7 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
     import ray.data
 
     src = open_source(source)
-    parts = plan_parts(src, split_bytes)
+    parts = plan_parts(src, split_bytes, max(int(ray.cluster_resources().get("CPU", 1)), 1))
     if isinstance(parts, str):
         return load(src, format=format, max_chars=max_chars), NOTE_DRIVER.format(why=parts)
     token = src.token
