@@ -209,3 +209,30 @@ def test_check_cli_lists_checks_and_rejects_unknown_ones(corpus, tmp_path):
     assert bad.exit_code == 1
     assert bad.stderr.count("\n") == 1 and "unknown check(s): nope" in bad.stderr
     assert not (tmp_path / "quality.json").exists()
+
+
+def test_formatted_reasons_read_like_the_dict_a_check_would_build():
+    """The duplicate checks' reasons are columns written out when read: unsorted keys are sorted
+    with their columns, a key given twice is an error, and a pickled copy (a result crossing
+    processes) reads the same."""
+    import pickle
+
+    import numpy as np
+
+    from hubtools.checks.base import CheckResult, FormattedReasons
+
+    reasons = FormattedReasons(np.array([9, 2, 5]), ("duplicate of #{}", "near #{} ({:.2f})"),
+                               (np.array([1, 0, 3]), np.array([1.0, 0.5, 0.8149])), kinds=[0, 0, 1])
+    expected = {2: "duplicate of #0", 5: "near #3 (0.81)", 9: "duplicate of #1"}
+    assert list(reasons) == [2, 5, 9] and dict(reasons.items()) == expected and reasons == expected
+    assert 5 in reasons and 4 not in reasons and "5" not in reasons and reasons.get(4, "") == ""
+    with pytest.raises(KeyError):
+        reasons[10]
+    assert pickle.loads(pickle.dumps(reasons)) == expected
+    with pytest.raises(ValueError, match="two reasons"):
+        FormattedReasons([3, 1, 3], "x{}", ([0, 0, 0],))
+    with pytest.raises(ValueError, match="one value per key"):
+        FormattedReasons([1, 2], "x{}", ([0],))
+    result = CheckResult("exact_duplicates", flagged=reasons.keys_array, reasons=reasons)
+    assert result.flagged == [2, 5, 9] and all(type(i) is int for i in result.flagged)
+    assert result.to_dict()["reasons"] == {"2": "duplicate of #0", "5": "near #3 (0.81)", "9": "duplicate of #1"}

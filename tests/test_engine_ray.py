@@ -310,6 +310,37 @@ def test_maps_use_every_cpu_from_the_first_block(local_ray, tmp_path):
     assert pid_a != pid_b and start_b < end_a, runs
 
 
+def test_worker_memory_bounds_how_many_tasks_a_node_runs(local_ray, tmp_path):
+    """--ray-worker-memory: every task reserves that much of Ray's memory resource, so a node
+    whose memory holds one such task runs its batches one at a time (two CPUs or not), with the
+    same results; more than any node holds is an error when the run starts, not a hang."""
+    from hubtools.checks.base import BATCH_SIZE, CheckData
+    from hubtools.checks.engines import get_engine
+    from hubtools.checks.engines.ray import RayCheckData
+    from hubtools.errors import HubtoolsError
+
+    node_memory = max(n["Resources"]["memory"] for n in ray.nodes() if n["Alive"])
+    path = tmp_path / "short.jsonl"
+    path.write_bytes(b"".join(b'{"text": "t%d"}\n' % i for i in range(4 * BATCH_SIZE)))
+    engine = get_engine("ray", worker_memory=int(node_memory * 0.6))
+    engine.connect()
+    assert engine.describe()["cluster"]["task_slots"] == 1
+    view = RayCheckData.wrap(CheckData.from_dataset(load(path).dataset), engine)
+    runs = sorted(view.map(_timed_batch, ["text"]), key=lambda r: r[1])
+    assert len(runs) == 4
+    assert all(later[1] >= earlier[2] for earlier, later in zip(runs, runs[1:])), runs
+
+    loaded = load(CORPUS / "llama_factory" / "alpaca_en_demo.json")
+    checks = "exact_duplicates,near_duplicates,length_outliers"
+    assert_same(run_checks(loaded, checks=checks), run_checks(loaded, checks=checks, engine=engine), "worker memory")
+
+    with pytest.raises(HubtoolsError, match="no node of the Ray cluster has") as info:
+        get_engine("ray", worker_memory=int(node_memory) * 2).connect()
+    assert "--ray-worker-memory" in info.value.hint
+    with pytest.raises(HubtoolsError, match="local engine"):
+        get_engine("local", worker_memory="1GB")
+
+
 def kill_marked(marker: str) -> list[int]:
     """Kill (SIGKILL) the processes whose command line holds ``marker`` (a cluster's own temp
     folder) and their descendants; return their pids. Never `ray stop`: it stops every Ray."""

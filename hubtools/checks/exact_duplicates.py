@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import xxhash
 
 from ..records import Kind
-from .base import CheckData, CheckResult, register
+from .base import CheckData, CheckResult, FormattedReasons, register
 
 __all__ = [
     "ExactDuplicateOptions",
@@ -59,6 +59,8 @@ _FIELD_SEP = "\x1f"
 TOP_GROUPS = 5
 MEMBERS_SHOWN = 10
 PREVIEW_CHARS = 120
+#: A flagged record's reason: the same example as an earlier one, or (SFT) only the same prompt
+REASONS = ("duplicate of #{}", "same prompt as #{}, different reply")
 
 
 @dataclass
@@ -186,8 +188,7 @@ def check_exact_duplicates(data: CheckData, opts: ExactDuplicateOptions) -> Chec
 
     flag_prompt = (data.kind is Kind.SFT) if opts.flag_same_prompt is None else bool(opts.flag_same_prompt)
     flag_prompt = flag_prompt and bool(prompt_fields)
-    reasons: dict[int, str] = {int(data.index[p]): f"duplicate of #{data.index[example_first[p]]}"
-                               for p in np.flatnonzero(is_dup)}
+    flag = is_dup.copy()
     stats: dict[str, Any] = {
         "rows": n,
         "duplicates": int(is_dup.sum()),
@@ -208,11 +209,16 @@ def check_exact_duplicates(data: CheckData, opts: ExactDuplicateOptions) -> Chec
                      prompt_groups=len(np.unique(prompt_first[same_prompt])),
                      largest_prompt_groups=_prompt_groups(prompt_first, example_first, data))
         if flag_prompt:
-            for p in np.flatnonzero(prompt_only):
-                reasons[int(data.index[p])] = f"same prompt as #{data.index[prompt_first[p]]}, different reply"
+            flag |= prompt_only
+    # the reasons as columns, written out when read (a few bytes per flagged record, not a string)
+    rows = np.flatnonzero(flag)
+    index = np.asarray(data.index)
+    other = example_first[rows] if not prompt_fields else np.where(is_dup[rows], example_first[rows],
+                                                                    firsts["prompt"][rows])
+    reasons = FormattedReasons(index[rows], REASONS, (index[other],), kinds=(~is_dup[rows]).astype(np.uint8))
     stats["flagged"] = len(reasons)
     stats["share_flagged"] = round(len(reasons) / n, 6) if n else 0.0
-    return CheckResult("exact_duplicates", flagged=list(reasons), reasons=reasons, stats=stats,
+    return CheckResult("exact_duplicates", flagged=reasons.keys_array, reasons=reasons, stats=stats,
                        versions={"xxhash": xxhash.VERSION, "pyarrow": pa.__version__})
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from ..errors import UnknownCheckError
 from ..text import TOKEN_RE, jaccard, word_shingles, words
 from ._templates import find_templates, strip_templates
-from .base import CheckData, CheckResult, register, release_memory
+from .base import CheckData, CheckResult, FormattedReasons, register, release_memory
 from .exact_duplicates import group_firsts, preview
 from .minhash import (
     Buckets,
@@ -70,6 +70,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TOP_CLUSTERS = 5
+#: A flagged record's reason: its lowest-position verified neighbour and their Jaccard
+REASON = "near-duplicate of #{} (jaccard {:.2f})"
 MEMBERS_SHOWN = 10
 
 
@@ -244,21 +246,22 @@ def check_near_duplicates(data: CheckData, opts: NearDuplicateOptions) -> CheckR
     }
     logger.info("near_duplicates: %d pairs compared, %d similar, %d flagged",
                 graph.counts["candidate_pairs"], graph.counts["similar_pairs"], len(flagged))
-    return CheckResult("near_duplicates", flagged=[int(i) for i in data.index[flagged]], reasons=reasons,
+    return CheckResult("near_duplicates", flagged=reasons.keys_array, reasons=reasons,
                        stats=stats, versions={"numba": version("numba")})
 
 
-def _reasons(data: CheckData, flagged: np.ndarray, a: np.ndarray, b: np.ndarray, j: np.ndarray) -> dict[int, str]:
-    """For each flagged row: its lowest-position verified neighbour and their Jaccard."""
+def _reasons(data: CheckData, flagged: np.ndarray, a: np.ndarray, b: np.ndarray, j: np.ndarray) -> FormattedReasons:
+    """For each flagged row: its lowest-position verified neighbour and their Jaccard (as
+    columns, written out when read: a few bytes per flagged record, not a string each)."""
     if len(flagged) == 0:
-        return {}
+        return FormattedReasons([], REASON)
     src, dst, sim = np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([j, j])
     order = np.lexsort((dst, src))
     src, dst, sim = src[order], dst[order], sim[order]
     heads, first = np.unique(src, return_index=True)
     at = first[np.searchsorted(heads, flagged)]
-    return {int(data.index[row]): f"near-duplicate of #{data.index[dst[k]]} (jaccard {sim[k]:.2f})"
-            for row, k in zip(flagged.tolist(), at.tolist())}
+    index = np.asarray(data.index)
+    return FormattedReasons(index[flagged], REASON, (index[dst[at]], sim[at]))
 
 
 def _histogram(similarity: np.ndarray, threshold: float) -> dict[str, list]:

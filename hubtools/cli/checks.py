@@ -56,6 +56,9 @@ RayWorkersOpt = Annotated[int | None, typer.Option(
 RayMemoryOpt = Annotated[str | None, typer.Option(
     "--ray-memory", help="With --engine ray: object store memory, e.g. 2GB (a local Ray spills to disk beyond it; "
                          "on a cluster, what this run may hold).")]
+RayWorkerMemoryOpt = Annotated[str | None, typer.Option(
+    "--ray-worker-memory", help="With --engine ray: memory each Ray task reserves, e.g. 2GB: Ray runs no more tasks "
+                                "on a node than its memory holds (a measured 1M-record scan needs about 1GB).")]
 EvalSetsOpt = Annotated[str | None, typer.Option(
     "--eval-sets", help="Evaluation sets to check for contamination (13-word overlap): comma-separated files "
                         "or Hub ids, optionally named, e.g. 'mt_bench=question.jsonl,tatsu-lab/alpaca_eval'. "
@@ -92,6 +95,7 @@ def check(
     ray_address: RayAddressOpt = None,
     ray_workers: RayWorkersOpt = None,
     ray_memory: RayMemoryOpt = None,
+    ray_worker_memory: RayWorkerMemoryOpt = None,
     format: FormatOpt = None,
     split: SplitOpt = None,
     list_checks: Annotated[bool, typer.Option("--list", help="List the checks and exit.")] = False,
@@ -126,7 +130,8 @@ def check(
                    "--out report/", err=True)
         raise typer.Exit(2)
     with _errors():
-        runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory)
+        runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory,
+                            worker_memory=ray_worker_memory)
         names = resolve_checks(checks)
         if eval_sets and checks is None:  # naming evaluation sets asks for the contamination check
             names = resolve_checks([*names, "contamination"])
@@ -187,6 +192,7 @@ def filter_command(
     ray_address: RayAddressOpt = None,
     ray_workers: RayWorkersOpt = None,
     ray_memory: RayMemoryOpt = None,
+    ray_worker_memory: RayWorkerMemoryOpt = None,
     shards: Annotated[str | None, typer.Option(
         "--shards", help="Write the kept records as parquet or jsonl shards in DIR/kept/ (canonical records "
                          "with their source index) instead of one file in the input's format; "
@@ -215,7 +221,8 @@ def filter_command(
             typer.echo("error: give --drop CHECKS and/or --min-quality SCORE. Example: hubtools filter "
                        "data.jsonl --out clean/ --drop exact_duplicates", err=True)
             raise typer.Exit(2)
-        runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory)
+        runner = get_engine(engine, address=ray_address, workers=ray_workers, memory=ray_memory,
+                            worker_memory=ray_worker_memory)
         names = resolve_checks(drop) if drop else []
         quality = QualityResult.from_dict(orjson.loads(quality_file.read_bytes())) if quality_file else None
         options = check_options(lang=lang, categories=categories, toxicity_backend=toxicity_backend,

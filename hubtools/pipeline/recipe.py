@@ -40,9 +40,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "rank": {"strategy": str, "min_margin": float, "threshold": float},
     "review": {"mode": str, "store": str, "keep_unreviewed": bool},
     "check": {"checks": (list, str), "lang": (list, str), "categories": (list, str), "eval_sets": (list, str),
-              "num_proc": int, "engine": str, "ray_address": str, "ray_workers": int, "ray_memory": (str, int)},
+              "num_proc": int, "engine": str, "ray_address": str, "ray_workers": int, "ray_memory": (str, int),
+              "ray_worker_memory": (str, int)},
     "filter": {"drop": (list, str), "min_quality": float, "engine": str, "ray_address": str, "ray_workers": int,
-               "ray_memory": (str, int)},
+               "ray_memory": (str, int), "ray_worker_memory": (str, int)},
     "card": {"license": str, "language": (list, str), "pretty_name": str, "description": str, "tags": list},
     "push": {"repo": str, "private": bool, "create_pr": bool, "split": str},
 }
@@ -268,18 +269,19 @@ def _engine_problems(stages: dict[str, dict[str, Any]]) -> list[str]:
         if settings is None:
             continue
         engine = settings.get("engine", "local")
-        ray_keys = [k for k in ("ray_address", "ray_workers", "ray_memory") if settings.get(k) is not None]
+        ray_keys = [k for k in ("ray_address", "ray_workers", "ray_memory", "ray_worker_memory") if settings.get(k) is not None]
         if engine not in ENGINES:
             problems.append(f"stages.{stage}.engine: use one of {', '.join(ENGINES)}")
         elif engine != "ray" and ray_keys:
             problems.append(f"stages.{stage}: {', '.join(ray_keys)} need engine: ray")
         elif engine == "ray" and importlib.util.find_spec("ray") is None:
             problems.append(f"stages.{stage}.engine: ray is not installed (pip install 'hubtools[ray]')")
-        try:
-            memory = settings.get("ray_memory")
-            parse_memory(memory if memory is None or isinstance(memory, (str, int)) else str(memory))
-        except HubtoolsError:
-            problems.append(f"stages.{stage}.ray_memory: not a memory size like 2GB or 512MB")
+        for key in ("ray_memory", "ray_worker_memory"):
+            try:
+                memory = settings.get(key)
+                parse_memory(memory if memory is None or isinstance(memory, (str, int)) else str(memory))
+            except HubtoolsError:
+                problems.append(f"stages.{stage}.{key}: not a memory size like 2GB or 512MB")
     return problems
 
 

@@ -249,7 +249,7 @@ def _engine(s: dict[str, Any]) -> Any:
     from ..checks.engines import get_engine
 
     return get_engine(s.get("engine"), address=s.get("ray_address"), workers=s.get("ray_workers"),
-                      memory=s.get("ray_memory"))
+                      memory=s.get("ray_memory"), worker_memory=s.get("ray_worker_memory"))
 
 
 def _check(build, upstream, folder: Path):

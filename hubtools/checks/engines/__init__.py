@@ -44,7 +44,8 @@ def parse_memory(value: str | int | None) -> int | None:
 
 
 def get_engine(engine: str | Any | None = None, *, address: str | None = None, workers: int | None = None,
-               memory: str | int | None = None, spill_dir: str | None = None) -> Any:
+               memory: str | int | None = None, spill_dir: str | None = None,
+               worker_memory: str | int | None = None) -> Any:
     """An engine object from its name (an engine object is returned as is).
 
     Args:
@@ -55,6 +56,9 @@ def get_engine(engine: str | Any | None = None, *, address: str | None = None, w
         memory: object store memory of a local Ray (beyond it Ray spills to disk); on an
             existing cluster, the object store memory Ray Data may use for this run.
         spill_dir: where a local Ray spills objects (default: its temporary directory).
+        worker_memory: memory each Ray task and actor reserves (Ray's ``memory`` resource): Ray
+            runs no more of them on a node than its memory holds; more than any node has is an
+            error when the run starts.
 
     Raises:
         HubtoolsError: an unknown engine name, or Ray options with the local engine.
@@ -63,15 +67,16 @@ def get_engine(engine: str | Any | None = None, *, address: str | None = None, w
         return engine
     name = (engine or "local").lower()
     if name == "local":
-        if address or workers or memory or spill_dir:
+        if address or workers or memory or spill_dir or worker_memory:
             raise HubtoolsError("Ray options given with the local engine",
-                                hint="add --engine ray, or drop --ray-address/--ray-workers/--ray-memory")
+                                hint="add --engine ray, or drop --ray-address/--ray-workers/--ray-memory/"
+                                     "--ray-worker-memory")
         return LocalEngine()
     if name == "ray":
         from .ray import RayEngine
 
         return RayEngine(address=address, workers=workers, object_store_memory=parse_memory(memory),
-                         spill_dir=spill_dir)
+                         spill_dir=spill_dir, worker_memory=parse_memory(worker_memory))
     raise HubtoolsError(f"unknown engine {engine!r}", hint=f"choose from: {', '.join(ENGINES)}")
 
 
@@ -121,11 +126,15 @@ def write_flagged_shards(quality: Any, out_dir: str | Path, *, rows_per_shard: i
 
     import pyarrow as pa
 
-    rows = sorted((index, name, result.reasons.get(index, ""))
-                  for name, result in quality.results.items() for index in result.flagged)
-    table = pa.table({"index": pa.array([r[0] for r in rows], pa.int64()),
-                      "check": pa.array([r[1] for r in rows], pa.string()),
-                      "reason": pa.array([r[2] for r in rows], pa.string())})
+    # columns per check, sorted by Arrow (no Python tuple per flag)
+    schema = pa.schema({"index": pa.int64(), "check": pa.string(), "reason": pa.string()})
+    parts = [pa.table({"index": pa.array(result.flagged, pa.int64()),
+                       "check": pa.repeat(pa.scalar(name, pa.string()), result.count),
+                       "reason": pa.array([result.reasons.get(i, "") for i in result.flagged], pa.string())},
+                      schema=schema)
+             for name, result in quality.results.items() if result.count]
+    table = (pa.concat_tables(parts) if parts else schema.empty_table()).sort_by(
+        [("index", "ascending"), ("check", "ascending")])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".flagged.", dir=out))

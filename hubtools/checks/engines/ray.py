@@ -227,6 +227,9 @@ class RayEngine:
     workers: int | None = None
     object_store_memory: int | None = None
     spill_dir: str | None = None
+    #: memory every task and actor of the run reserves (Ray's ``memory`` resource): Ray starts
+    #: no more of them on a node than its memory holds, so workers never overcommit a machine
+    worker_memory: int | None = None
     name: str = field(default="ray", init=False)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)
     _started: bool = field(default=False, init=False)
@@ -270,10 +273,28 @@ class RayEngine:
             # read (not waited for; the read's tasks queue behind these)
             for _ in range(int(resources.get("CPU", 0))):
                 ray.remote(_warm).remote()
-        self._cluster = {"nodes": len([n for n in ray.nodes() if n.get("Alive")]),
-                         "cpus": int(resources.get("CPU", 0)),
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        self._cluster = {"nodes": len(nodes), "cpus": int(resources.get("CPU", 0)),
                          "object_store_memory": int(resources.get("object_store_memory", 0))}
+        if self.worker_memory:
+            self._cluster["task_slots"] = self._slots(nodes)
         return ray
+
+    def _slots(self, nodes: list[dict[str, Any]]) -> int:
+        """How many tasks of ``worker_memory`` the cluster's nodes hold at once (Ray's ``memory``
+        resource of each node: by default most of its free RAM); none is an error that says so."""
+        memory = [float(n.get("Resources", {}).get("memory", 0)) for n in nodes]
+        slots = sum(int(m // self.worker_memory) for m in memory)
+        if not slots:
+            self.close()
+            raise HubtoolsError(f"no node of the Ray cluster has {_size(self.worker_memory)} of memory for a task "
+                                f"(the largest has {_size(max(memory, default=0))})",
+                                hint="lower --ray-worker-memory, or add nodes with more memory")
+        return slots
+
+    def task_args(self) -> dict[str, Any]:
+        """Ray options for every task and actor of the run: the memory each reserves."""
+        return {"memory": self.worker_memory} if self.worker_memory else {}
 
     def _check_workers(self, ray: Any) -> None:
         """The workers must run this hubtools (other code could give other answers)."""
@@ -331,7 +352,8 @@ class RayEngine:
         self.connect()
         started = time.perf_counter()
         try:
-            result, self._input = read_on_ray(source, format=format, folder=self.folder())
+            result, self._input = read_on_ray(source, format=format, folder=self.folder(),
+                                              remote_args=self.task_args())
         except BaseException:
             self.close()
             raise
@@ -365,7 +387,8 @@ class RayEngine:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "address": self.address or "local", "workers": self.workers,
-                "object_store_memory": self.object_store_memory, "cluster": self._cluster,
+                "object_store_memory": self.object_store_memory, "worker_memory": self.worker_memory,
+                "cluster": self._cluster,
                 "input": self._input, **({"read": self._read} if self._read else {}), "dataset_wide": DRIVER_NOTE,
                 "checks": self.checks}
 
@@ -401,9 +424,10 @@ class RayEngine:
         import ray.data
 
         ds = self.dataset(data, batch_size).select_columns([POS, *names])
-        common = {"batch_size": None, "batch_format": "pyarrow", "zero_copy_batch": True}
+        common = {"batch_size": None, "batch_format": "pyarrow", "zero_copy_batch": True, **self.task_args()}
         if actors:
-            size = max(1, self.workers or self._cluster.get("cpus") or 1)
+            # no more actors than the nodes' memory holds: a pool waiting for one would wait forever
+            size = max(1, min(self.workers or self._cluster.get("cpus") or 1, self._cluster.get("task_slots") or 1 << 30))
             out = ds.map_batches(_Actor, fn_constructor_args=(fn, kwargs, batch_size),
                                  compute=ray.data.ActorPoolStrategy(size=size), **common)
         else:
@@ -419,3 +443,8 @@ class RayEngine:
                                 hint="a batch was lost or repeated: please report this with the Ray version")
         column = table.column(_RESULT)
         return [pickle.loads(column[int(i)].as_py()) for i in order]
+
+
+def _size(value: float) -> str:
+    """``2.0 GB``, ``512 MB``: a memory size for a message."""
+    return f"{value / (1 << 30):.1f} GB" if value >= 1 << 30 else f"{value / (1 << 20):.0f} MB"

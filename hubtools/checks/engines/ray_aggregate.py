@@ -166,7 +166,7 @@ class RayAggregate:
 
         started = time.perf_counter()
         out = ds.map_batches(_call, fn_kwargs={"fn": fn, "kwargs": kwargs}, batch_size=None,
-                             batch_format="pyarrow", zero_copy_batch=True)
+                             batch_format="pyarrow", zero_copy_batch=True, **self.engine.task_args())
         starts, rows, pending, calls = [], [], [], 0
         for ref in out.to_arrow_refs():
             table = ray.get(ref)
@@ -217,7 +217,8 @@ class RayAggregate:
             # rare: the features again, kept this time, so both passes see the same blocks
             started = time.perf_counter()
             features = ds.map_batches(_feature_rows, fn_kwargs={"name": name, "words": words}, batch_size=None,
-                                      batch_format="pyarrow", zero_copy_batch=True).materialize()
+                                      batch_format="pyarrow", zero_copy_batch=True,
+                                      **self.engine.task_args()).materialize()
             self.engine.step("ray tasks", features.num_blocks(), time.perf_counter() - started, "diversity: features")
             over = keys.take(pa.array(over_codes))
             (starts, per_range), _ = self._reduce(features, _over_counts, _merge_over_counts,

@@ -373,13 +373,15 @@ def _assemble(envelopes: list[dict[str, Any]], parts: list[Part], spill: pa.Buff
 
 
 def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None = None,
-                split_bytes: int = SPLIT_BYTES, folder: str | None = None) -> tuple[LoadResult, str]:
+                split_bytes: int = SPLIT_BYTES, folder: str | None = None,
+                remote_args: dict[str, Any] | None = None) -> tuple[LoadResult, str]:
     """:func:`hubtools.load`'s result for ``source``, the files read and validated by Ray Data
     read tasks (Ray must be connected); and how it was read, for ``quality.json``.
 
     The blocks go to files in ``folder`` as they come back and the dataset is those files mapped
     back (:mod:`..disk_view`): the driver holds one block at a time, not the input. Without a
-    folder (or for the inputs read on the driver) the dataset is in memory, as the local load's."""
+    folder (or for the inputs read on the driver) the dataset is in memory, as the local load's.
+    ``remote_args``: Ray options of the read tasks (the engine's reserved memory)."""
     import pyarrow.compute  # noqa: F401 - pa.compute in _assemble
     import ray
     import ray.data
@@ -405,7 +407,8 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
     config = _config(fmt, limit)
     # the columnar path where the local load would take it: a format it converts, detected for sure
     columnar = has_columnar_path(fmt.name) and (format is not None or detection.confidence >= 1.0)
-    ds = ray.data.read_datasource(InputDatasource(parts, fmt.name, config, token, columnar))
+    ds = ray.data.read_datasource(InputDatasource(parts, fmt.name, config, token, columnar),
+                                  ray_remote_args=remote_args or None)
     from ..disk_view import TableFile
 
     spill = _Spill(os.path.join(folder, "read-blocks")) if folder else None

@@ -89,11 +89,11 @@ def _partial(table: pa.Table, columns: list[str]) -> pa.Table:
                      for name, v in values.items() for how in ("sum", "max")})
 
 
-def _totals(ds: Any, columns: list[str]) -> dict[str, int]:
+def _totals(ds: Any, columns: list[str], remote_args: dict[str, Any]) -> dict[str, int]:
     """Sums and maxima of integer columns, as per-block partial aggregates merged on the driver
     (a Dataset.sum is a shuffle of its own)."""
     table = _collect(ds.map_batches(_partial, fn_kwargs={"columns": columns}, batch_format="pyarrow",
-                                    batch_size=None))
+                                    batch_size=None, **remote_args))
     return {key: int(getattr(table.column(key).to_numpy(), key[:3])()) if table is not None else 0
             for key in (f"{how}({name})" for name in columns for how in ("sum", "max"))}
 
@@ -160,15 +160,19 @@ class RayShuffle:
         import ray
 
         parts = shuffle_partitions(self.partitions, key_rows)
-        split = ray.remote(_split).options(num_returns=parts)
-        joined = ray.remote(_joined)
+        split = ray.remote(_split).options(num_returns=parts, **self.engine.task_args())
+        joined = ray.remote(_joined).options(**self.engine.task_args())
         pieces = [split.remote(ref, by, parts) for ref in ds.to_arrow_refs()]
         if parts == 1:
             pieces = [[piece] for piece in pieces]
         return ray.data.from_arrow_refs([joined.remote(func, kwargs, *[p[k] for p in pieces]) for k in range(parts)])
 
+    def _totals(self, ds: Any, columns: list[str]) -> dict[str, int]:
+        return _totals(ds, columns, self.engine.task_args())
+
     def _map(self, ds: Any, func: Any, **kwargs: Any) -> Any:
-        return ds.map_batches(func, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None, zero_copy_batch=True)
+        return ds.map_batches(func, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
+                              **self.engine.task_args())
 
     # exact duplicates --------------------------------------------------------------------
     def group_firsts(self, fn: Any, names: list[str], keys: dict[str, str | None], *, desc: str,
@@ -205,7 +209,7 @@ class RayShuffle:
         sketch = self._map(self._source(data, names), _columns, fn=_sketch, kwargs={
             "fields": names, "shingle_size": opts.shingle_size, "num_perm": opts.num_perm, "seed": opts.seed,
             "bands": bands, "rows_per_band": rows_per_band}).materialize()
-        figures = _totals(sketch.select_columns(["compared", "short"]), ["compared", "short"])
+        figures = self._totals(sketch.select_columns(["compared", "short"]), ["compared", "short"])
         started = self._timed(started, "near duplicates: signatures", "ray tasks")
         counts = {"candidate_pairs": 0, "exact_pairs": 0, "similar_pairs": 0}
         edges_parts, identical, largest = [], 0, 0
@@ -224,7 +228,7 @@ class RayShuffle:
                                       key_rows=int(figures["sum(compared)"]) * bands,
                                       window=WINDOW).materialize()
             if _rows(found):
-                largest = _totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
+                largest = self._totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
                 pairs = self.by_partition(found.select_columns(["code"]), "code", _distinct_pairs).materialize()
                 started = self._timed(started, "near duplicates: LSH buckets to candidate pairs")
                 # verification, a semi-join twice (only the rows some pair names enter a shuffle,
@@ -234,7 +238,7 @@ class RayShuffle:
                 decided = self.join_pairs(sketch.select_columns([POS, "signature"]), pairs, len(data), _meet_estimate,
                                           column="signature", kind=pa.binary(2 * opts.num_perm),
                                           threshold=opts.threshold, num_perm=opts.num_perm)
-                sums = _totals(decided.select_columns(["unsure", "ok"]), ["unsure", "ok"])
+                sums = self._totals(decided.select_columns(["unsure", "ok"]), ["unsure", "ok"])
                 counts = {"candidate_pairs": _rows(decided), "exact_pairs": int(sums["sum(unsure)"]),
                           "similar_pairs": int(sums["sum(ok)"])}
                 edges_parts.append(self._map(decided, _where, column="ok", value=True)
@@ -244,7 +248,7 @@ class RayShuffle:
                     exact = self.join_pairs(self._source(data, names), unsure.materialize(), len(data), _meet_exact,
                                             fields=names, kind=pa.large_string(), threshold=opts.threshold,
                                             shingle_size=opts.shingle_size)
-                    counts["similar_pairs"] += _totals(exact.select_columns(["ok"]), ["ok"])["sum(ok)"]
+                    counts["similar_pairs"] += self._totals(exact.select_columns(["ok"]), ["ok"])["sum(ok)"]
                     edges_parts.append(self._map(exact, _where, column="ok", value=True)
                                        .select_columns(["a", "b", "j"]).materialize())
                 started = self._timed(started, "near duplicates: pairs verified")
@@ -306,7 +310,7 @@ class RayShuffle:
             changed = 0
             for star in (_large_star, _small_star):
                 edges = self.by_partition(self._map(edges, _both_ways), "node", star).materialize()
-                changed += _totals(edges.select_columns(["changed"]), ["changed"])["sum(changed)"]
+                changed += self._totals(edges.select_columns(["changed"]), ["changed"])["sum(changed)"]
                 edges = edges.select_columns(["u", "v"])
             if not changed:
                 break
