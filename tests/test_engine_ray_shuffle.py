@@ -186,14 +186,17 @@ def test_a_block_is_cut_into_partitions_that_hold_each_key_once_in_order():
 
     keys = np.array([5, 3, 5, 9, 3, 3, 1, 5], np.int64)
     table = pa.table({"k": keys, "row": np.arange(len(keys))})
-    pieces = _split(table, "k", 3)
+    pieces = _split("k", 3, table)
     assert len(pieces) == 3 and sum(p.num_rows for p in pieces) == len(keys)
     for piece in pieces:
         rows = piece.column("row").to_numpy()
         assert (np.diff(rows) > 0).all()  # order kept
         others = [q for q in pieces if q is not piece]
         assert not set(piece.column("k").to_pylist()) & {k for q in others for k in q.column("k").to_pylist()}
-    assert _split(pa.table({}), "k", 3) == (pa.table({}),) * 3
+    assert _split("k", 3, pa.table({})) == (pa.table({}),) * 3
+    # consecutive blocks split together (empty, column-less ones left out): the same pieces
+    together = _split("k", 3, table.slice(0, 3), pa.table({}), table.slice(3))
+    assert [p.to_pydict() for p in together] == [p.to_pydict() for p in pieces]
     calls = []
     assert _joined(lambda t: calls.append(t.num_rows) or t, {}, pa.table({}), pieces[0].slice(0, 0)).num_rows == 0
     assert calls == []

@@ -58,11 +58,14 @@ def _where(table: pa.Table, column: str, value: bool) -> pa.Table:
     return table.filter(pa.array(mask if value else ~mask))
 
 
-def _split(table: pa.Table, key: str, parts: int) -> tuple[pa.Table, ...]:
-    """A block cut into its ``parts`` shuffle partitions by its ``key`` column (rows keep their
-    order inside each piece; an empty block, which may have no columns at all: empty pieces)."""
-    if not table.num_rows:
-        return tuple(table for _ in range(parts)) if parts > 1 else table
+def _split(key: str, parts: int, *tables: pa.Table) -> tuple[pa.Table, ...]:
+    """Consecutive blocks cut into their ``parts`` shuffle partitions by their ``key`` column
+    (rows keep their block order inside each piece; empty blocks, which may have no columns at
+    all, are left out; all empty: empty pieces)."""
+    full = [t for t in tables if t.num_rows]
+    if not full:
+        return tuple(tables[0] for _ in range(parts)) if parts > 1 else tables[0]
+    table = pa.concat_tables(full) if len(full) > 1 else full[0]
     keys = table.column(key).to_numpy().astype(np.uint64)
     part = (_finalise(keys) % np.uint64(parts)).astype(np.int64)
     order = np.argsort(part, kind="stable")

@@ -124,6 +124,20 @@ def shuffle_partitions(partitions: int, key_rows: int | None = None) -> int:
     return partitions if key_rows is None else max(partitions, -(-key_rows // KEY_ROWS_PER_PARTITION))
 
 
+#: most blocks one split task of a shuffle reads (each at most four batches)
+SPLIT_BLOCKS = 8
+
+
+def split_blocks(blocks: int, parts: int) -> int:
+    """Blocks per split task of a shuffle: enough that the split tasks are about as many as the
+    partitions, at most :data:`SPLIT_BLOCKS`.
+
+    >>> split_blocks(125, 53), split_blocks(145, 20), split_blocks(12, 4), split_blocks(3, 20)
+    (3, 8, 3, 1)
+    """
+    return max(1, min(SPLIT_BLOCKS, -(-blocks // max(parts, 1))))
+
+
 class RayShuffle:
     """The duplicate checks' dataset-wide steps for one Ray view (see the module docstring)."""
 
@@ -162,7 +176,12 @@ class RayShuffle:
         parts = shuffle_partitions(self.partitions, key_rows)
         split = ray.remote(_split).options(num_returns=parts, **self.engine.task_args())
         joined = ray.remote(_joined).options(**self.engine.task_args())
-        pieces = [split.remote(ref, by, parts) for ref in ds.to_arrow_refs()]
+        refs = ds.to_arrow_refs()
+        # consecutive blocks split together, so there are about as many split tasks as
+        # partitions: the driver owns every piece (tasks x partitions objects, each held in its
+        # own memory when small), and with a split per block they grew as the input squared
+        per = split_blocks(len(refs), parts)
+        pieces = [split.remote(by, parts, *refs[k:k + per]) for k in range(0, len(refs), per)]
         if parts == 1:
             pieces = [[piece] for piece in pieces]
         return ray.data.from_arrow_refs([joined.remote(func, kwargs, *[p[k] for p in pieces]) for k in range(parts)])
