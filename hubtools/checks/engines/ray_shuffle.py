@@ -110,18 +110,27 @@ def _rows(ds: Any) -> int:
 
 
 #: band rows (a key and a row number) per partition of the LSH shuffle: at 10M records x 21 bands
-#: in 20 partitions (one per 500k records) a worker's heap reached 1.1 GB in that step
+#: in 20 partitions (one per 500k records) a worker's heap reached 1.1 GB in that step; with
+#: this many a worker peaked at 0.85 GB (so per GiB of ``--ray-worker-memory``, see below)
 KEY_ROWS_PER_PARTITION = 4_000_000
 
 
-def shuffle_partitions(partitions: int, key_rows: int | None = None) -> int:
+def shuffle_partitions(partitions: int, key_rows: int | None = None, worker_memory: int | None = None) -> int:
     """A shuffle's partitions: the view's (``partitions``), or more for ``key_rows`` small key
-    rows, at most :data:`KEY_ROWS_PER_PARTITION` in each.
+    rows, at most :data:`KEY_ROWS_PER_PARTITION` in each, or that many per GiB of
+    ``worker_memory`` when the run reserves more than 1 GiB a task (fewer, bigger partitions:
+    the driver owns split tasks x partitions objects, so at a billion records the partitions'
+    number matters more than their size).
 
     >>> shuffle_partitions(20), shuffle_partitions(20, 21 * 10_000_000), shuffle_partitions(4, 1_000)
     (20, 53, 4)
+    >>> shuffle_partitions(20, 21 * 10**9), shuffle_partitions(20, 21 * 10**9, worker_memory=8 << 30)
+    (5250, 657)
     """
-    return partitions if key_rows is None else max(partitions, -(-key_rows // KEY_ROWS_PER_PARTITION))
+    if key_rows is None:
+        return partitions
+    per = KEY_ROWS_PER_PARTITION * max(1.0, (worker_memory or 0) / (1 << 30))
+    return max(partitions, -(-key_rows // int(per)))
 
 
 #: most blocks one split task of a shuffle reads (each at most four batches)
@@ -173,7 +182,7 @@ class RayShuffle:
         """
         import ray
 
-        parts = shuffle_partitions(self.partitions, key_rows)
+        parts = shuffle_partitions(self.partitions, key_rows, self.engine.worker_memory)
         split = ray.remote(_split).options(num_returns=parts, **self.engine.task_args())
         joined = ray.remote(_joined).options(**self.engine.task_args())
         refs = ds.to_arrow_refs()
