@@ -155,6 +155,10 @@ def _worker_version() -> str:
     return __version__
 
 
+#: the Ray jobs (driver sessions) whose workers were sent :func:`_warm`
+_WARMED: set[str] = set()
+
+
 def _warm() -> None:
     """Import what a read task and the checks' batch functions need (a second or two of imports,
     ``datasets`` among them), so a worker's first task does not pay for it."""
@@ -268,9 +272,12 @@ class RayEngine:
             ctx.execution_options.resource_limits = limits.copy(object_store_memory=self.object_store_memory)
         self._check_workers(ray)
         resources = ray.cluster_resources()
-        if self._started:
-            # a new Ray's workers start cold: each imports hubtools while the driver plans the
-            # read (not waited for; the read's tasks queue behind these)
+        job = ray.get_runtime_context().get_job_id()
+        if job not in _WARMED:
+            # a job's workers start cold (in a Ray this run started, or one the caller did): each
+            # imports hubtools while the driver plans the read (not waited for; the read's tasks
+            # queue behind these); once per job
+            _WARMED.add(job)
             for _ in range(int(resources.get("CPU", 0))):
                 ray.remote(_warm).remote()
         nodes = [n for n in ray.nodes() if n.get("Alive")]
