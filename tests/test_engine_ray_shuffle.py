@@ -149,13 +149,13 @@ def test_verification_ships_only_rows_named_by_a_pair(ray_engine, tmp_path):
     import pyarrow as pa
 
     from hubtools.checks.engines.ray import POS
-    from hubtools.checks.engines.ray_shuffle import RayShuffle, _join_rows
+    from hubtools.checks.engines.ray_shuffle import Blocks, RayShuffle, _join_rows
 
     rows = 1_003  # not a multiple of 8: the last byte is partly used
     rng = np.random.default_rng(3)
     a = rng.integers(0, rows - 1, 150)
     b = np.minimum(a + rng.integers(1, 50, 150), rows - 1)
-    pairs = ray.data.from_arrow([pa.table({"a": a[:75], "b": b[:75]}), pa.table({"a": a[75:], "b": b[75:]})])
+    pairs = Blocks([ray.put(pa.table({"a": a[:75], "b": b[:75]})), ray.put(pa.table({"a": a[75:], "b": b[75:]}))])
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"".join(orjson.dumps({"text": f"t{i}"}) + b"\n" for i in range(rows)))
     data = CheckData.from_dataset(load(path).dataset)
@@ -202,3 +202,31 @@ def test_a_block_is_cut_into_partitions_that_hold_each_key_once_in_order():
     assert calls == []
     whole = _joined(lambda t: t, {}, pa.table({}), *pieces)
     assert sorted(whole.column("row").to_pylist()) == list(range(len(keys)))
+
+
+def _plus(table, *, n):
+    """Module level: Ray workers import it."""
+    import pyarrow as pa
+
+    return pa.table({"x": pa.array(table.column("x").to_numpy() + n)})
+
+
+def test_blocks_run_pending_steps_once_as_one_task_per_block(ray_engine):
+    """The shuffles' steps between Ray tasks: maps, selections and renames run as one task per
+    block when the blocks are needed, once (the result replaces the steps); an empty block passes
+    untouched, as through a Ray Data map; union keeps block order; count sums the blocks."""
+    import pyarrow as pa
+
+    from hubtools.checks.engines.ray_shuffle import Blocks, _collect, _totals
+
+    blocks = Blocks([ray.put(pa.table({"x": [1, 2], "y": [0, 0]})), ray.put(pa.table({})),
+                     ray.put(pa.table({"x": [5], "y": [1]}))])
+    plus = blocks.select_columns(["x"]).map_batches(_plus, n=10).rename_columns({"x": "z"})
+    refs = plus.to_arrow_refs()
+    assert len(refs) == 3 and plus.to_arrow_refs() == refs  # made once
+    tables = ray.get(refs)
+    assert [t.to_pydict() for t in tables] == [{"z": [11, 12]}, {}, {"z": [15]}]
+    assert plus.count() == 3 and plus.materialize() is plus
+    both = plus.union(Blocks([ray.put(pa.table({"z": [7]}))]))
+    assert _collect(both).column("z").to_pylist() == [11, 12, 15, 7]
+    assert _totals(both, ["z"]) == {"sum(z)": 45, "max(z)": 15}

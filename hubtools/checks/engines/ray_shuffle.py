@@ -10,8 +10,11 @@ One primitive, :meth:`RayShuffle.by_partition`: each row gets the shuffle partit
 every row of a key together, and numpy groups the whole partition at once (a group-by per key
 would call Python once per key, and ``Dataset.join`` needs polars). Ray Data's own group-by sorts
 by a sampled range first and reads its input twice; its hash shuffle starts an aggregator actor
-per partition, which costs seconds before any row moves. The steps' inputs and outputs stay Ray
-Data datasets (blocks in the object store, spilled beyond its bound).
+per partition, which costs seconds before any row moves. Between the shuffles the steps' data
+are :class:`Blocks`, object references to Arrow blocks (in the object store, spilled beyond its
+bound) with the few Ray Data methods the steps use, each a plain Ray task per block: a Ray Data
+execution costs about 0.25 s however small its input, a task a millisecond or two, and the
+near-duplicate check takes some forty steps.
 
 * **exact duplicates**: the keys are hashed in ``map_batches``; each key's rows meet in one
   partition, which gives each its lowest position; only the rows that repeat an earlier one
@@ -83,17 +86,19 @@ MAX_ROUNDS = 200
 
 
 def _partial(table: pa.Table, columns: list[str]) -> pa.Table:
-    """One row per block: each column's sum and maximum (merged on the driver)."""
+    """One row per block: each column's sum and maximum (merged on the driver); an empty block,
+    which may have no columns at all, gives zeros."""
+    if not table.num_rows:
+        return pa.table({f"{how}({name})": [0] for name in columns for how in ("sum", "max")})
     values = {name: table.column(name).to_numpy() for name in columns}
     return pa.table({f"{how}({name})": [int(getattr(v, how)()) if len(v) else 0]
                      for name, v in values.items() for how in ("sum", "max")})
 
 
-def _totals(ds: Any, columns: list[str], remote_args: dict[str, Any]) -> dict[str, int]:
+def _totals(ds: Blocks, columns: list[str]) -> dict[str, int]:
     """Sums and maxima of integer columns, as per-block partial aggregates merged on the driver
     (a Dataset.sum is a shuffle of its own)."""
-    table = _collect(ds.map_batches(_partial, fn_kwargs={"columns": columns}, batch_format="pyarrow",
-                                    batch_size=None, **remote_args))
+    table = _collect(ds.map_batches(_partial, columns=columns))
     return {key: int(getattr(table.column(key).to_numpy(), key[:3])()) if table is not None else 0
             for key in (f"{how}({name})" for name in columns for how in ("sum", "max"))}
 
@@ -105,8 +110,77 @@ def _collect(ds: Any) -> pa.Table | None:
     return pa.concat_tables(tables) if tables else None
 
 
-def _rows(ds: Any) -> int:
-    return int(ds.count())
+def _rows(ds: Blocks) -> int:
+    return ds.count()
+
+
+def _apply(table: pa.Table, ops: tuple) -> pa.Table:
+    """A block through :class:`Blocks`' pending steps: maps, column selections and renames. An
+    empty block passes untouched, as through a Ray Data map (its columns may differ)."""
+    for kind, arg, kwargs in ops:
+        if not table.num_rows:
+            return table
+        if kind == "map":
+            table = arg(table, **kwargs)
+        elif kind == "select":
+            table = table.select(arg)
+        else:
+            table = table.rename_columns([arg.get(name, name) for name in table.column_names])
+    return table
+
+
+def _num_rows(table: pa.Table) -> int:
+    return table.num_rows
+
+
+class Blocks:
+    """A dataset as object references to its Arrow blocks, with the Ray Data methods the
+    shuffles' steps use (``map_batches`` over whole blocks, ``select_columns``,
+    ``rename_columns``, ``union``, ``materialize``, ``count``, ``to_arrow_refs``), each a plain Ray
+    task per block. Steps are kept until the blocks are needed, then run as one task per block;
+    the result replaces them (a Ray Data dataset would run them again for each use)."""
+
+    def __init__(self, refs: list[Any], ops: tuple = (), remote_args: dict[str, Any] | None = None) -> None:
+        self._refs, self._ops, self._args = list(refs), tuple(ops), dict(remote_args or {})
+
+    def _then(self, kind: str, arg: Any, kwargs: dict[str, Any] | None = None) -> Blocks:
+        return Blocks(self._refs, (*self._ops, (kind, arg, kwargs or {})), self._args)
+
+    def map_batches(self, func: Any, /, **kwargs: Any) -> Blocks:
+        """``func(block, **kwargs)`` over every non-empty block."""
+        return self._then("map", func, kwargs)
+
+    def select_columns(self, columns: list[str]) -> Blocks:
+        return self._then("select", list(columns))
+
+    def rename_columns(self, names: dict[str, str]) -> Blocks:
+        return self._then("rename", dict(names))
+
+    def to_arrow_refs(self) -> list[Any]:
+        if self._ops:
+            import ray
+
+            task = ray.remote(_apply).options(**self._args)
+            self._refs, self._ops = [task.remote(ref, self._ops) for ref in self._refs], ()
+        return list(self._refs)
+
+    def union(self, *others: Blocks) -> Blocks:
+        return Blocks([ref for blocks in (self, *others) for ref in blocks.to_arrow_refs()], (), self._args)
+
+    def materialize(self) -> Blocks:
+        """Every block made (waited for, not fetched): a step's time is its own."""
+        import ray
+
+        refs = self.to_arrow_refs()
+        if refs:
+            ray.wait(refs, num_returns=len(refs), fetch_local=False)
+        return self
+
+    def count(self) -> int:
+        import ray
+
+        task = ray.remote(_num_rows).options(**self._args)
+        return int(sum(ray.get([task.remote(ref) for ref in self.to_arrow_refs()])))
 
 
 #: band rows (a key and a row number) per partition of the LSH shuffle: at 10M records x 21 bands
@@ -158,10 +232,11 @@ class RayShuffle:
         #: 200, is for far bigger data)
         self.partitions = max(2 * cpus, -(-len(data) // 500_000))
 
-    def _source(self, data: RayCheckData, names: list[str]) -> Any:
+    def _source(self, data: RayCheckData, names: list[str]) -> Blocks:
         from ..base import BATCH_SIZE
 
-        return self.engine.dataset(data, BATCH_SIZE).select_columns([POS, *names])
+        refs = self.engine.dataset(data, BATCH_SIZE).to_arrow_refs()  # the view's blocks, put once
+        return Blocks(refs, (), self.engine.task_args()).select_columns([POS, *names])
 
     def _timed(self, started: float, desc: str, where: str = "ray shuffle") -> float:
         now = time.perf_counter()
@@ -193,14 +268,14 @@ class RayShuffle:
         pieces = [split.remote(by, parts, *refs[k:k + per]) for k in range(0, len(refs), per)]
         if parts == 1:
             pieces = [[piece] for piece in pieces]
-        return ray.data.from_arrow_refs([joined.remote(func, kwargs, *[p[k] for p in pieces]) for k in range(parts)])
+        return Blocks([joined.remote(func, kwargs, *[p[k] for p in pieces]) for k in range(parts)], (),
+                      self.engine.task_args())
 
-    def _totals(self, ds: Any, columns: list[str]) -> dict[str, int]:
-        return _totals(ds, columns, self.engine.task_args())
+    def _totals(self, ds: Blocks, columns: list[str]) -> dict[str, int]:
+        return _totals(ds, columns)
 
-    def _map(self, ds: Any, func: Any, **kwargs: Any) -> Any:
-        return ds.map_batches(func, fn_kwargs=kwargs, batch_format="pyarrow", batch_size=None, zero_copy_batch=True,
-                              **self.engine.task_args())
+    def _map(self, ds: Blocks, func: Any, /, **kwargs: Any) -> Blocks:
+        return ds.map_batches(func, **kwargs)
 
     # exact duplicates --------------------------------------------------------------------
     def group_firsts(self, fn: Any, names: list[str], keys: dict[str, str | None], *, desc: str,
