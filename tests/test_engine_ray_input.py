@@ -396,3 +396,23 @@ def test_filter_reads_a_folder_on_ray_and_removes_what_locally_goes(local_ray, s
     assert (tmp_path / "ray" / "removed.jsonl").read_bytes() == (tmp_path / "local" / "removed.jsonl").read_bytes()
     assert (distributed.read, distributed.kept, distributed.removed) == (local.read, local.kept, local.removed)
     assert pq.read_table(tmp_path / "ray" / "kept").num_rows == distributed.kept == 6_001 - distributed.removed
+
+
+def test_read_blocks_go_to_the_spill_file_straight_from_their_buffers(tmp_path):
+    """The driver writes each returned block's record streams from the block's own buffer (no
+    Python bytes per envelope): sliced, multi-chunk and empty chunks give every envelope's
+    stream back whole, at the place it names."""
+    import pyarrow as pa
+
+    from hubtools.checks.engines.ray_input import _VALID, _envelope, _Spill
+
+    envelopes = pa.concat_tables([_envelope(0, i * 3, 3, pa.table({"x": [i, i + 1, i + 2]}), [], [])
+                                  for i in range(4)])
+    block = pa.concat_tables([envelopes.slice(1, 2), envelopes.slice(0, 0), envelopes.slice(3, 1),
+                              envelopes.slice(0, 1)])
+    spill = _Spill(str(tmp_path / "blocks"))
+    kept = spill.keep_block(block)
+    mapped = spill.mapped()
+    assert [e["first"] for e in kept] == [3, 6, 9, 0]
+    assert [pa.ipc.open_stream(mapped.slice(*e[_VALID])).read_all().column("x").to_pylist() for e in kept] == [
+        [1, 2, 3], [2, 3, 4], [3, 4, 5], [0, 1, 2]]

@@ -274,9 +274,8 @@ class RayEngine:
         resources = ray.cluster_resources()
         job = ray.get_runtime_context().get_job_id()
         if job not in _WARMED:
-            # a job's workers start cold (in a Ray this run started, or one the caller did): each
-            # imports hubtools while the driver plans the read (not waited for; the read's tasks
-            # queue behind these); once per job
+            # a job's workers start cold: each imports hubtools while the driver plans the read
+            # (not waited for: the read's tasks queue behind these)
             _WARMED.add(job)
             for _ in range(int(resources.get("CPU", 0))):
                 ray.remote(_warm).remote()
@@ -291,11 +290,10 @@ class RayEngine:
         """How many tasks of ``worker_memory`` the cluster's nodes hold at once (Ray's ``memory``
         resource of each node: by default most of its free RAM); none is an error that says so."""
         memory = [float(n.get("Resources", {}).get("memory", 0)) for n in nodes]
-        slots = sum(int(m // self.worker_memory) for m in memory)
-        if not slots:
+        if not (slots := sum(int(m // self.worker_memory) for m in memory)):
             self.close()
-            raise HubtoolsError(f"no node of the Ray cluster has {_size(self.worker_memory)} of memory for a task "
-                                f"(the largest has {_size(max(memory, default=0))})",
+            raise HubtoolsError(f"no node of the Ray cluster has {self.worker_memory / (1 << 30):.2f} GB of memory for "
+                                f"a task (the largest has {max(memory, default=0) / (1 << 30):.2f} GB)",
                                 hint="lower --ray-worker-memory, or add nodes with more memory")
         return slots
 
@@ -450,8 +448,3 @@ class RayEngine:
                                 hint="a batch was lost or repeated: please report this with the Ray version")
         column = table.column(_RESULT)
         return [pickle.loads(column[int(i)].as_py()) for i in order]
-
-
-def _size(value: float) -> str:
-    """``2.0 GB``, ``512 MB``: a memory size for a message."""
-    return f"{value / (1 << 30):.1f} GB" if value >= 1 << 30 else f"{value / (1 << 20):.0f} MB"

@@ -26,7 +26,6 @@ have (as nulls), the workers' reader does not.
 from __future__ import annotations
 
 import functools
-import io
 import itertools
 import os
 import pickle
@@ -35,6 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..._fastpath import fast_part, has_columnar_path
@@ -224,11 +224,14 @@ def part_items(part: Part, notes: list[str], token: str | bool | None = None) ->
 
 def _envelope(part: int, first: int, count: int, table: pa.Table, quarantine: list[QuarantineRow],
               notes: list[str], columnar: bool = False) -> pa.Table:
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
+    stream = sink.getvalue()  # the stream's buffer, made the value as it is (no copy)
+    valid = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(
+        np.array([0, stream.size], np.int64).tobytes()), stream])
     return pa.table({_PART: pa.array([part], pa.int64()), _FIRST: pa.array([first], pa.int64()),
-                     _COUNT: pa.array([count], pa.int64()), _VALID: pa.array([sink.getvalue()], pa.large_binary()),
+                     _COUNT: pa.array([count], pa.int64()), _VALID: valid,
                      _QUARANTINE: pa.array([pickle.dumps(quarantine, protocol=5)], pa.large_binary()),
                      _NOTES: pa.array([pickle.dumps(notes)], pa.large_binary()),
                      _COLUMNAR: pa.array([columnar])})
@@ -321,12 +324,17 @@ class _Spill:
         self._fh = open(path, "wb")  # noqa: SIM115 - closed in mapped()
         self.size = 0
 
-    def keep(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        data = envelope[_VALID]
-        self._fh.write(data)
-        envelope[_VALID] = (self.size, len(data))
-        self.size += len(data)
-        return envelope
+    def keep_block(self, block: pa.Table) -> list[dict[str, Any]]:
+        """A block's envelopes, their record bytes written straight from the block's buffer
+        (one write per chunk, no Python bytes object per envelope)."""
+        envelopes, at = block.drop_columns([_VALID]).to_pylist(), 0
+        for chunk in (c for c in block.column(_VALID).cast(pa.large_binary()).chunks if len(c)):
+            offsets = np.frombuffer(chunk.buffers()[1], np.int64, len(chunk) + 1, chunk.offset * 8)
+            self._fh.write(memoryview(chunk.buffers()[2])[offsets[0]:offsets[-1]])
+            for k in range(len(chunk)):
+                envelopes[at + k][_VALID] = (self.size + int(offsets[k] - offsets[0]), int(offsets[k + 1] - offsets[k]))
+            self.size, at = self.size + int(offsets[-1] - offsets[0]), at + len(chunk)
+        return envelopes
 
     def mapped(self) -> pa.Buffer:
         from ..disk_view import _mapped
@@ -415,9 +423,8 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
     envelopes = []
     try:
         for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            rows = block.to_pylist()
-            envelopes += [spill.keep(e) for e in rows] if spill else rows
-            del rows, block
+            envelopes += spill.keep_block(block) if spill else block.to_pylist()
+            del block
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, HubtoolsError):
