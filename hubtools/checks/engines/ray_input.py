@@ -68,6 +68,8 @@ __all__ = ["CHUNK", "InputDatasource", "Part", "plan_parts", "read_on_ray"]
 CHUNK = 10_000
 #: A single uncompressed JSON Lines file over this many bytes is read in byte ranges, one task each.
 SPLIT_BYTES = 128 << 20
+#: Blocks a read task may leave waiting for the driver (Ray Data's 2 ran the read tasks one at a time)
+STREAMED_BLOCKS = 64
 #: Containers whose Hub files the workers read themselves (others: ``datasets`` on the driver).
 HUB_CONTAINERS = ("parquet", "jsonl")
 
@@ -325,8 +327,7 @@ class _Spill:
         self.size = 0
 
     def keep_block(self, block: pa.Table) -> list[dict[str, Any]]:
-        """A block's envelopes, their record bytes written straight from the block's buffer
-        (one write per chunk, no Python bytes object per envelope)."""
+        """A block's envelopes, their record streams written straight from its buffer (no copy)."""
         envelopes, at = block.drop_columns([_VALID]).to_pylist(), 0
         for chunk in (c for c in block.column(_VALID).cast(pa.large_binary()).chunks if len(c)):
             offsets = np.frombuffer(chunk.buffers()[1], np.int64, len(chunk) + 1, chunk.offset * 8)
@@ -417,6 +418,7 @@ def read_on_ray(source: Any, *, format: str | None = None, max_chars: int | None
     columnar = has_columnar_path(fmt.name) and (format is not None or detection.confidence >= 1.0)
     ds = ray.data.read_datasource(InputDatasource(parts, fmt.name, config, token, columnar),
                                   ray_remote_args=remote_args or None)
+    ds.context._max_num_blocks_in_streaming_gen_buffer = STREAMED_BLOCKS
     from ..disk_view import TableFile
 
     spill = _Spill(os.path.join(folder, "read-blocks")) if folder else None
