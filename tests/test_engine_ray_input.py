@@ -416,3 +416,20 @@ def test_read_blocks_go_to_the_spill_file_straight_from_their_buffers(tmp_path):
     assert [e["first"] for e in kept] == [3, 6, 9, 0]
     assert [pa.ipc.open_stream(mapped.slice(*e[_VALID])).read_all().column("x").to_pylist() for e in kept] == [
         [1, 2, 3], [2, 3, 4], [3, 4, 5], [0, 1, 2]]
+
+
+def test_ray_data_still_reads_the_setting_that_lets_read_tasks_run_together():
+    """The read sets ``_max_num_blocks_in_streaming_gen_buffer`` (a private DataContext setting)
+    on its dataset: with Ray Data's default, 2, a read task paused after two waiting blocks and
+    the read tasks ran one at a time. If a Ray upgrade renames it, the setting would do nothing,
+    silently: this says so."""
+    import inspect
+
+    import ray.data
+    from ray.data._internal.execution.operators import task_pool_map_operator
+
+    from hubtools.checks.engines.ray_input import STREAMED_BLOCKS
+
+    assert hasattr(ray.data.DataContext.get_current(), "_max_num_blocks_in_streaming_gen_buffer")
+    assert "_max_num_blocks_in_streaming_gen_buffer" in inspect.getsource(task_pool_map_operator)
+    assert STREAMED_BLOCKS > 2
