@@ -459,15 +459,19 @@ class FormattedReasons(Mapping[int, str]):
                  kinds: Sequence[int] | np.ndarray | None = None) -> None:
         keys = np.asarray(keys, dtype=np.int64)
         order = None if bool((keys[1:] > keys[:-1]).all()) else np.argsort(keys, kind="stable")
-        self._keys = keys if order is None else keys[order]
-        if order is not None and len(self._keys) > 1 and not bool((self._keys[1:] > self._keys[:-1]).all()):
+
+        def sort(values: Any, dtype: Any = None) -> np.ndarray:
+            values = np.asarray(values, dtype)
+            return values if order is None else values[order]
+
+        self._keys = sort(keys)
+        if not bool((self._keys[1:] > self._keys[:-1]).all()):
             raise ValueError("FormattedReasons: a source index has two reasons")
         self._templates = (templates,) if isinstance(templates, str) else tuple(templates)
-        self._columns = tuple(np.asarray(c) if order is None else np.asarray(c)[order] for c in columns)
+        self._columns = tuple(sort(c) for c in columns)
         if any(len(c) != len(keys) for c in self._columns):
             raise ValueError("FormattedReasons: every column needs one value per key")
-        self._kinds = None if kinds is None else (np.asarray(kinds, np.uint8) if order is None
-                                                   else np.asarray(kinds, np.uint8)[order])
+        self._kinds = None if kinds is None else sort(kinds, np.uint8)
 
     def _at(self, index: int) -> int:
         k = int(np.searchsorted(self._keys, index))

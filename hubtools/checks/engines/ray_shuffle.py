@@ -86,10 +86,7 @@ MAX_ROUNDS = 200
 
 
 def _partial(table: pa.Table, columns: list[str]) -> pa.Table:
-    """One row per block: each column's sum and maximum (merged on the driver); an empty block,
-    which may have no columns at all, gives zeros."""
-    if not table.num_rows:
-        return pa.table({f"{how}({name})": [0] for name in columns for how in ("sum", "max")})
+    """One row per block: each column's sum and maximum (merged on the driver)."""
     values = {name: table.column(name).to_numpy() for name in columns}
     return pa.table({f"{how}({name})": [int(getattr(v, how)()) if len(v) else 0]
                      for name, v in values.items() for how in ("sum", "max")})
@@ -271,9 +268,6 @@ class RayShuffle:
         return Blocks([joined.remote(func, kwargs, *[p[k] for p in pieces]) for k in range(parts)], (),
                       self.engine.task_args())
 
-    def _totals(self, ds: Blocks, columns: list[str]) -> dict[str, int]:
-        return _totals(ds, columns)
-
     def _map(self, ds: Blocks, func: Any, /, **kwargs: Any) -> Blocks:
         return ds.map_batches(func, **kwargs)
 
@@ -312,7 +306,7 @@ class RayShuffle:
         sketch = self._map(self._source(data, names), _columns, fn=_sketch, kwargs={
             "fields": names, "shingle_size": opts.shingle_size, "num_perm": opts.num_perm, "seed": opts.seed,
             "bands": bands, "rows_per_band": rows_per_band}).materialize()
-        figures = self._totals(sketch.select_columns(["compared", "short"]), ["compared", "short"])
+        figures = _totals(sketch.select_columns(["compared", "short"]), ["compared", "short"])
         started = self._timed(started, "near duplicates: signatures", "ray tasks")
         counts = {"candidate_pairs": 0, "exact_pairs": 0, "similar_pairs": 0}
         edges_parts, identical, largest = [], 0, 0
@@ -331,7 +325,7 @@ class RayShuffle:
                                       key_rows=int(figures["sum(compared)"]) * bands,
                                       window=WINDOW).materialize()
             if _rows(found):
-                largest = self._totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
+                largest = _totals(found.select_columns(["largest"]), ["largest"])["max(largest)"]
                 pairs = self.by_partition(found.select_columns(["code"]), "code", _distinct_pairs).materialize()
                 started = self._timed(started, "near duplicates: LSH buckets to candidate pairs")
                 # verification, a semi-join twice (only the rows some pair names enter a shuffle,
@@ -341,7 +335,7 @@ class RayShuffle:
                 decided = self.join_pairs(sketch.select_columns([POS, "signature"]), pairs, len(data), _meet_estimate,
                                           column="signature", kind=pa.binary(2 * opts.num_perm),
                                           threshold=opts.threshold, num_perm=opts.num_perm)
-                sums = self._totals(decided.select_columns(["unsure", "ok"]), ["unsure", "ok"])
+                sums = _totals(decided.select_columns(["unsure", "ok"]), ["unsure", "ok"])
                 counts = {"candidate_pairs": _rows(decided), "exact_pairs": int(sums["sum(unsure)"]),
                           "similar_pairs": int(sums["sum(ok)"])}
                 edges_parts.append(self._map(decided, _where, column="ok", value=True)
@@ -351,7 +345,7 @@ class RayShuffle:
                     exact = self.join_pairs(self._source(data, names), unsure.materialize(), len(data), _meet_exact,
                                             fields=names, kind=pa.large_string(), threshold=opts.threshold,
                                             shingle_size=opts.shingle_size)
-                    counts["similar_pairs"] += self._totals(exact.select_columns(["ok"]), ["ok"])["sum(ok)"]
+                    counts["similar_pairs"] += _totals(exact.select_columns(["ok"]), ["ok"])["sum(ok)"]
                     edges_parts.append(self._map(exact, _where, column="ok", value=True)
                                        .select_columns(["a", "b", "j"]).materialize())
                 started = self._timed(started, "near duplicates: pairs verified")
@@ -413,7 +407,7 @@ class RayShuffle:
             changed = 0
             for star in (_large_star, _small_star):
                 edges = self.by_partition(self._map(edges, _both_ways), "node", star).materialize()
-                changed += self._totals(edges.select_columns(["changed"]), ["changed"])["sum(changed)"]
+                changed += _totals(edges.select_columns(["changed"]), ["changed"])["sum(changed)"]
                 edges = edges.select_columns(["u", "v"])
             if not changed:
                 break
